@@ -1,0 +1,48 @@
+/**
+ * The process entry: the only module that reads process.argv/env, builds the real Io, and
+ * calls process.exit.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { Agent } from 'undici';
+import type { Io } from './io.js';
+import { main } from './main.js';
+import { promptHidden } from './terminal.js';
+
+const controller = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    // A second signal means "stop now".
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    controller.abort(signal);
+  });
+}
+
+// A closed pipe (`mx ... | head -1`) is a normal way for a reader to say "enough".
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
+const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+
+const io: Io = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  stdoutIsTTY: Boolean(process.stdout.isTTY),
+  stderrIsTTY: Boolean(process.stderr.isTTY),
+  stdinIsTTY: Boolean(process.stdin.isTTY),
+  env: process.env,
+  cwd: process.cwd(),
+  dispatcher,
+  signal: controller.signal,
+  now: Date.now,
+  sleep: (ms, signal) => delay(ms, undefined, { signal }),
+  promptSecret: (question) => promptHidden(process.stdin, process.stderr, question),
+};
+
+const code = await main(process.argv.slice(2), io);
+// stdout and stderr writes to pipes and files are synchronous on Linux, so nothing is cut off.
+process.exit(code);

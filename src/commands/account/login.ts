@@ -1,0 +1,88 @@
+import type { Context } from '../../context.js';
+import { ExitCode, MxError, UsageError } from '../../errors.js';
+import { getLoginFlows, getTokenOwner, login, type Session } from '../../matrix/account.js';
+import { MatrixError } from '../../matrix/errors.js';
+import type { MatrixClient } from '../../matrix/http.js';
+import { parseUserArgument } from '../../matrix/identifiers.js';
+import { withSpinner } from '../../output/spinner.js';
+import { readSecret, readSecretFromStdin } from '../../secrets.js';
+import { defineCommand } from '../command.js';
+import { assertProfileFree, homeserverForLogin, saveSession, sessionSummary } from './session.js';
+
+interface LoginArgs {
+  user?: string;
+  passwordStdin: boolean;
+  token: boolean;
+  withToken: boolean;
+  deviceName: string;
+  deviceId?: string;
+}
+
+export const loginCommand = defineCommand({
+  command: 'login [user]',
+  describe: 'Log in and save the session as a profile',
+  builder: (y) =>
+    y
+      .positional('user', { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' })
+      .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
+      .option('token', { type: 'boolean', default: false, describe: 'log in with an m.login.token read from stdin (or MX_LOGIN_TOKEN)' })
+      .option('with-token', { type: 'boolean', default: false, describe: 'adopt an existing access token read from stdin' })
+      .option('device-name', { type: 'string', default: 'mx', describe: 'display name of the new device' })
+      .option('device-id', { type: 'string', describe: 're-use this device ID' })
+      .conflicts('token', ['with-token', 'password-stdin'])
+      .conflicts('with-token', ['password-stdin', 'device-id']),
+  async run(ctx, args) {
+    if (args.user) parseUserArgument(args.user);
+    const profileName = await ctx.profileName();
+    const profile = (await ctx.store.read()).profiles[profileName];
+    const user = args.user ?? profile?.userId;
+    assertProfileFree(profile, profileName, user?.startsWith('@') ? user : undefined);
+    const homeserver = await homeserverForLogin(ctx, profileName, user);
+    const client = { ...ctx.plumbing(), baseUrl: homeserver };
+
+    const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, args, user);
+    await saveSession(ctx, profileName, homeserver, session);
+    await ctx.out.print(sessionSummary(profileName, homeserver, session), {
+      text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
+    });
+  },
+});
+
+/** As the spec's login flow says: ask the server which login types it offers, then use one. */
+async function loginWithFlow(ctx: Context, client: MatrixClient, args: LoginArgs, user: string | undefined): Promise<Session> {
+  const type = args.token ? 'm.login.token' : 'm.login.password';
+  if (!args.token && !user) throw new UsageError('login needs a user name (or --token / --with-token)');
+  const flows = await getLoginFlows(client);
+  if (!flows.some((flow) => flow.type === type)) {
+    const offered = flows.map((flow) => flow.type).join(', ') || 'none';
+    throw new MxError(`${client.baseUrl} does not offer ${type} (it offers: ${offered})`, ExitCode.auth);
+  }
+  const secret = args.token
+    ? await readSecret(ctx.io, { fromStdin: !ctx.io.env.MX_LOGIN_TOKEN, envVar: 'MX_LOGIN_TOKEN', what: 'login token', stdinFlag: '--token' })
+    : await readSecret(ctx.io, { fromStdin: args.passwordStdin, envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin' });
+  const body = {
+    type,
+    ...(args.token ? { token: secret } : { identifier: { type: 'm.id.user', user }, password: secret }),
+    initial_device_display_name: args.deviceName,
+    ...(args.deviceId ? { device_id: args.deviceId } : {}),
+  };
+  try {
+    return await withSpinner(ctx.io, !ctx.out.isJson, 'Logging in', () => login(client, body));
+  } catch (error) {
+    // The spec answers a wrong password (or unknown user) with 403 M_FORBIDDEN.
+    if (error instanceof MatrixError && error.errcode === 'M_FORBIDDEN') {
+      throw new MxError(`login failed: ${args.token ? 'invalid login token' : 'wrong user name or password'} (M_FORBIDDEN)`, ExitCode.auth, error.details);
+    }
+    throw error;
+  }
+}
+
+/** --with-token: check an access token from stdin with whoami, then keep it. */
+async function adoptToken(ctx: Context, client: MatrixClient, user: string | undefined): Promise<Session> {
+  const accessToken = await readSecretFromStdin(ctx.io, 'access token');
+  const owner = await getTokenOwner({ ...client, accessToken });
+  if (user?.startsWith('@') && owner.user_id !== user) {
+    throw new MxError(`that token belongs to ${owner.user_id}, not ${user}`, ExitCode.auth);
+  }
+  return { user_id: owner.user_id, device_id: owner.device_id ?? '', access_token: accessToken };
+}

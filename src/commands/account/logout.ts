@@ -1,0 +1,34 @@
+import { logout } from '../../matrix/account.js';
+import { MatrixError } from '../../matrix/errors.js';
+import { defineCommand } from '../command.js';
+
+export const logoutCommand = defineCommand({
+  command: 'logout',
+  describe: "Invalidate the access token and clear it from the profile",
+  builder: (y) => y.option('all', { type: 'boolean', default: false, describe: "log out all of the user's devices" }),
+  async run(ctx, args) {
+    const { client, profileName, profile } = await ctx.session();
+    try {
+      await logout(client, args.all);
+    } catch (error) {
+      // Already invalid on the server: what is left to do is forget it here.
+      if (!(error instanceof MatrixError && error.errcode === 'M_UNKNOWN_TOKEN')) throw error;
+      ctx.warn('the server no longer knew this token');
+    }
+    if (profile && client.accessToken === profile.accessToken) {
+      await ctx.store.update((data) => {
+        const stored = data.profiles[profileName];
+        // Only clear the token we logged out: another mx may have logged in again meanwhile.
+        if (stored?.accessToken === client.accessToken) {
+          delete stored.accessToken;
+          delete stored.refreshToken;
+          delete stored.deviceId;
+        }
+      });
+    }
+    await ctx.out.print(
+      { logged_out: true, all_devices: args.all, profile: profile ? profileName : null },
+      { text: (r) => `Logged out${r.all_devices ? ' of all devices' : ''}${r.profile ? ` (profile "${r.profile}")` : ''}` },
+    );
+  },
+});

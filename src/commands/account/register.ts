@@ -1,0 +1,69 @@
+import { ExitCode, MxError, UsageError } from '../../errors.js';
+import { register, type Session } from '../../matrix/account.js';
+import { parseUserArgument } from '../../matrix/identifiers.js';
+import { withUserInteractiveAuth, type StageHandler } from '../../matrix/uia.js';
+import { readSecret } from '../../secrets.js';
+import { withSpinner } from '../../output/spinner.js';
+import { defineCommand } from '../command.js';
+import { assertProfileFree, homeserverForLogin, saveSession, sessionSummary } from './session.js';
+
+/** The UIA stages mx can complete for registration. */
+function stageHandlers(registrationToken: string | undefined): Record<string, StageHandler> {
+  const handlers: Record<string, StageHandler> = { 'm.login.dummy': () => ({}) };
+  if (registrationToken) handlers['m.login.registration_token'] = () => ({ token: registrationToken });
+  return handlers;
+}
+
+function explainMissing(missing: string[], flows: string[][]): MxError {
+  if (missing.length === 1 && missing[0] === 'm.login.registration_token') {
+    return new UsageError('this homeserver needs a registration token: pass --registration-token TOKEN or set MX_REGISTRATION_TOKEN');
+  }
+  const offered = flows.map((stages) => stages.join(' + ') || '(none)').join(' | ');
+  return new MxError(
+    `registration needs auth mx cannot complete (${missing.join(', ')}); the server offers: ${offered}. ` +
+      'mx can do m.login.dummy and m.login.registration_token; register another way (e.g. the web client) and use mx login',
+    ExitCode.forbidden,
+  );
+}
+
+export const registerCommand = defineCommand({
+  command: 'register [user]',
+  describe: 'Create an account (or a guest account) and save it as a profile',
+  builder: (y) =>
+    y
+      .positional('user', { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' })
+      .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
+      .option('guest', { type: 'boolean', default: false, describe: 'register a guest account (no user name or password)' })
+      .option('device-name', { type: 'string', describe: 'display name of the new device', default: 'mx' })
+      .option('registration-token', { type: 'string', describe: 'token for servers that require one (or MX_REGISTRATION_TOKEN)' })
+      .conflicts('guest', ['user', 'password-stdin']),
+  async run(ctx, args) {
+    if (!args.guest && !args.user) throw new UsageError('register needs a user name (or --guest)');
+    const user = args.user ? parseUserArgument(args.user) : undefined;
+    const profileName = await ctx.profileName();
+    const existing = (await ctx.store.read()).profiles[profileName];
+    assertProfileFree(existing, profileName, undefined);
+    const homeserver = await homeserverForLogin(ctx, profileName, args.user);
+    const client = { ...ctx.plumbing(), baseUrl: homeserver };
+
+    let session: Session;
+    if (args.guest) {
+      session = await withSpinner(ctx.io, !ctx.out.isJson, 'Registering a guest', () =>
+        register(client, { initial_device_display_name: args.deviceName }, 'guest'),
+      );
+    } else {
+      const password = await readSecret(ctx.io, {
+        fromStdin: args.passwordStdin, envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin', confirm: true,
+      });
+      const token = args.registrationToken ?? ctx.io.env.MX_REGISTRATION_TOKEN;
+      const body = { username: user!.localpart, password, initial_device_display_name: args.deviceName };
+      session = await withSpinner(ctx.io, !ctx.out.isJson, `Registering ${user!.localpart}`, () =>
+        withUserInteractiveAuth((auth) => register(client, auth ? { ...body, auth } : body), stageHandlers(token), explainMissing),
+      );
+    }
+    await saveSession(ctx, profileName, homeserver, session, args.guest ? { isGuest: true } : {});
+    await ctx.out.print(sessionSummary(profileName, homeserver, session), {
+      text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
+    });
+  },
+});

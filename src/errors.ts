@@ -1,0 +1,60 @@
+/**
+ * Exit codes are part of mx's interface: scripts branch on them. Keep this table and the
+ * README's "Exit codes" section in step.
+ */
+export const ExitCode = {
+  ok: 0,
+  /** The server refused for a reason not covered below, or answered something unexpected. */
+  failure: 1,
+  /** Bad flags, arguments or input; nothing was sent. */
+  usage: 2,
+  /** Bad credentials, or a missing, unknown or expired access token. */
+  auth: 3,
+  /** Authenticated but not allowed (M_FORBIDDEN on a resource). */
+  forbidden: 4,
+  /** The user, room, alias, profile or endpoint does not exist. */
+  notFound: 5,
+  /** Already exists: user ID taken, alias taken. */
+  conflict: 6,
+  /** Worth retrying later: network error, timeout, 5xx, rate limit still hit after retries. */
+  temporary: 7,
+  /** Local state is unusable: the profile store or config file is corrupt or unreadable. */
+  localState: 8,
+  /** Interrupted by SIGINT (128 + 2, as shells report it). */
+  interrupted: 130,
+  /** Terminated by SIGTERM (128 + 15). */
+  terminated: 143,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * An error the user can act on: printed as one line (no stack trace) and mapped to an exit
+ * code. Anything that is not an MxError is a bug and is reported as such.
+ */
+export class MxError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+    /** Extra machine-readable fields for the JSON error object (errcode, status, ...). */
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'MxError';
+  }
+}
+
+export class UsageError extends MxError {
+  constructor(message: string) {
+    super(message, ExitCode.usage);
+    this.name = 'UsageError';
+  }
+}
+
+export class LocalStateError extends MxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, ExitCode.localState, {}, options);
+    this.name = 'LocalStateError';
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * main(argv, io): parse, run one command, return its exit code. It never exits the process
+ * and never touches process globals (cli.ts does), so tests run it in-process.
+ */
+import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
+import type { CommandDef } from './commands/command.js';
+import { commands } from './commands/index.js';
+import { Context, type GlobalArgs } from './context.js';
+import { ExitCode, MxError, UsageError } from './errors.js';
+import type { Io } from './io.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output/format.js';
+import { reportError } from './output/errors.js';
+import { loadConfig } from './profiles/config.js';
+import { resolvePaths } from './profiles/paths.js';
+import { VERSION } from './version.js';
+
+interface Selected {
+  def: CommandDef<any>;
+  args: ArgumentsCamelCase<GlobalArgs & Record<string, unknown>>;
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  let selected: Selected | undefined;
+  const parser = buildParser(argv, (def, args) => {
+    selected = { def, args };
+  });
+
+  let parsed: GlobalArgs & Record<string, unknown>;
+  let helpText = '';
+  try {
+    parsed = (await parser.parseAsync(argv, {}, (_err, _argv, output) => {
+      helpText = output;
+    })) as GlobalArgs & Record<string, unknown>;
+  } catch (error) {
+    const format = rawOutputFlag(argv) ?? (io.stdoutIsTTY ? 'text' : 'json');
+    return reportError(io, format, error instanceof MxError ? error : new UsageError(String((error as Error).message)), argvDebug(argv, io));
+  }
+  // --help, --version and `completion` print and stop here.
+  if (!selected) {
+    if (helpText) io.stdout.write(helpText.endsWith('\n') ? helpText : helpText + '\n');
+    return ExitCode.ok;
+  }
+
+  const debug = parsed.debug || isTruthy(io.env.MX_DEBUG);
+  const global: GlobalArgs = { ...pickGlobals(parsed), debug };
+  let format: OutputFormat = global.output ?? (io.stdoutIsTTY ? 'text' : 'json');
+  try {
+    const paths = resolvePaths(io.env, io.cwd);
+    const { config } = await loadConfig({ explicitPath: global.config, configDir: paths.configDir, cwd: io.cwd });
+    const output = global.output ?? envOutput(io) ?? config.output;
+    const ctx = new Context(io, { ...global, output }, config, paths);
+    format = ctx.out.format();
+    return (await selected.def.run!(ctx, selected.args)) ?? ExitCode.ok;
+  } catch (error) {
+    if (io.signal.aborted) return io.signal.reason === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
+    return reportError(io, format, error, debug);
+  }
+}
+
+function buildParser(argv: string[], select: (def: CommandDef<any>, args: Selected['args']) => void): Argv {
+  const parser = yargs(argv)
+    .scriptName('mx')
+    .usage('mx <command> [options]\n\nA scriptable command-line client for the Matrix client-server API.')
+    .option('profile', { alias: 'p', type: 'string', global: true, describe: 'profile to use (or MX_PROFILE)' })
+    .option('homeserver', { type: 'string', global: true, describe: 'homeserver base URL (or MX_HOMESERVER)' })
+    .option('output', { alias: 'o', type: 'string', choices: OUTPUT_FORMATS, global: true, describe: 'output format (default: text/table on a terminal, JSON when piped)' })
+    .option('debug', { type: 'boolean', global: true, describe: 'log each HTTP request to stderr, secrets redacted (or MX_DEBUG=1)' })
+    .option('config', { type: 'string', global: true, describe: 'load this JSON or YAML config file' })
+    .completion('completion', 'Print a shell completion script (bash, zsh)')
+    .version(VERSION)
+    .help()
+    .alias('help', 'h')
+    .alias('version', 'V')
+    .strict()
+    .demandCommand(1, 'give a command (mx --help lists them)')
+    .exitProcess(false)
+    .wrap(100)
+    .fail((message, error) => {
+      throw error ?? new UsageError(`${message} (see --help)`);
+    });
+  for (const def of commands) register(parser, def, select);
+  return parser;
+}
+
+function register(parser: Argv<any>, def: CommandDef<any>, select: (def: CommandDef<any>, args: Selected['args']) => void): void {
+  parser.command({
+    command: def.command,
+    describe: def.describe,
+    aliases: def.aliases ?? [],
+    builder: (y: Argv<any>) => {
+      if (def.subcommands) {
+        for (const sub of def.subcommands) register(y, sub, select);
+        return y.demandCommand(1, `give a ${def.command.split(' ')[0]} command`);
+      }
+      return def.builder ? def.builder(y) : y;
+    },
+    handler: (args: Selected['args']) => {
+      if (def.run) select(def, args);
+    },
+  });
+}
+
+function pickGlobals(args: GlobalArgs): GlobalArgs {
+  const { profile, homeserver, output, config } = args;
+  return { profile, homeserver, output, config };
+}
+
+function envOutput(io: Io): OutputFormat | undefined {
+  const value = io.env.MX_OUTPUT;
+  if (value === undefined || value === '') return undefined;
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(value)) {
+    throw new UsageError(`MX_OUTPUT must be one of ${OUTPUT_FORMATS.join(', ')}, not "${value}"`);
+  }
+  return value as OutputFormat;
+}
+
+/** Before yargs has parsed anything (a usage error), read -o/--output and --debug by hand. */
+function rawOutputFlag(argv: string[]): OutputFormat | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = arg === '-o' || arg === '--output' ? argv[i + 1] : arg.startsWith('--output=') ? arg.slice(9) : undefined;
+    if (value && (OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
+  }
+  return undefined;
+}
+
+function argvDebug(argv: string[], io: Io): boolean {
+  return argv.includes('--debug') || isTruthy(io.env.MX_DEBUG);
+}
+
+function isTruthy(value: string | undefined): boolean {
+  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
+}

@@ -1,0 +1,78 @@
+/** Account endpoints: register, login, logout, whoami (spec: Client-Server API, "Client Authentication"). */
+import { matrixRequest, type MatrixClient } from './http.js';
+import { requireStrings } from './shape.js';
+
+const V3 = '/_matrix/client/v3';
+
+export interface LoginFlow {
+  type: string;
+}
+
+export interface Session {
+  user_id: string;
+  access_token: string;
+  device_id: string;
+  refresh_token?: string;
+  expires_in_ms?: number;
+  well_known?: { 'm.homeserver'?: { base_url?: string } };
+}
+
+/** Auth data for one user-interactive auth stage. */
+export interface AuthData {
+  type: string;
+  session?: string;
+  [key: string]: unknown;
+}
+
+export interface RegisterRequest {
+  username?: string;
+  password?: string;
+  initial_device_display_name?: string;
+  device_id?: string;
+  auth?: AuthData;
+  refresh_token?: boolean;
+}
+
+/** GET /login: the login types this server offers. */
+export async function getLoginFlows(client: MatrixClient): Promise<LoginFlow[]> {
+  const answer = await matrixRequest<{ flows?: unknown }>(client, {
+    method: 'GET', path: `${V3}/login`, auth: false, idempotent: true, what: 'list login flows',
+  });
+  return Array.isArray(answer.flows) ? (answer.flows as LoginFlow[]) : [];
+}
+
+/** POST /login. Not idempotent: each success creates a device and a token. */
+export async function login(client: MatrixClient, body: Record<string, unknown>): Promise<Session> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'POST', path: `${V3}/login`, body, auth: false, idempotent: false, what: 'login',
+  });
+  return requireStrings(answer, ['user_id', 'access_token', 'device_id'], 'login') as unknown as Session;
+}
+
+/**
+ * POST /register (one step of user-interactive auth). A 401 answer that carries `flows` is
+ * the server asking for (more) auth, thrown as MatrixError with the UIA state in `body`.
+ */
+export async function register(client: MatrixClient, body: RegisterRequest, kind: 'user' | 'guest' = 'user'): Promise<Session> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'POST', path: `${V3}/register`, query: { kind }, body, auth: false, idempotent: false, what: 'register',
+  });
+  return requireStrings(answer, ['user_id', 'access_token', 'device_id'], 'register') as unknown as Session;
+}
+
+/** GET /account/whoami. */
+export async function getTokenOwner(
+  client: MatrixClient,
+): Promise<{ user_id: string; device_id?: string; is_guest?: boolean }> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'GET', path: `${V3}/account/whoami`, auth: true, idempotent: true, what: 'whoami',
+  });
+  return requireStrings(answer, ['user_id'], 'whoami') as unknown as { user_id: string; device_id?: string; is_guest?: boolean };
+}
+
+/** POST /logout, or /logout/all for every device. Repeating it is harmless. */
+export async function logout(client: MatrixClient, all: boolean): Promise<void> {
+  await matrixRequest(client, {
+    method: 'POST', path: `${V3}/logout${all ? '/all' : ''}`, body: {}, auth: true, idempotent: true, what: 'logout',
+  });
+}

@@ -1,0 +1,231 @@
+import type { Dispatcher } from 'undici';
+import { ExitCode, MxError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { MatrixError, NetworkError, UnexpectedResponseError } from './errors.js';
+
+/** Where and as whom requests go, plus the process's plumbing. */
+export interface MatrixClient {
+  /** Homeserver base URL without a trailing slash, e.g. `https://matrix.example.org`. */
+  baseUrl: string;
+  accessToken?: string;
+  dispatcher: Dispatcher;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  signal?: AbortSignal;
+  /** Debug log sink (one line per call); lines never contain secrets. */
+  debug?: (line: string) => void;
+}
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface RequestSpec {
+  method: Method;
+  /** Path with its parameters already encoded (use `encodePath`), e.g. `/_matrix/client/v3/login`. */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  /** A JSON request body. */
+  body?: unknown;
+  /** Send the client's access token. Fails before any request when there is none. */
+  auth: boolean;
+  /**
+   * Safe to send twice: a retry after a network error or a 502/503/504 cannot do harm.
+   * (A 429 is always retried: the server refused it, so nothing happened.)
+   */
+  idempotent: boolean;
+  /** Per-request time limit for headers and body; a long poll passes its own timeout plus a margin. */
+  timeoutMs?: number;
+  /** Names the call in error messages, e.g. "login". */
+  what: string;
+}
+
+export interface RetryPolicy {
+  /** Retries after 429 M_LIMIT_EXCEEDED. */
+  rateLimitRetries: number;
+  /** Longest server-requested wait mx accepts; a longer one fails at once as temporary. */
+  maxRateLimitWaitMs: number;
+  /** Retries of idempotent requests after network errors and 502/503/504. */
+  transientRetries: number;
+  /** First backoff delay; doubles each attempt, with jitter. */
+  backoffMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  rateLimitRetries: 5,
+  maxRateLimitWaitMs: 60_000,
+  transientRetries: 3,
+  backoffMs: 250,
+};
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const TRANSIENT_STATUSES = new Set([502, 503, 504]);
+/** Query parameters whose values are secrets and must not reach a log line. */
+const SECRET_PARAM = /token|password|secret/i;
+
+/** Encodes each parameter of a path template: encodePath`/rooms/${roomId}/state`. */
+export function encodePath(strings: TemplateStringsArray, ...params: string[]): string {
+  return strings.reduce((path, part, i) => path + part + (i < params.length ? encodeURIComponent(params[i]!) : ''), '');
+}
+
+export function buildUrl(baseUrl: string, path: string, query?: RequestSpec['query']): URL {
+  const url = new URL(baseUrl + path);
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  return url;
+}
+
+export function redactUrl(url: URL): string {
+  const shown = new URL(url);
+  for (const key of [...shown.searchParams.keys()]) {
+    if (SECRET_PARAM.test(key)) shown.searchParams.set(key, 'REDACTED');
+  }
+  return shown.toString();
+}
+
+/** Seconds or an HTTP date, per RFC 9110; undefined when absent or unreadable. */
+export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Sends one Matrix API call and returns its parsed JSON body. Non-2xx answers throw
+ * MatrixError; answers that are not JSON throw UnexpectedResponseError; no answer throws
+ * NetworkError. Rate limits and (for idempotent calls) transient failures are retried.
+ */
+export async function matrixRequest<T>(
+  client: MatrixClient,
+  spec: RequestSpec,
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+): Promise<T> {
+  if (spec.auth && !client.accessToken) {
+    throw new MxError(`${spec.what}: not logged in (no access token); run mx login first`, ExitCode.auth);
+  }
+  let rateLimited = 0;
+  let transient = 0;
+  for (;;) {
+    try {
+      return await sendOnce<T>(client, spec);
+    } catch (error) {
+      const wait = retryDelay(error, spec, policy, rateLimited, transient);
+      if (wait === undefined) throw error;
+      if (error instanceof MatrixError && error.errcode === 'M_LIMIT_EXCEEDED') rateLimited++;
+      else transient++;
+      client.debug?.(`  retrying ${spec.method} ${spec.path} in ${wait} ms (${(error as Error).message})`);
+      await client.sleep(wait, client.signal);
+    }
+  }
+}
+
+function retryDelay(
+  error: unknown,
+  spec: RequestSpec,
+  policy: RetryPolicy,
+  rateLimited: number,
+  transient: number,
+): number | undefined {
+  if (error instanceof MatrixError && (error.errcode === 'M_LIMIT_EXCEEDED' || error.status === 429)) {
+    if (rateLimited >= policy.rateLimitRetries) return undefined;
+    const wait = error.retryAfterMs ?? backoff(policy.backoffMs, rateLimited);
+    return wait <= policy.maxRateLimitWaitMs ? wait : undefined;
+  }
+  const isTransient =
+    error instanceof NetworkError || (error instanceof MatrixError && TRANSIENT_STATUSES.has(error.status)) ||
+    (error instanceof UnexpectedResponseError && TRANSIENT_STATUSES.has(Number(error.details.status)));
+  if (isTransient && spec.idempotent && transient < policy.transientRetries) {
+    return backoff(policy.backoffMs, transient);
+  }
+  return undefined;
+}
+
+function backoff(baseMs: number, attempt: number): number {
+  const delay = baseMs * 2 ** attempt;
+  return Math.round(delay / 2 + Math.random() * (delay / 2));
+}
+
+async function sendOnce<T>(client: MatrixClient, spec: RequestSpec): Promise<T> {
+  const url = buildUrl(client.baseUrl, spec.path, spec.query);
+  const headers: Record<string, string> = { 'user-agent': `mx/${VERSION}`, accept: 'application/json' };
+  if (spec.auth && client.accessToken) headers.authorization = `Bearer ${client.accessToken}`;
+  let body: string | undefined;
+  if (spec.body !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(spec.body);
+  }
+  const timeout = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const started = performance.now();
+  client.debug?.(`> ${spec.method} ${redactUrl(url)}`);
+
+  let status: number;
+  let contentType: string;
+  let text: string;
+  let retryAfterHeader: string | string[] | undefined;
+  try {
+    const response = await client.dispatcher.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: spec.method,
+      headers,
+      body,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      signal: client.signal,
+    });
+    status = response.statusCode;
+    contentType = String(response.headers['content-type'] ?? '');
+    retryAfterHeader = response.headers['retry-after'];
+    text = await response.body.text();
+  } catch (error) {
+    if (client.signal?.aborted) throw error;
+    throw new NetworkError(`${spec.what}: cannot reach ${url.origin}: ${describeNetworkError(error)}`, error);
+  }
+  client.debug?.(`< ${status} ${contentType || '(no content type)'} ${Math.round(performance.now() - started)} ms`);
+
+  const parsed = parseJsonObject(text, contentType);
+  if (parsed === undefined) {
+    const shape = contentType ? `${contentType}` : 'no content type';
+    throw new UnexpectedResponseError(
+      `${spec.what}: ${url.origin} answered HTTP ${status} with ${shape} instead of a JSON object` +
+        (contentType.includes('html') ? ' (a proxy or web server page? check the homeserver URL)' : ''),
+      status,
+    );
+  }
+  if (status < 200 || status > 299) {
+    const retryAfterMs =
+      parseRetryAfter(retryAfterHeader) ?? (typeof parsed.retry_after_ms === 'number' ? parsed.retry_after_ms : undefined);
+    const error = new MatrixError(status, parsed, spec.what, retryAfterMs);
+    client.debug?.(`  ${error.errcode ?? 'no errcode'}: ${String(parsed.error ?? '')}`);
+    throw error;
+  }
+  return parsed as T;
+}
+
+/** The body as a JSON object, or undefined when it is not one (HTML, truncated, an array). */
+function parseJsonObject(text: string, contentType: string): Record<string, unknown> | undefined {
+  // Synapse always says application/json; some proxies do not label JSON, so try when unlabelled.
+  if (contentType && !/json/i.test(contentType)) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeNetworkError(error: unknown): string {
+  const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = err.code ?? err.cause?.code;
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'timed out waiting for an answer';
+    case 'ECONNREFUSED':
+      return 'connection refused (is the homeserver running?)';
+    case 'ENOTFOUND':
+      return 'host not found';
+    default:
+      return [code, err.message].filter(Boolean).join(' ') || String(error);
+  }
+}

@@ -1,0 +1,25 @@
+import { ExitCode, MxError } from '../errors.js';
+import type { Io } from '../io.js';
+import type { OutputFormat } from './format.js';
+
+/**
+ * Writes an error to stderr, one line (a JSON object in JSON mode), and returns its exit
+ * code. An error that is not an MxError is a bug in mx: said so, stack only with --debug.
+ */
+export function reportError(io: Io, format: OutputFormat, error: unknown, debug: boolean): number {
+  const known = error instanceof MxError;
+  const message = known ? error.message : `internal error: ${(error as Error)?.message ?? String(error)}`;
+  const exitCode = known ? error.exitCode : ExitCode.failure;
+  if (format === 'json') {
+    const details = known ? error.details : {};
+    io.stderr.write(JSON.stringify({ error: { message, exit_code: exitCode, ...details } }) + '\n');
+  } else {
+    io.stderr.write(`mx: ${message}\n`);
+  }
+  if (debug && error instanceof Error && error.stack) {
+    io.stderr.write(`${error.stack}\n`);
+  } else if (!known) {
+    io.stderr.write('mx: this is a bug in mx; run again with --debug for details and please report it\n');
+  }
+  return exitCode;
+}

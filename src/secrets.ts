@@ -1,0 +1,53 @@
+/**
+ * Reading secrets (passwords, tokens). They never come from argv, where `ps` and shell
+ * history would keep them: only stdin, an environment variable, or a hidden prompt.
+ */
+import { UsageError } from './errors.js';
+import type { Io } from './io.js';
+
+/** All of stdin as text. */
+export async function readStdin(io: Io): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** stdin up to its end, without the line break that `echo` and here-strings add. */
+export async function readSecretFromStdin(io: Io, what: string): Promise<string> {
+  const secret = (await readStdin(io)).replace(/\r?\n$/, '');
+  if (!secret) throw new UsageError(`no ${what} on stdin`);
+  return secret;
+}
+
+export interface SecretSource {
+  /** The user passed --password-stdin (or the like). */
+  fromStdin: boolean;
+  /** Environment variable to read, e.g. MX_PASSWORD. */
+  envVar: string;
+  /** What it is, for prompts and errors: "password". */
+  what: string;
+  /** The flag that reads it from stdin, for the error message. */
+  stdinFlag: string;
+  /** Ask twice on a terminal (new passwords). */
+  confirm?: boolean;
+}
+
+/** The secret from stdin, else the environment, else a hidden prompt on a terminal. */
+export async function readSecret(io: Io, source: SecretSource): Promise<string> {
+  if (source.fromStdin) return readSecretFromStdin(io, source.what);
+  const fromEnv = io.env[source.envVar];
+  if (fromEnv) return fromEnv;
+  if (io.stdinIsTTY && io.stderrIsTTY && io.promptSecret) {
+    const secret = await io.promptSecret(`${capitalise(source.what)}: `);
+    if (!secret) throw new UsageError(`empty ${source.what}`);
+    if (source.confirm && (await io.promptSecret(`Repeat ${source.what}: `)) !== secret) {
+      throw new UsageError(`the ${source.what}s do not match`);
+    }
+    return secret;
+  }
+  throw new UsageError(`no ${source.what}: pipe it to ${source.stdinFlag} or set ${source.envVar}`);
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

@@ -1,0 +1,50 @@
+import { PassThrough, Readable } from 'node:stream';
+import { MockAgent } from 'undici';
+import type { Io } from '../../src/io.js';
+
+export interface FakeIo extends Io {
+  out: () => string;
+  err: () => string;
+  /** Delays the code asked for, in order. */
+  sleeps: number[];
+}
+
+/** An Io for running main() in-process: captured output, a MockAgent, no real sleeping. */
+export function fakeIo(options: Partial<Io> & { input?: string } = {}): FakeIo {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk) => (out += chunk));
+  stderr.on('data', (chunk) => (err += chunk));
+  const sleeps: number[] = [];
+  const { input, ...rest } = options;
+  return {
+    stdout,
+    stderr,
+    stdin: Readable.from(input === undefined ? [] : [Buffer.from(input)]),
+    stdoutIsTTY: false,
+    stderrIsTTY: false,
+    stdinIsTTY: false,
+    env: {},
+    cwd: process.cwd(),
+    dispatcher: mockAgent(),
+    signal: new AbortController().signal,
+    now: () => 1_700_000_000_000,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    ...rest,
+    out: () => out,
+    err: () => err,
+    sleeps,
+  };
+}
+
+export function mockAgent(): MockAgent {
+  const agent = new MockAgent();
+  agent.disableNetConnect();
+  return agent;
+}
+
+export const JSON_HEADERS = { headers: { 'content-type': 'application/json' } };
