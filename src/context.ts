@@ -55,7 +55,7 @@ export class Context {
   }
 
   async profileName(): Promise<string> {
-    const explicit = this.global.profile ?? this.io.env.MX_PROFILE ?? this.config.profile;
+    const explicit = this.global.profile || this.io.env.MX_PROFILE || this.config.profile;
     // The store is read only when nothing names the profile, to find the default one.
     const data = explicit === undefined ? await this.store.read() : undefined;
     return selectProfileName({ flag: this.global.profile, env: this.io.env, config: this.config, data });
@@ -92,7 +92,7 @@ export class Context {
       return { client: { ...this.plumbing(), baseUrl, accessToken: envToken }, profileName, profile };
     }
     if (!profile) {
-      const named = this.global.profile ?? this.io.env.MX_PROFILE;
+      const named = this.global.profile || this.io.env.MX_PROFILE;
       if (named) throw new MxError(`no profile named "${profileName}" (mx profile list shows them)`, ExitCode.notFound);
       throw new MxError('not logged in: run mx login or mx register first', ExitCode.auth);
     }

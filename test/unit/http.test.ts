@@ -88,7 +88,7 @@ describe('matrixRequest', () => {
   it('turns a non-JSON answer into a clear error naming status and content type', async () => {
     const { pool, client } = setup();
     pool.intercept({ path: post.path, method: 'POST' }).reply(502, '<html>Bad Gateway</html>', { headers: { 'content-type': 'text/html' } });
-    const error = await matrixRequest(client, post).catch((e) => e);
+    const error = (await matrixRequest(client, post).catch((e) => e)) as UnexpectedResponseError;
     expect(error).toBeInstanceOf(UnexpectedResponseError);
     expect(error.message).toMatch(/HTTP 502 with text\/html instead of a JSON object/);
     expect(error.exitCode).toBe(ExitCode.temporary);
@@ -116,7 +116,7 @@ describe('matrixRequest', () => {
     const { agent, pool, client, sleeps } = setup();
     pool.intercept({ path: post.path, method: 'POST' }).replyWithError(new Error('connection reset'));
     pool.intercept({ path: post.path, method: 'POST' }).reply(200, { ok: true }, JSON_HEADERS);
-    const error = await matrixRequest(client, post).catch((e) => e);
+    const error = (await matrixRequest(client, post).catch((e) => e)) as NetworkError;
     expect(error).toBeInstanceOf(NetworkError);
     expect(error.exitCode).toBe(ExitCode.temporary);
     expect(sleeps).toEqual([]);

@@ -51,7 +51,7 @@ describe('output format selection', () => {
 
   it('pretty-prints JSON asked for on a terminal', async () => {
     const io = fakeIo({ stdoutIsTTY: true });
-    await new Output(io, 'json').print({ a: 1 }, view);
+    await new Output(io, 'json').print({ a: 1 }, {});
     expect(io.out()).toBe('{\n  "a": 1\n}\n');
   });
 });

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalStateError } from '../errors.js';
+import { describeJsonError, errorCode, errorMessage, isObject } from './util.js';
+
+export { DEFAULT_PROFILE_NAME, isValidProfileName, selectProfileName, validateProfileName } from './select.js';
+
+export interface Profile {
+  /** Base URL, no trailing slash. */
+  homeserver: string;
+  userId?: string;
+  deviceId?: string;
+  accessToken?: string;
+  refreshToken?: string;
+  isGuest?: boolean;
+  /** Stream positions (sync next_batch tokens) saved by later commands, keyed by cursor name. */
+  positions?: Record<string, string>;
+}
+
+export interface StoreData {
+  version: 1;
+  defaultProfile?: string;
+  profiles: Record<string, Profile>;
+}
+
+export interface ProfileStoreOptions {
+  /**
+   * A lock not refreshed for this long is taken to belong to a dead process (kill -9, power
+   * loss) and is taken over. Minimum 2000 (proper-lockfile's floor).
+   */
+  staleMs?: number;
+  /** Give up waiting for the lock after this long. Keep it above staleMs. */
+  lockTimeoutMs?: number;
+}
+
+const DEFAULT_STALE_MS = 10_000;
+const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+
+export function emptyStore(): StoreData {
+  return { version: 1, profiles: {} };
+}
+
+/**
+ * All profiles live in one JSON file, so that a login, a saved sync position and a default
+ * change are each a single atomic replace of that file. Readers take no lock (they see the
+ * old or the new file, never a mix); writers serialize through an inter-process lock, since
+ * scripts run many mx processes at once.
+ *
+ * Unknown fields in the file (written by a newer mx) are kept: `update` mutates the parsed
+ * object itself, not a copy of the fields this version knows.
+ */
+export class ProfileStore {
+  readonly storeFile: string;
+  private readonly staleMs: number;
+  private readonly lockTimeoutMs: number;
+
+  constructor(storeFile: string, options: ProfileStoreOptions = {}) {
+    this.storeFile = path.resolve(storeFile);
+    this.staleMs = Math.max(options.staleMs ?? DEFAULT_STALE_MS, 2000);
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  }
+
+  /** The current contents; a missing file (or folder) is an empty store. Takes no lock. */
+  async read(): Promise<StoreData> {
+    const text = await this.readText();
+    return text === undefined ? emptyStore() : parseStore(text, this.storeFile);
+  }
+
+  /**
+   * Read-modify-write under the lock: `fn` gets the freshly read data, mutates it in place and
+   * may return a value. If `fn` throws, nothing is written. Do not call `update` from inside
+   * `fn` (the inner call would wait for the outer one until the lock times out).
+   */
+  async update<T>(fn: (data: StoreData) => T | Promise<T>): Promise<T> {
+    await this.ensureDir();
+    const lock = await this.lock();
+    try {
+      const before = await this.readText();
+      const data = before === undefined ? emptyStore() : parseStore(before, this.storeFile);
+      const result = await fn(data);
+      const problem = storeProblem(data);
+      if (problem) throw new Error(`Bug: refusing to write an invalid profile store: ${problem}`);
+      const after = `${JSON.stringify(data, null, 2)}\n`;
+      if (after !== before) {
+        lock.assertHeld();
+        await this.writeAtomically(after);
+      }
+      return result;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async readText(): Promise<string | undefined> {
+    try {
+      return await readFile(this.storeFile, 'utf8');
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return undefined;
+      throw new LocalStateError(`Cannot read the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Creates the folder 0700. An existing folder's mode is left alone: it may be one the user
+   * chose (MX_CONFIG_DIR) and shares with other things; the file itself is always 0600.
+   */
+  private async ensureDir(): Promise<void> {
+    const dir = path.dirname(this.storeFile);
+    try {
+      const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+      // mkdir's mode is filtered by the umask; set it exactly.
+      if (created !== undefined) await chmod(dir, 0o700);
+    } catch (err) {
+      throw new LocalStateError(`Cannot create the folder ${dir} for the profile store: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /** Temp file in the same folder (rename is atomic only within a filesystem), fsync, rename. */
+  private async writeAtomically(text: string): Promise<void> {
+    const dir = path.dirname(this.storeFile);
+    const tmp = `${this.storeFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    let fh: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+      await fh.chmod(0o600); // the mode given to open() is filtered by the umask
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await rename(tmp, this.storeFile);
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      await rm(tmp, { force: true }).catch(() => {});
+      throw new LocalStateError(`Cannot write the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
+    }
+    // Make the rename itself durable. Not possible everywhere (Windows); the rename is still
+    // atomic without it, so failures are ignored.
+    await open(dir, 'r')
+      .then(async (d) => {
+        try {
+          await d.sync();
+        } finally {
+          await d.close();
+        }
+      })
+      .catch(() => {});
+  }
+
+  /**
+   * proper-lockfile's lock is a `<file>.lock` folder (mkdir is atomic, also on NFS) whose
+   * mtime the holder refreshes; one not refreshed for staleMs is taken over. We poll for it
+   * ourselves instead of using its `retries` so the wait has an exact deadline, with short
+   * randomized sleeps so that many waiting processes do not retry in lockstep.
+   * Imported lazily: it costs ~20 ms and installs exit handlers, and only writers need it.
+   */
+  private async lock(): Promise<{ assertHeld(): void; release(): Promise<void> }> {
+    const { default: lockfile } = await import('proper-lockfile');
+    const lockPath = `${this.storeFile}.lock`;
+    let compromised: Error | undefined;
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (;;) {
+      try {
+        const release = await lockfile.lock(this.storeFile, {
+          lockfilePath: lockPath,
+          realpath: false, // the store file may not exist yet
+          stale: this.staleMs,
+          update: Math.max(1000, this.staleMs / 4),
+          retries: 0,
+          // The default throws asynchronously (an uncaught exception). Instead, remember it and
+          // refuse to write: another process may have taken the lock over.
+          onCompromised: (err) => {
+            compromised = err;
+          },
+        });
+        return {
+          assertHeld: () => {
+            if (compromised) {
+              throw new LocalStateError(
+                `Lost the lock on the profile store ${this.storeFile} (${compromised.message}); nothing was written. Run the command again.`,
+                { cause: compromised },
+              );
+            }
+          },
+          release: () => release().catch(() => {}), // already released when compromised
+        };
+      } catch (err) {
+        if (errorCode(err) !== 'ELOCKED') {
+          throw new LocalStateError(`Cannot lock the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
+        }
+        if (Date.now() >= deadline) {
+          throw new LocalStateError(
+            `Timed out after ${Math.round(this.lockTimeoutMs / 1000)}s waiting for the lock on the profile store ${this.storeFile}: ` +
+              `another mx process may hold it. If none is running, remove ${lockPath}.`,
+          );
+        }
+        await sleep(10 + Math.random() * 40);
+      }
+    }
+  }
+}
+
+function parseStore(text: string, file: string): StoreData {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw corrupt(file, `it is not valid JSON (${describeJsonError(err, text)})`);
+  }
+  if (isObject(value) && typeof value.version === 'number' && value.version > 1) {
+    throw new LocalStateError(
+      `The profile store ${file} has format version ${value.version}, written by a newer mx; this one reads version 1. Upgrade mx.`,
+    );
+  }
+  const problem = storeProblem(value);
+  if (problem) throw corrupt(file, problem);
+  return value as unknown as StoreData;
+}
+
+function corrupt(file: string, what: string): LocalStateError {
+  return new LocalStateError(
+    `The profile store ${file} is corrupt: ${what}. mx will not change it. ` +
+      `Fix it by hand, or move it aside (you will then need to log in again).`,
+  );
+}
+
+/** What is wrong with a parsed store, or undefined if it is well-formed. */
+function storeProblem(value: unknown): string | undefined {
+  if (!isObject(value)) return 'it does not hold a JSON object';
+  if (value.version !== 1) return `"version" is ${JSON.stringify(value.version) ?? 'missing'}, expected 1`;
+  if (value.defaultProfile !== undefined && typeof value.defaultProfile !== 'string') {
+    return '"defaultProfile" is not a string';
+  }
+  if (!isObject(value.profiles)) return '"profiles" is not an object';
+  for (const [name, profile] of Object.entries(value.profiles)) {
+    const problem = profileProblem(profile);
+    if (problem) return `profile ${JSON.stringify(name)}: ${problem}`;
+  }
+  return undefined;
+}
+
+// Checks types only, and never echoes values: they may be tokens.
+function profileProblem(p: unknown): string | undefined {
+  if (!isObject(p)) return 'it is not an object';
+  if (typeof p.homeserver !== 'string') return '"homeserver" is missing or not a string';
+  for (const key of ['userId', 'deviceId', 'accessToken', 'refreshToken'] as const) {
+    if (p[key] !== undefined && typeof p[key] !== 'string') return `"${key}" is not a string`;
+  }
+  if (p.isGuest !== undefined && typeof p.isGuest !== 'boolean') return '"isGuest" is not a boolean';
+  if (p.positions !== undefined) {
+    if (!isObject(p.positions) || Object.values(p.positions).some((v) => typeof v !== 'string')) {
+      return '"positions" is not an object of strings';
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,255 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ExitCode, LocalStateError, UsageError } from '../../src/errors.js';
+import { loadConfig } from '../../src/profiles/config.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+let root: string;
+let configDir: string;
+let cwd: string;
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(tmpdir(), 'mx-config-'));
+  configDir = path.join(root, 'config');
+  cwd = path.join(root, 'project');
+  mkdirSync(configDir);
+  mkdirSync(cwd);
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+const write = (file: string, content: string) => {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+  return file;
+};
+
+/** Files that would leave a marker if anything ever executed them. */
+function plantCodeFiles(dir: string): string {
+  const marker = path.join(root, 'EXECUTED');
+  const cjs = `require('fs').writeFileSync(${JSON.stringify(marker)}, __filename); module.exports = { output: 'text' };`;
+  const esm = `import fs from 'node:fs'; fs.writeFileSync(${JSON.stringify(marker)}, import.meta.url); export default { output: 'text' };`;
+  for (const name of ['.mxrc.js', '.mxrc.cjs', 'mx.config.js', 'mx.config.cjs', '.config/mxrc.js', '.config/config.js', 'config.js', 'config.cjs']) {
+    write(path.join(dir, name), cjs);
+  }
+  for (const name of ['.mxrc.mjs', 'mx.config.mjs', '.config/config.mjs', 'config.mjs', 'mx.config.ts', '.mxrc.ts', 'config.ts']) {
+    write(path.join(dir, name), esm);
+  }
+  return marker;
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(Error);
+  return err as Error;
+}
+
+describe('loadConfig from the config folder', () => {
+  it('returns an empty config when there is no file', async () => {
+    expect(await loadConfig({ configDir, cwd })).toEqual({ config: {}, warnings: [] });
+  });
+
+  it('returns an empty config when the config folder does not exist', async () => {
+    expect(await loadConfig({ configDir: path.join(root, 'nope'), cwd })).toEqual({ config: {}, warnings: [] });
+  });
+
+  it('reads config.json', async () => {
+    const file = write(path.join(configDir, 'config.json'), '{"profile": "work", "homeserver": "https://hs.example", "output": "json"}');
+    expect(await loadConfig({ configDir, cwd })).toEqual({
+      config: { profile: 'work', homeserver: 'https://hs.example', output: 'json' },
+      filepath: file,
+      warnings: [],
+    });
+  });
+
+  it.each(['config.yaml', 'config.yml'])('reads %s', async (name) => {
+    const file = write(path.join(configDir, name), '# defaults\nprofile: work\noutput: table\n');
+    expect(await loadConfig({ configDir, cwd })).toEqual({ config: { profile: 'work', output: 'table' }, filepath: file, warnings: [] });
+  });
+
+  it('prefers config.json over config.yaml, and says it ignored the other', async () => {
+    const json = write(path.join(configDir, 'config.json'), '{"output": "json"}');
+    const yaml = write(path.join(configDir, 'config.yaml'), 'output: text\n');
+    const result = await loadConfig({ configDir, cwd });
+    expect(result.config).toEqual({ output: 'json' });
+    expect(result.filepath).toBe(json);
+    expect(result.warnings).toEqual([expect.stringContaining(yaml)]);
+  });
+
+  it('treats an empty file, or one with only comments, as empty settings', async () => {
+    write(path.join(configDir, 'config.yaml'), '# nothing yet\n');
+    expect((await loadConfig({ configDir, cwd })).config).toEqual({});
+    rmSync(path.join(configDir, 'config.yaml'));
+    write(path.join(configDir, 'config.json'), '  \n');
+    expect((await loadConfig({ configDir, cwd })).config).toEqual({});
+  });
+
+  it('ignores unknown keys with a warning', async () => {
+    const file = write(path.join(configDir, 'config.yaml'), 'output: text\ncolour: always\n$import: other.yaml\n');
+    const result = await loadConfig({ configDir, cwd });
+    expect(result.config).toEqual({ output: 'text' });
+    expect(result.warnings).toHaveLength(2);
+    expect(result.warnings[0]).toContain('"colour"');
+    expect(result.warnings[0]).toContain(file);
+  });
+
+  it('does not look in the working directory or its parents', async () => {
+    write(path.join(cwd, '.mxrc.json'), '{"profile": "from-project"}');
+    write(path.join(cwd, '.mxrc'), 'profile: from-project\n');
+    write(path.join(cwd, 'package.json'), '{"mx": {"profile": "from-project"}}');
+    write(path.join(root, '.mxrc.yaml'), 'profile: from-parent\n');
+    expect(await loadConfig({ configDir, cwd })).toEqual({ config: {}, warnings: [] });
+  });
+});
+
+describe('loadConfig with --config', () => {
+  it('reads exactly that file, relative to cwd, instead of the config folder', async () => {
+    write(path.join(configDir, 'config.json'), '{"profile": "ignored"}');
+    const file = write(path.join(cwd, 'ci', 'mx.yml'), 'profile: ci\n');
+    expect(await loadConfig({ explicitPath: 'ci/mx.yml', configDir, cwd })).toEqual({
+      config: { profile: 'ci' },
+      filepath: file,
+      warnings: [],
+    });
+  });
+
+  it('reads a file without extension as YAML', async () => {
+    write(path.join(cwd, '.mxrc'), 'output: json\n');
+    expect((await loadConfig({ explicitPath: '.mxrc', configDir, cwd })).config).toEqual({ output: 'json' });
+  });
+
+  it('reads the "mx" key of a package.json', async () => {
+    write(path.join(cwd, 'package.json'), '{"name": "x", "mx": {"profile": "pkg"}}');
+    expect(await loadConfig({ explicitPath: 'package.json', configDir, cwd })).toMatchObject({ config: { profile: 'pkg' }, warnings: [] });
+  });
+
+  it('reports a missing file as a usage error', async () => {
+    const err = await failure(loadConfig({ explicitPath: 'nope.json', configDir, cwd }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toContain(path.join(cwd, 'nope.json'));
+    expect(err.message).toMatch(/does not exist/);
+  });
+
+  it('reports a folder as a usage error', async () => {
+    mkdirSync(path.join(cwd, 'dir.yaml'));
+    expect(await failure(loadConfig({ explicitPath: 'dir.yaml', configDir, cwd }))).toBeInstanceOf(UsageError);
+  });
+
+  it.each(['evil.js', 'evil.cjs', 'evil.mjs', 'evil.ts', 'settings.toml', 'x.txt'])(
+    'refuses %s as a usage error without running it',
+    async (name) => {
+      const marker = path.join(root, 'EXECUTED');
+      write(path.join(cwd, name), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};`);
+      const err = await failure(loadConfig({ explicitPath: name, configDir, cwd }));
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).exitCode).toBe(ExitCode.usage);
+      expect(err.message).toMatch(/only JSON \(\.json\) and YAML/);
+      expect(existsSync(marker)).toBe(false);
+    },
+  );
+});
+
+describe('bad config files', () => {
+  const cases: [string, string, RegExp][] = [
+    ['config.json', '{"output": "xml"}', /"output" must be one of json, table, text, not "xml"/],
+    ['config.json', '{"homeserver": 5}', /"homeserver" must be/],
+    ['config.yaml', 'homeserver: ""\n', /"homeserver" must be/],
+    ['config.yaml', 'profile: 5\n', /"profile" must be a profile name/],
+    ['config.yaml', 'profile: ../etc\n', /"profile" must be a profile name/],
+    ['config.yaml', '- a\n- b\n', /must hold a mapping/],
+    ['config.json', '"text"', /must hold a mapping/],
+    ['config.json', '{"output": "json",}', /not valid JSON \(.*line 1, column 19/],
+    ['config.yaml', 'output: [json\n', /not valid YAML \(.*\(2:1\)\)/],
+    ['config.yaml', 'output: json\noutput: text\n', /not valid YAML \(duplicated mapping key/],
+    ['config.yaml', 'f: !!js/function "function () {}"\n', /not valid YAML \(unknown tag/],
+  ];
+  it.each(cases)('%s holding %j is a LocalStateError naming the file', async (name, content, message) => {
+    const file = write(path.join(configDir, name), content);
+    const err = await failure(loadConfig({ configDir, cwd }));
+    expect(err).toBeInstanceOf(LocalStateError);
+    expect((err as LocalStateError).exitCode).toBe(ExitCode.localState);
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(message);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('reports a bad explicit file as a LocalStateError too', async () => {
+    write(path.join(cwd, 'mx.json'), '{"output": "xml"}');
+    expect(await failure(loadConfig({ explicitPath: 'mx.json', configDir, cwd }))).toBeInstanceOf(LocalStateError);
+  });
+});
+
+// In a fresh process, so that the module cache tells what was imported, and process.cwd() is a
+// folder full of config-shaped code (cosmiconfig's explorer would search process.cwd()).
+describe('in a separate process', () => {
+  let bundleDir: string;
+  let bundleUrl: string;
+
+  beforeAll(async () => {
+    const cache = path.join(repoRoot, 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    bundleDir = mkdtempSync(path.join(cache, 'mx-config-test-'));
+    const outfile = path.join(bundleDir, 'config.mjs');
+    await build({
+      entryPoints: [path.join(repoRoot, 'src/profiles/config.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      outfile,
+      logLevel: 'silent',
+    });
+    bundleUrl = pathToFileURL(outfile).href;
+  });
+  afterAll(() => {
+    rmSync(bundleDir, { recursive: true, force: true });
+  });
+
+  function load(explicitPath?: string): { config: unknown; cosmiconfigLoaded: boolean } {
+    const script = `
+      import { createRequire } from 'node:module';
+      const { loadConfig } = await import(process.env.BUNDLE);
+      const explicitPath = process.env.EXPLICIT || undefined;
+      const { config } = await loadConfig({ explicitPath, configDir: process.env.CONFIG_DIR, cwd: process.cwd() });
+      // cosmiconfig is CommonJS: once imported, it is in the require cache.
+      const cache = createRequire(import.meta.url).cache;
+      const cosmiconfigLoaded = Object.keys(cache).some((k) => k.includes('/node_modules/cosmiconfig/'));
+      // Give anything that was started asynchronously a chance to run.
+      await new Promise((r) => setTimeout(r, 200));
+      console.log(JSON.stringify({ config, cosmiconfigLoaded }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd,
+      env: { ...process.env, BUNDLE: bundleUrl, CONFIG_DIR: configDir, EXPLICIT: explicitPath ?? '' },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as { config: unknown; cosmiconfigLoaded: boolean };
+  }
+
+  it('never runs a JS/TS config file in the working directory or the config folder', () => {
+    const marker = plantCodeFiles(cwd);
+    plantCodeFiles(configDir);
+    write(path.join(configDir, 'config.yaml'), 'output: json\n'); // so the YAML path (cosmiconfig) is taken
+    expect(load()).toEqual({ config: { output: 'json' }, cosmiconfigLoaded: true });
+    write(path.join(cwd, 'settings.yaml'), 'output: table\n');
+    expect(load('settings.yaml').config).toEqual({ output: 'table' });
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('does not import cosmiconfig when there is no config file, or a JSON one', () => {
+    expect(load()).toEqual({ config: {}, cosmiconfigLoaded: false });
+    write(path.join(configDir, 'config.json'), '{"output": "text"}');
+    expect(load()).toEqual({ config: { output: 'text' }, cosmiconfigLoaded: false });
+  });
+});

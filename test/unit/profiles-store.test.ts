@@ -1,0 +1,390 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ExitCode, LocalStateError, UsageError } from '../../src/errors.js';
+import { ProfileStore, selectProfileName, type StoreData } from '../../src/profiles/store.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+let dir: string;
+let storeFile: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'mx-store-'));
+  storeFile = path.join(dir, 'state', 'profiles.json');
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const mode = (p: string) => statSync(p).mode & 0o777;
+const addProfile = (name: string) => (d: StoreData) => {
+  d.profiles[name] = { homeserver: `https://${name}.example` };
+};
+
+describe('ProfileStore.read', () => {
+  it('treats a missing file, or a missing folder, as an empty store', async () => {
+    expect(await new ProfileStore(storeFile).read()).toEqual({ version: 1, profiles: {} });
+    expect(readdirSync(dir)).toEqual([]); // reading creates nothing
+  });
+});
+
+describe('ProfileStore.update', () => {
+  it('writes the data fn leaves and returns what fn returns', async () => {
+    const store = new ProfileStore(storeFile);
+    const result = await store.update((d) => {
+      d.profiles.ann = { homeserver: 'https://hs.example', userId: '@ann:hs.example', accessToken: 'syt_x' };
+      d.defaultProfile = 'ann';
+      return 42;
+    });
+    expect(result).toBe(42);
+    expect(JSON.parse(readFileSync(storeFile, 'utf8'))).toEqual({
+      version: 1,
+      profiles: { ann: { homeserver: 'https://hs.example', userId: '@ann:hs.example', accessToken: 'syt_x' } },
+      defaultProfile: 'ann',
+    });
+    expect(await store.read()).toEqual(JSON.parse(readFileSync(storeFile, 'utf8')));
+  });
+
+  it('leaves no temp file and no lock behind', async () => {
+    const store = new ProfileStore(storeFile);
+    await store.update(addProfile('a'));
+    await store.update(addProfile('b'));
+    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json']);
+  });
+
+  it('makes the folder 0700 and the file 0600 even with umask 0', async () => {
+    const old = process.umask(0);
+    try {
+      await new ProfileStore(storeFile).update(addProfile('a'));
+    } finally {
+      process.umask(old);
+    }
+    expect(mode(path.dirname(storeFile))).toBe(0o700);
+    expect(mode(storeFile)).toBe(0o600);
+  });
+
+  it('makes the folder 0700 and the file 0600 with a umask that strips owner bits', async () => {
+    const old = process.umask(0o277);
+    try {
+      await new ProfileStore(storeFile).update(addProfile('a'));
+      await new ProfileStore(storeFile).update(addProfile('b'));
+    } finally {
+      process.umask(old);
+    }
+    expect(mode(path.dirname(storeFile))).toBe(0o700);
+    expect(mode(storeFile)).toBe(0o600);
+  });
+
+  it('tightens a store file that a user made world-readable', async () => {
+    mkdirSync(path.dirname(storeFile));
+    writeFileSync(storeFile, JSON.stringify({ version: 1, profiles: {} }));
+    chmodSync(storeFile, 0o644);
+    await new ProfileStore(storeFile).update(addProfile('a'));
+    expect(mode(storeFile)).toBe(0o600);
+  });
+
+  it('writes nothing when fn throws, and passes the error on unchanged', async () => {
+    const store = new ProfileStore(storeFile);
+    await store.update(addProfile('a'));
+    const before = readFileSync(storeFile);
+    const boom = new Error('boom');
+    await expect(
+      store.update((d) => {
+        addProfile('b')(d);
+        delete d.profiles.a;
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(readFileSync(storeFile)).toEqual(before);
+    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json']);
+  });
+
+  it('writes nothing when an async fn rejects, even on the first write', async () => {
+    await expect(
+      new ProfileStore(storeFile).update(async (d) => {
+        addProfile('a')(d);
+        throw new Error('later');
+      }),
+    ).rejects.toThrow('later');
+    expect(readdirSync(path.dirname(storeFile))).toEqual([]);
+  });
+
+  it('does not rewrite the file when fn changes nothing', async () => {
+    const store = new ProfileStore(storeFile);
+    await store.update(addProfile('a'));
+    const { ino } = statSync(storeFile);
+    await store.update(() => undefined);
+    expect(statSync(storeFile).ino).toBe(ino); // a rewrite renames a new inode in
+  });
+
+  it('keeps fields it does not know (written by a newer mx)', async () => {
+    mkdirSync(path.dirname(storeFile));
+    const original = {
+      version: 1,
+      futureTopLevel: { nested: [1, 2] },
+      profiles: {
+        ann: { homeserver: 'https://hs', accessToken: 't', futureField: 'keep me', positions: { tail: 's1' } },
+      },
+    };
+    writeFileSync(storeFile, JSON.stringify(original));
+    await new ProfileStore(storeFile).update((d) => {
+      d.profiles.ann!.positions!.tail = 's2';
+      addProfile('bob')(d);
+    });
+    expect(JSON.parse(readFileSync(storeFile, 'utf8'))).toEqual({
+      ...original,
+      profiles: {
+        ann: { ...original.profiles.ann, positions: { tail: 's2' } },
+        bob: { homeserver: 'https://bob.example' },
+      },
+    });
+  });
+
+  it('refuses to write a store it could not read back', async () => {
+    await expect(
+      new ProfileStore(storeFile).update((d) => {
+        (d as { profiles: unknown }).profiles = [];
+      }),
+    ).rejects.toThrow(/invalid profile store/);
+    expect(readdirSync(path.dirname(storeFile))).toEqual([]);
+  });
+});
+
+describe('a corrupt store', () => {
+  const cases: [string, string, RegExp][] = [
+    ['not JSON', '{"version": 1, "profiles": {', /not valid JSON \(.*line 1, column/],
+    ['empty', '', /not valid JSON/],
+    ['an array', '[]', /does not hold a JSON object/],
+    ['wrong version', '{"version": "1", "profiles": {}}', /"version" is "1", expected 1/],
+    ['no version', '{"profiles": {}}', /"version" is missing/],
+    ['newer version', '{"version": 2, "profiles": {}}', /format version 2, written by a newer mx/],
+    ['profiles not an object', '{"version": 1, "profiles": []}', /"profiles" is not an object/],
+    ['no profiles', '{"version": 1}', /"profiles" is not an object/],
+    ['a profile not an object', '{"version": 1, "profiles": {"a": 5}}', /profile "a": it is not an object/],
+    ['a profile without homeserver', '{"version": 1, "profiles": {"a": {}}}', /profile "a": "homeserver"/],
+    [
+      'a token of the wrong type',
+      '{"version": 1, "profiles": {"a": {"homeserver": "h", "accessToken": 7}}}',
+      /profile "a": "accessToken" is not a string/,
+    ],
+    [
+      'bad positions',
+      '{"version": 1, "profiles": {"a": {"homeserver": "h", "positions": {"tail": 1}}}}',
+      /"positions" is not an object of strings/,
+    ],
+  ];
+
+  for (const [what, content, message] of cases) {
+    it(`(${what}) is reported with its path and left byte-for-byte untouched`, async () => {
+      mkdirSync(path.dirname(storeFile));
+      writeFileSync(storeFile, content);
+      const mtime = statSync(storeFile).mtimeMs;
+      const store = new ProfileStore(storeFile);
+      let called = false;
+      for (const attempt of [
+        () => store.read(),
+        () =>
+          store.update((d) => {
+            called = true;
+            addProfile('x')(d);
+          }),
+      ]) {
+        const err = await attempt().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(LocalStateError);
+        expect((err as LocalStateError).exitCode).toBe(ExitCode.localState);
+        expect((err as Error).message).toContain(storeFile);
+        expect((err as Error).message).toMatch(message);
+      }
+      expect(called).toBe(false);
+      expect(readFileSync(storeFile, 'utf8')).toBe(content);
+      expect(statSync(storeFile).mtimeMs).toBe(mtime);
+      expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json']);
+    });
+  }
+
+  it('tells the user to fix or move it, without quoting the tokens in it', async () => {
+    mkdirSync(path.dirname(storeFile));
+    writeFileSync(storeFile, '{"version":1,"profiles":{"a":{"homeserver":"h","accessToken":syt_SECRET}}}');
+    const err = await new ProfileStore(storeFile).read().catch((e: Error) => e);
+    expect(String(err)).toMatch(/Fix it by hand, or move it aside/);
+    expect(String(err)).not.toContain('SECRET');
+  });
+});
+
+describe('locking', () => {
+  it('serializes concurrent updates within one process', async () => {
+    const store = new ProfileStore(storeFile);
+    await Promise.all(Array.from({ length: 25 }, (_, i) => store.update(addProfile(`p${i}`))));
+    expect(Object.keys((await store.read()).profiles)).toHaveLength(25);
+  });
+
+  it('takes over a lock left by a dead process (stale mtime) at once', async () => {
+    mkdirSync(`${storeFile}.lock`, { recursive: true });
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${storeFile}.lock`, old, old);
+    const t0 = Date.now();
+    await new ProfileStore(storeFile).update(addProfile('a'));
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json']);
+  });
+
+  it('gives up on a lock that stays held, with a LocalStateError naming the file', async () => {
+    const lockDir = `${storeFile}.lock`;
+    mkdirSync(lockDir, { recursive: true });
+    // A live holder keeps refreshing the mtime.
+    const keepFresh = setInterval(() => utimesSync(lockDir, new Date(), new Date()), 100);
+    try {
+      const err = await new ProfileStore(storeFile, { lockTimeoutMs: 400 })
+        .update(addProfile('a'))
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LocalStateError);
+      expect((err as Error).message).toContain(storeFile);
+      expect((err as Error).message).toMatch(/another mx process may hold it/);
+    } finally {
+      clearInterval(keepFresh);
+    }
+    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json.lock']);
+  });
+});
+
+// The real module, bundled, in separate node processes: the lock must hold across processes.
+describe('across processes', () => {
+  let bundleDir: string;
+  let bundleUrl: string;
+
+  beforeAll(async () => {
+    // Inside the repo so that the bundle's imports (proper-lockfile) resolve to node_modules.
+    const cache = path.join(repoRoot, 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    bundleDir = mkdtempSync(path.join(cache, 'mx-store-test-'));
+    const outfile = path.join(bundleDir, 'store.mjs');
+    await build({
+      entryPoints: [path.join(repoRoot, 'src/profiles/store.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      outfile,
+      logLevel: 'silent',
+    });
+    bundleUrl = pathToFileURL(outfile).href;
+  });
+  afterAll(() => {
+    rmSync(bundleDir, { recursive: true, force: true });
+  });
+
+  function runNode(script: string, env: Record<string, string>) {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, BUNDLE: bundleUrl, STORE: storeFile, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      child.on('close', (code) => resolve({ code, stdout, stderr })),
+    );
+    return { child, exited, stdout: () => stdout };
+  }
+
+  it('loses no update when 20 processes write at once, and readers never see a partial file', async () => {
+    const script = `
+      const { ProfileStore } = await import(process.env.BUNDLE);
+      await new ProfileStore(process.env.STORE).update((d) => {
+        d.profiles['p' + process.env.I] = { homeserver: 'https://hs' + process.env.I, positions: { tail: 's' + process.env.I } };
+      });`;
+    const n = 20;
+    const runs = Array.from({ length: n }, (_, i) => runNode(script, { I: String(i) }));
+    let done = false;
+    const all = Promise.all(runs.map((r) => r.exited)).finally(() => (done = true));
+    // Read while they write: every read must parse (atomic replace, no torn writes).
+    const reader = new ProfileStore(storeFile);
+    let reads = 0;
+    while (!done) {
+      await reader.read();
+      reads++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const results = await all;
+    for (const r of results) expect(r, r.stderr).toMatchObject({ code: 0 });
+    const data = await reader.read();
+    expect(Object.keys(data.profiles).sort()).toEqual(Array.from({ length: n }, (_, i) => `p${i}`).sort());
+    expect(data.profiles.p7).toEqual({ homeserver: 'https://hs7', positions: { tail: 's7' } });
+    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json']);
+    expect(reads).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('recovers from a holder killed with SIGKILL mid-update; its half-done update is not written', async () => {
+    const script = `
+      const { ProfileStore } = await import(process.env.BUNDLE);
+      await new ProfileStore(process.env.STORE, { staleMs: 2000 }).update(async (d) => {
+        d.profiles.victim = { homeserver: 'https://never' };
+        process.stdout.write('HOLDING\\n');
+        setInterval(() => {}, 1000);
+        await new Promise(() => {});
+      });`;
+    const holder = runNode(script, {});
+    await new Promise<void>((resolve, reject) => {
+      holder.child.stdout.on('data', () => holder.stdout().includes('HOLDING') && resolve());
+      void holder.exited.then((r) => reject(new Error(`holder exited early: ${r.stderr}`)));
+    });
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json.lock']);
+
+    const t0 = Date.now();
+    await new ProfileStore(storeFile, { staleMs: 2000 }).update(addProfile('survivor'));
+    const waited = Date.now() - t0;
+    expect(waited).toBeLessThan(6000);
+    expect(Object.keys((await new ProfileStore(storeFile).read()).profiles)).toEqual(['survivor']);
+    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json']);
+  }, 30_000);
+});
+
+describe('selectProfileName', () => {
+  const data = { defaultProfile: 'stored' };
+  const config = { profile: 'fromconfig' };
+  const env = { MX_PROFILE: 'fromenv' };
+
+  it('follows --profile > MX_PROFILE > config > store default > "default"', () => {
+    expect(selectProfileName({ flag: 'flag', env, config, data })).toBe('flag');
+    expect(selectProfileName({ env, config, data })).toBe('fromenv');
+    expect(selectProfileName({ env: {}, config, data })).toBe('fromconfig');
+    expect(selectProfileName({ env: {}, config: {}, data })).toBe('stored');
+    const empty: StoreData = { version: 1, profiles: {} };
+    expect(selectProfileName({ env: {}, config: {}, data: empty })).toBe('default');
+    expect(selectProfileName({ env: {} })).toBe('default');
+  });
+
+  it('treats an empty MX_PROFILE as unset', () => {
+    expect(selectProfileName({ env: { MX_PROFILE: '' }, data })).toBe('stored');
+  });
+
+  it('accepts letters, digits, ".", "_" and "-" up to 64 characters', () => {
+    for (const name of ['a', 'work', 'ci-bot_2', 'A.b.C', '_x', '-', 'x'.repeat(64)]) {
+      expect(selectProfileName({ flag: name, env: {} })).toBe(name);
+    }
+  });
+
+  it('rejects other names with a UsageError saying where they came from', () => {
+    for (const name of ['', '.hidden', '..', 'a/b', 'a b', 'ümlaut', 'x'.repeat(65), '../etc']) {
+      expect(() => selectProfileName({ flag: name, env: {} })).toThrow(UsageError);
+    }
+    expect(() => selectProfileName({ env: { MX_PROFILE: 'a/b' } })).toThrow(/from MX_PROFILE/);
+    expect(() => selectProfileName({ flag: '.x', env: {} })).toThrow(/from --profile/);
+  });
+
+  it('reports a bad stored default as local state, not usage', () => {
+    expect(() => selectProfileName({ env: {}, data: { defaultProfile: '../x' } })).toThrow(LocalStateError);
+  });
+});
