@@ -11,9 +11,9 @@ import { assertProfileFree, homeserverForLogin, saveSession, sessionSummary } fr
 
 interface LoginArgs {
   user?: string;
-  passwordStdin: boolean;
-  token: boolean;
-  withToken: boolean;
+  passwordStdin?: boolean;
+  token?: boolean;
+  withToken?: boolean;
   deviceName: string;
   deviceId?: string;
 }
@@ -24,9 +24,9 @@ export const loginCommand = defineCommand({
   builder: (y) =>
     y
       .positional('user', { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' })
-      .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
-      .option('token', { type: 'boolean', default: false, describe: 'log in with an m.login.token read from stdin (or MX_LOGIN_TOKEN)' })
-      .option('with-token', { type: 'boolean', default: false, describe: 'adopt an existing access token read from stdin' })
+      .option('password-stdin', { type: 'boolean', describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
+      .option('token', { type: 'boolean', describe: 'log in with an m.login.token read from stdin (or MX_LOGIN_TOKEN)' })
+      .option('with-token', { type: 'boolean', describe: 'adopt an existing access token read from stdin' })
       .option('device-name', { type: 'string', default: 'mx', describe: 'display name of the new device' })
       .option('device-id', { type: 'string', describe: 're-use this device ID' })
       .conflicts('token', ['with-token', 'password-stdin'])
@@ -59,7 +59,7 @@ async function loginWithFlow(ctx: Context, client: MatrixClient, args: LoginArgs
   }
   const secret = args.token
     ? await readSecret(ctx.io, { fromStdin: !ctx.io.env.MX_LOGIN_TOKEN, envVar: 'MX_LOGIN_TOKEN', what: 'login token', stdinFlag: '--token' })
-    : await readSecret(ctx.io, { fromStdin: args.passwordStdin, envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin' });
+    : await readSecret(ctx.io, { fromStdin: Boolean(args.passwordStdin), envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin' });
   const body = {
     type,
     ...(args.token ? { token: secret } : { identifier: { type: 'm.id.user', user }, password: secret }),

@@ -32,8 +32,8 @@ export const registerCommand = defineCommand({
   builder: (y) =>
     y
       .positional('user', { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' })
-      .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
-      .option('guest', { type: 'boolean', default: false, describe: 'register a guest account (no user name or password)' })
+      .option('password-stdin', { type: 'boolean', describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
+      .option('guest', { type: 'boolean', describe: 'register a guest account (no user name or password)' })
       .option('device-name', { type: 'string', describe: 'display name of the new device', default: 'mx' })
       .option('registration-token', { type: 'string', describe: 'token for servers that require one (or MX_REGISTRATION_TOKEN)' })
       .conflicts('guest', ['user', 'password-stdin']),
@@ -53,7 +53,7 @@ export const registerCommand = defineCommand({
       );
     } else {
       const password = await readSecret(ctx.io, {
-        fromStdin: args.passwordStdin, envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin', confirm: true,
+        fromStdin: Boolean(args.passwordStdin), envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin', confirm: true,
       });
       const token = args.registrationToken ?? ctx.io.env.MX_REGISTRATION_TOKEN;
       const body = { username: user!.localpart, password, initial_device_display_name: args.deviceName };

@@ -1,0 +1,60 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { registerUser, runMx } from './helpers.js';
+
+/** Every process's command line on this machine, read from /proc. */
+function allCommandLines(): string[] {
+  const lines: string[] = [];
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return lines;
+}
+
+describe('secrets', () => {
+  it('never shows the access token in stdout, in --debug stderr, or in any process argv', async () => {
+    const alice = await registerUser({ profile: 'default' });
+    const token: string = JSON.parse(readFileSync(path.join(alice.configDir, 'profiles.json'), 'utf8')).profiles.default.accessToken;
+    expect(token).toMatch(/^syt_/);
+
+    const seen: string[] = [];
+    let running = true;
+    const watcher = (async () => {
+      while (running) {
+        seen.push(...allCommandLines());
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const runs = await Promise.all([
+      runMx(['whoami', '--debug'], { configDir: alice.configDir }),
+      runMx(['profile', 'show', '--debug'], { configDir: alice.configDir }),
+      runMx(['profile', 'list', '--debug', '-o', 'table'], { configDir: alice.configDir }),
+      runMx(['api', 'GET', '/v3/joined_rooms', '--debug'], { configDir: alice.configDir }),
+      runMx(['login', alice.user, '--password-stdin', '-p', 'two', '--homeserver', alice.homeserver, '--debug'], {
+        input: alice.password, configDir: alice.configDir,
+      }),
+      runMx(['whoami', '--debug'], { configDir: alice.configDir, env: { MX_PROFILE: 'nope' } }),
+      runMx(['logout', '--debug', '-p', 'two'], { configDir: alice.configDir }),
+    ]);
+    running = false;
+    await watcher;
+
+    expect(seen.some((line) => line.includes('bin/mx.js'))).toBe(true); // the watcher did see mx running
+    for (const run of runs) {
+      expect(run.stdout).not.toContain(token);
+      expect(run.stderr).not.toContain(token);
+      expect(run.stderr).not.toContain(alice.password);
+    }
+    expect(runs[0]!.stderr).toContain('[debug] > GET');
+    expect(seen.filter((line) => line.includes(token) || line.includes(alice.password))).toEqual([]);
+
+    // Only an explicit --show-token prints it.
+    const shown = await runMx(['profile', 'show', '--show-token'], { configDir: alice.configDir });
+    expect(JSON.parse(shown.stdout).access_token).toBe(token);
+  });
+});
