@@ -72,6 +72,7 @@ function buildParser(argv: string[], select: (def: CommandDef<any>, args: Select
     .alias('help', 'h')
     .alias('version', 'V')
     .strict()
+    .strictCommands()
     .demandCommand(1, 'give a command (mx --help lists them)')
     .exitProcess(false)
     .wrap(100)

@@ -1,0 +1,111 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { MockAgent } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/main.js';
+import { VERSION } from '../../src/version.js';
+import { fakeIo, JSON_HEADERS } from './fake-io.js';
+
+function configDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'mx-unit-'));
+}
+
+async function run(argv: string[], options: Parameters<typeof fakeIo>[0] = {}) {
+  const io = fakeIo({ ...options, env: { MX_CONFIG_DIR: configDir(), ...options.env } });
+  const code = await main(argv, io);
+  return { code, out: io.out(), err: io.err(), io };
+}
+
+describe('mx in-process', () => {
+  it('prints its version, matching package.json', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    expect(VERSION).toBe(pkg.version);
+    const { code, out } = await run(['--version']);
+    expect(code).toBe(0);
+    expect(out.trim()).toBe(VERSION);
+  });
+
+  it.each([
+    [['whoami', '--bogus'], /Unknown argument: bogus/],
+    [['frobnicate'], /Unknown command: frobnicate/],
+    [[], /give a command/],
+    [['login', '@alice'], /invalid user ID "@alice": missing ":server.name"/],
+    [['login', 'alice', '--homeserver', 'ftp://example.org'], /must use https:\/\/ or http:\/\//],
+    [['login', 'alice', '--homeserver', 'http://exa mple.org'], /is not a URL/],
+    [['whoami', '-o', 'xml'], /Invalid values/],
+    [['whoami', '-p', '../etc'], /profile name/i],
+    [['whoami', '--config', 'mx.config.js'], /never code/],
+    [['api', 'FETCH', '/v3/x'], /method must be one of/],
+    [['login', '--token', '--with-token'], /mutually exclusive/],
+  ])('mx %j is a usage error (exit 2) with a one-line message', async (argv, message) => {
+    const { code, err } = await run(argv);
+    expect(code).toBe(2);
+    const error = JSON.parse(err.trim()).error;
+    expect(error.message).toMatch(message);
+    expect(error.exit_code).toBe(2);
+    expect(err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('prints errors as text on a terminal', async () => {
+    const { code, err } = await run(['whoami', '--bogus'], { stdoutIsTTY: true, stderrIsTTY: true });
+    expect(code).toBe(2);
+    expect(err).toBe('mx: Unknown argument: bogus (see --help)\n');
+  });
+
+  it('finds the homeserver from a full user ID via .well-known, then logs in with the offered flow', async () => {
+    const io = fakeIo({ env: { MX_CONFIG_DIR: configDir(), MX_PASSWORD: 'hunter2' } });
+    const agent = io.dispatcher as MockAgent;
+    agent
+      .get('https://example.org')
+      .intercept({ path: '/.well-known/matrix/client' })
+      .reply(200, { 'm.homeserver': { base_url: 'https://matrix.example.org/' } }, JSON_HEADERS);
+    const hs = agent.get('https://matrix.example.org');
+    hs.intercept({ path: '/_matrix/client/versions' }).reply(200, { versions: ['v1.12'] }, JSON_HEADERS);
+    hs.intercept({ path: '/_matrix/client/v3/login', method: 'GET' }).reply(200, { flows: [{ type: 'm.login.password' }] }, JSON_HEADERS);
+    let loginBody: Record<string, unknown> = {};
+    hs.intercept({ path: '/_matrix/client/v3/login', method: 'POST' }).reply((request) => {
+      loginBody = JSON.parse(String(request.body));
+      return { statusCode: 200, data: { user_id: '@alice:example.org', access_token: 'tok', device_id: 'D1' }, responseOptions: JSON_HEADERS };
+    });
+
+    const code = await main(['login', '@alice:example.org'], io);
+    expect(io.err()).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(io.out())).toEqual({ user_id: '@alice:example.org', device_id: 'D1', homeserver: 'https://matrix.example.org', profile: 'default' });
+    expect(loginBody).toMatchObject({ type: 'm.login.password', identifier: { type: 'm.id.user', user: '@alice:example.org' }, password: 'hunter2' });
+    const store = JSON.parse(readFileSync(path.join(io.env.MX_CONFIG_DIR!, 'profiles.json'), 'utf8'));
+    expect(store.profiles.default).toMatchObject({ homeserver: 'https://matrix.example.org', accessToken: 'tok', deviceId: 'D1' });
+  });
+
+  it('refuses password login when the server does not offer it, without sending the password', async () => {
+    const io = fakeIo({ env: { MX_CONFIG_DIR: configDir(), MX_PASSWORD: 'hunter2' } });
+    const hs = (io.dispatcher as MockAgent).get('https://hs.test');
+    hs.intercept({ path: '/_matrix/client/v3/login', method: 'GET' }).reply(200, { flows: [{ type: 'm.login.sso' }, { type: 'm.login.token' }] }, JSON_HEADERS);
+    const code = await main(['login', 'alice', '--homeserver', 'https://hs.test'], io);
+    expect(code).toBe(3);
+    expect(JSON.parse(io.err()).error.message).toBe('https://hs.test does not offer m.login.password (it offers: m.login.sso, m.login.token)');
+  });
+
+  it('warns about plain http to a host that is not loopback', async () => {
+    const io = fakeIo({ env: { MX_CONFIG_DIR: configDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: 'http://hs.test' } });
+    (io.dispatcher as MockAgent)
+      .get('http://hs.test')
+      .intercept({ path: '/_matrix/client/v3/account/whoami' })
+      .reply(200, { user_id: '@a:hs.test', device_id: 'D' }, JSON_HEADERS);
+    expect(await main(['whoami'], io)).toBe(0);
+    expect(io.err()).toMatch(/warning: http:\/\/hs.test is plain http/);
+  });
+
+  it('will not send a stored token to another homeserver', async () => {
+    const dir = configDir();
+    const io = fakeIo({ env: { MX_CONFIG_DIR: dir, MX_PASSWORD: 'pw' } });
+    const hs = (io.dispatcher as MockAgent).get('https://hs.test');
+    hs.intercept({ path: '/_matrix/client/v3/login', method: 'GET' }).reply(200, { flows: [{ type: 'm.login.password' }] }, JSON_HEADERS);
+    hs.intercept({ path: '/_matrix/client/v3/login', method: 'POST' }).reply(200, { user_id: '@a:hs.test', access_token: 'tok', device_id: 'D' }, JSON_HEADERS);
+    expect(await main(['login', 'a', '--homeserver', 'https://hs.test'], io)).toBe(0);
+    const { code, err } = await run(['whoami', '--homeserver', 'https://evil.test'], { env: { MX_CONFIG_DIR: dir } });
+    expect(code).toBe(2);
+    expect(err).toContain('will not send its token elsewhere');
+  });
+});
