@@ -1,0 +1,235 @@
+// Helpers for end-to-end tests: run the built CLI (bin/mx.js) as a subprocess against the
+// homeserver the global setup provides (test/homeserver/global-setup.ts).
+//
+// Every mx run gets a clean environment: no inherited MX_* variables, HOME and XDG_* inside a
+// per-file sandbox, MX_CONFIG_DIR set to a temp dir, stdin from `input` or /dev/null, stdout
+// and stderr pipes (never a TTY, so mx prints compact JSON unless told otherwise).
+//
+// Config dirs: without `configDir`, runMx and registerUser use one temp dir per test (keyed by
+// the running test's file and name; outside a test, e.g. in beforeAll, one per file). Setup
+// shared between tests should pass the configDir it got back (registerUser returns it).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, inject } from 'vitest';
+import type { ProvidedHomeserver } from '../homeserver/global-setup.js';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const mxBin = path.join(repoRoot, 'bin', 'mx.js');
+
+export interface RunMxOptions {
+  /** Extra environment, over the clean base; a value of undefined removes a variable. */
+  env?: Record<string, string | undefined>;
+  /** Written to mx's stdin, which is then closed. Without it stdin is /dev/null. */
+  input?: string;
+  /** MX_CONFIG_DIR; default: the current test's temp dir (see above). */
+  configDir?: string;
+  /** Kill mx and reject after this long; default 30 000. */
+  timeoutMs?: number;
+}
+
+export interface MxResult {
+  /** Exit code; 128 + signal number if mx was killed by a signal. */
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The homeserver the e2e global setup started (or MX_TEST_HOMESERVER). */
+export function homeserver(): ProvidedHomeserver {
+  return inject('homeserver');
+}
+
+/** Base URL of the test homeserver, without trailing slash. */
+export function homeserverUrl(): string {
+  return homeserver().url;
+}
+
+/** The server name in user IDs, e.g. "localhost" in @alice:localhost. */
+export function serverName(): string {
+  return homeserver().serverName;
+}
+
+let sandboxRoot: string | undefined;
+/**
+ * One temp tree per test file (worker module instance) inside the run's temp dir, which the
+ * global setup removes at teardown (unless MX_TEST_KEEP_TMP is set).
+ */
+function sandbox(): string {
+  if (!sandboxRoot) {
+    const root = mkdtempSync(path.join(inject('e2eTmpDir'), 'w-'));
+    for (const d of ['home/.config', 'home/.local/state', 'home/.local/share', 'home/.cache', 'config']) {
+      mkdirSync(path.join(root, d), { recursive: true });
+    }
+    sandboxRoot = root;
+  }
+  return sandboxRoot;
+}
+
+/** A fresh, empty directory for MX_CONFIG_DIR (mode 0700, as mx wants for secrets). */
+export function tempConfigDir(): string {
+  return mkdtempSync(path.join(sandbox(), 'config', 'c-'));
+}
+
+const perTestDirs = new Map<string, string>();
+/** The current test's config dir (outside a test: the current file's). */
+export function defaultConfigDir(): string {
+  const state = expect.getState();
+  const key = `${state.testPath ?? ''}\u0000${state.currentTestName ?? ''}`;
+  let dir = perTestDirs.get(key);
+  if (!dir) {
+    dir = tempConfigDir();
+    perTestDirs.set(key, dir);
+  }
+  return dir;
+}
+
+function cleanEnv(configDir: string, extra: RunMxOptions['env']): NodeJS.ProcessEnv {
+  const home = path.join(sandbox(), 'home');
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_STATE_HOME: path.join(home, '.local/state'),
+    XDG_DATA_HOME: path.join(home, '.local/share'),
+    XDG_CACHE_HOME: path.join(home, '.cache'),
+    TMPDIR: os.tmpdir(),
+    LANG: 'C.UTF-8',
+    TZ: 'UTC',
+    MX_CONFIG_DIR: configDir,
+    ...extra,
+  };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env;
+}
+
+/** Runs `node bin/mx.js ...args`; resolves with the exit code and output (never rejects on a non-zero exit). */
+export function runMx(args: string[], opts: RunMxOptions = {}): Promise<MxResult> {
+  if (!existsSync(mxBin)) {
+    return Promise.reject(new Error(`${mxBin} not found: run \`npm run build\` first`));
+  }
+  const configDir = opts.configDir ?? defaultConfigDir();
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [mxBin, ...args], {
+      cwd: repoRoot,
+      env: cleanEnv(configDir, opts.env),
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    if (opts.input !== undefined) {
+      // mx may exit without reading stdin; that is not the test's failure.
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(opts.input);
+    }
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(new Error(`mx ${args.join(' ')} timed out after ${timeoutMs} ms\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
+        return;
+      }
+      const signo = signal ? (os.constants.signals[signal] ?? 0) : 0;
+      resolve({ code: code ?? 128 + signo, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Formats a result for assertion messages. */
+export function describeResult(args: string[], r: MxResult): string {
+  return `mx ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+}
+
+/** Runs mx, expects exit code 0, and parses stdout as one JSON document. */
+export async function mxJson<T = unknown>(args: string[], opts: RunMxOptions = {}): Promise<T> {
+  const r = await runMx(args, opts);
+  if (r.code !== 0) throw new Error(describeResult(args, r));
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not one JSON document\n${describeResult(args, r)}`);
+  }
+}
+
+/** Parses newline-delimited JSON (e.g. `mx tail` output). */
+export function parseJsonLines<T = unknown>(text: string): T[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T);
+}
+
+/** A localpart no other test (or worker, or earlier run) uses: lowercase, e.g. "alice-m3x1k2-9f0c1a". */
+export function uniqueUser(prefix = 'user'): string {
+  const p = prefix.toLowerCase().replace(/[^a-z0-9._=-]/g, '') || 'user';
+  return `${p}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** A random password. */
+export function randomPassword(): string {
+  return `pw-${randomBytes(12).toString('base64url')}`;
+}
+
+export interface RegisterUserOptions {
+  /** Localpart; default uniqueUser('user'). */
+  user?: string;
+  /** Default randomPassword(). */
+  password?: string;
+  /** Profile name (-p); default the localpart. */
+  profile?: string;
+  /** Default: the current test's config dir. */
+  configDir?: string;
+  /** Default: homeserverUrl(). */
+  homeserver?: string;
+  env?: Record<string, string | undefined>;
+}
+
+export interface RegisteredUser {
+  user: string;
+  password: string;
+  profile: string;
+  configDir: string;
+  homeserver: string;
+  /** From mx's JSON output (user_id), else @user:serverName. */
+  userId: string;
+  /** mx's parsed JSON output. */
+  output: Record<string, unknown>;
+}
+
+/**
+ * `printf '%s' "$password" | mx register <user> --password-stdin --homeserver <url> -p <profile>`;
+ * throws unless it exits 0.
+ */
+export async function registerUser(opts: RegisterUserOptions = {}): Promise<RegisteredUser> {
+  const user = opts.user ?? uniqueUser('user');
+  const password = opts.password ?? randomPassword();
+  const profile = opts.profile ?? user;
+  const configDir = opts.configDir ?? defaultConfigDir();
+  const hs = opts.homeserver ?? homeserverUrl();
+  const args = ['register', user, '--password-stdin', '--homeserver', hs, '-p', profile];
+  const r = await runMx(args, { input: password, configDir, env: opts.env });
+  if (r.code !== 0) throw new Error(describeResult(args, r));
+  let output: Record<string, unknown> = {};
+  try {
+    output = JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    throw new Error(`mx register did not print JSON\n${describeResult(args, r)}`);
+  }
+  const userId = typeof output.user_id === 'string' ? output.user_id : `@${user}:${serverName()}`;
+  return { user, password, profile, configDir, homeserver: hs, userId, output };
+}
