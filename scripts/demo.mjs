@@ -157,7 +157,7 @@ async function main() {
 
     console.log();
     console.log(bold(`$ export MX_CONFIG_DIR=${env.MX_CONFIG_DIR}`));
-    console.log(bold(`$ PASSWORD=${shellQuote(ctx.password)}`));
+    console.log(bold('$ read -rs PASSWORD') + dim('    # a random password; never on the command line'));
 
     for (const step of STEPS) {
       const args = step.args(ctx);
