@@ -9,11 +9,15 @@ import { main } from './main.js';
 import { promptHidden } from './terminal.js';
 
 const controller = new AbortController();
+/** How long a command may take to wind down (save its position, say why) after a signal. */
+const SIGNAL_GRACE_MS = 3_000;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  const code = signal === 'SIGINT' ? 130 : 143;
   process.on(signal, () => {
-    // A second signal means "stop now".
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    // A second signal means "stop now"; so does a command that ignores the abort.
+    if (controller.signal.aborted) process.exit(code);
     controller.abort(signal);
+    setTimeout(() => process.exit(code), SIGNAL_GRACE_MS).unref();
   });
 }
 

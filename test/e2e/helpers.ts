@@ -8,7 +8,7 @@
 // Config dirs: without `configDir`, runMx and registerUser use one temp dir per test (keyed by
 // the running test's file and name; outside a test, e.g. in beforeAll, one per file). Setup
 // shared between tests should pass the configDir it got back (registerUser returns it).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -107,28 +107,40 @@ function cleanEnv(configDir: string, extra: RunMxOptions['env']): NodeJS.Process
   return env;
 }
 
-/** Runs `node bin/mx.js ...args`; resolves with the exit code and output (never rejects on a non-zero exit). */
-export function runMx(args: string[], opts: RunMxOptions = {}): Promise<MxResult> {
-  if (!existsSync(mxBin)) {
-    return Promise.reject(new Error(`${mxBin} not found: run \`npm run build\` first`));
-  }
+export interface RunningMx {
+  child: ChildProcess;
+  /** Everything mx has written to stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when mx has exited (never rejects on a non-zero exit; rejects on the time limit). */
+  done: Promise<MxResult>;
+}
+
+/**
+ * Starts `node bin/mx.js ...args` and returns at once, for tests that talk to a running mx
+ * (signals, streaming output). With `keepStdinOpen`, stdin stays an open pipe (`child.stdin`).
+ */
+export function startMx(args: string[], opts: RunMxOptions & { keepStdinOpen?: boolean } = {}): RunningMx {
+  if (!existsSync(mxBin)) throw new Error(`${mxBin} not found: run \`npm run build\` first`);
   const configDir = opts.configDir ?? defaultConfigDir();
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [mxBin, ...args], {
-      cwd: repoRoot,
-      env: cleanEnv(configDir, opts.env),
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    if (opts.input !== undefined) {
-      // mx may exit without reading stdin; that is not the test's failure.
-      child.stdin!.on('error', () => {});
-      child.stdin!.end(opts.input);
-    }
+  const pipeStdin = opts.input !== undefined || opts.keepStdinOpen;
+  const child = spawn(process.execPath, [mxBin, ...args], {
+    cwd: repoRoot,
+    env: cleanEnv(configDir, opts.env),
+    stdio: [pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  if (pipeStdin) {
+    // mx may exit without reading stdin; that is not the test's failure.
+    child.stdin!.on('error', () => {});
+    if (opts.input !== undefined && !opts.keepStdinOpen) child.stdin!.end(opts.input);
+    else if (opts.input !== undefined) child.stdin!.write(opts.input);
+  }
+  const done = new Promise<MxResult>((resolve, reject) => {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -148,6 +160,16 @@ export function runMx(args: string[], opts: RunMxOptions = {}): Promise<MxResult
       resolve({ code: code ?? 128 + signo, signal, stdout, stderr });
     });
   });
+  return { child, stdout: () => stdout, stderr: () => stderr, done };
+}
+
+/** Runs `node bin/mx.js ...args`; resolves with the exit code and output (never rejects on a non-zero exit). */
+export function runMx(args: string[], opts: RunMxOptions = {}): Promise<MxResult> {
+  try {
+    return startMx(args, opts).done;
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /** Formats a result for assertion messages. */

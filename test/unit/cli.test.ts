@@ -1,14 +1,19 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MockAgent } from 'undici';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
 import { VERSION } from '../../src/version.js';
 import { fakeIo, JSON_HEADERS } from './fake-io.js';
 
+const tempDirs: string[] = [];
+afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function configDir(): string {
-  return mkdtempSync(path.join(tmpdir(), 'mx-unit-'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'mx-unit-'));
+  tempDirs.push(dir);
+  return dir;
 }
 
 async function run(argv: string[], options: Parameters<typeof fakeIo>[0] = {}) {
@@ -38,6 +43,8 @@ describe('mx in-process', () => {
     [['whoami', '--config', 'mx.config.js'], /never code/],
     [['api', 'FETCH', '/v3/x'], /method must be one of/],
     [['login', '--token', '--with-token'], /mutually exclusive/],
+    [['api', 'POST', '/v3/createRoom', '--data', '@no-such-file.json'], /cannot read --data file .*no-such-file.json: ENOENT/],
+    [['api', 'POST', '/v3/createRoom', '--data', '{nope'], /--data is not valid JSON/],
   ])('mx %j is a usage error (exit 2) with a one-line message', async (argv, message) => {
     const { code, err } = await run(argv);
     expect(code).toBe(2);
@@ -107,5 +114,20 @@ describe('mx in-process', () => {
     const { code, err } = await run(['whoami', '--homeserver', 'https://evil.test'], { env: { MX_CONFIG_DIR: dir } });
     expect(code).toBe(2);
     expect(err).toContain('will not send its token elsewhere');
+  });
+
+  it('mx api sends a JSON body read from stdin with --data -', async () => {
+    const io = fakeIo({ env: { MX_CONFIG_DIR: configDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: 'https://hs.test' }, input: '{"name":"x"}\n' });
+    let body = '';
+    (io.dispatcher as MockAgent)
+      .get('https://hs.test')
+      .intercept({ path: '/_matrix/client/v3/createRoom', method: 'POST', headers: { authorization: 'Bearer tok' } })
+      .reply((request) => {
+        body = String(request.body);
+        return { statusCode: 200, data: { room_id: '!r:hs.test' }, responseOptions: JSON_HEADERS };
+      });
+    expect(await main(['api', 'POST', '/v3/createRoom', '--data', '-'], io)).toBe(0);
+    expect(JSON.parse(body)).toEqual({ name: 'x' });
+    expect(JSON.parse(io.out())).toEqual({ room_id: '!r:hs.test' });
   });
 });

@@ -18,7 +18,7 @@ export const apiCommand = defineCommand({
     y
       .positional('method', { type: 'string', demandOption: true, describe: 'GET, POST, PUT or DELETE' })
       .positional('path', { type: 'string', demandOption: true, describe: 'e.g. /v3/joined_rooms (under /_matrix/client) or /_matrix/...' })
-      .option('data', { alias: 'd', type: 'string', describe: 'JSON body: inline, @file, or - for stdin' })
+      .option('data', { alias: 'd', type: 'string', nargs: 1, describe: 'JSON body: inline, @file, or - for stdin' })
       .option('auth', { type: 'boolean', default: true, describe: 'send the access token (--no-auth to call without)' })
       .example('mx api GET /v3/joined_rooms', '')
       .example("mx api PUT /v3/profile/@me:example.org/displayname -d '{\"displayname\":\"Me\"}'", ''),

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { registerUser, startMx } from './helpers.js';
+
+/** Waits until `check` holds, polling; fails the test after `ms`. */
+async function waitFor(check: () => boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('signals', () => {
+  it('SIGINT during a long request exits promptly with code 130 and no stack trace', async () => {
+    const alice = await registerUser();
+    // A long poll that would otherwise take 30 s.
+    const mx = startMx(['api', 'GET', '/v3/sync?timeout=30000&since=s0_0', '--debug'], { configDir: alice.configDir });
+    await waitFor(() => mx.stderr().includes('> GET'));
+    const sent = Date.now();
+    mx.child.kill('SIGINT');
+    const result = await mx.done;
+    expect(result.code).toBe(130);
+    expect(Date.now() - sent).toBeLessThan(5_000);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('SIGTERM while waiting for stdin exits with code 143', async () => {
+    const alice = await registerUser();
+    const mx = startMx(['api', 'POST', '/v3/createRoom', '--data', '-'], { configDir: alice.configDir, keepStdinOpen: true });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    mx.child.kill('SIGTERM');
+    const result = await mx.done;
+    expect(result.code, result.stderr).toBe(143);
+  });
+});
