@@ -21,9 +21,12 @@ export interface RequestSpec {
   method: Method;
   /** Path with its parameters already encoded (use `encodePath`), e.g. `/_matrix/client/v3/login`. */
   path: string;
-  query?: Record<string, string | number | boolean | undefined>;
+  /** Query parameters; an array repeats the parameter (`via=a&via=b`). */
+  query?: Record<string, string | number | boolean | string[] | undefined>;
   /** A JSON request body. */
   body?: unknown;
+  /** A non-JSON body (media uploads), sent as is; kept in memory so a retry can resend it. */
+  rawBody?: { data: Buffer; contentType: string };
   /** Send the client's access token. Fails before any request when there is none. */
   auth: boolean;
   /**
@@ -68,7 +71,9 @@ export function encodePath(strings: TemplateStringsArray, ...params: string[]): 
 export function buildUrl(baseUrl: string, path: string, query?: RequestSpec['query']): URL {
   const url = new URL(baseUrl + path);
   for (const [key, value] of Object.entries(query ?? {})) {
-    if (value !== undefined) url.searchParams.set(key, String(value));
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+      url.searchParams.append(key, String(item));
+    }
   }
   return url;
 }
@@ -149,8 +154,11 @@ async function sendOnce<T>(client: MatrixClient, spec: RequestSpec): Promise<T> 
   const url = buildUrl(client.baseUrl, spec.path, spec.query);
   const headers: Record<string, string> = { 'user-agent': `mx/${VERSION}`, accept: 'application/json' };
   if (spec.auth && client.accessToken) headers.authorization = `Bearer ${client.accessToken}`;
-  let body: string | undefined;
-  if (spec.body !== undefined) {
+  let body: string | Buffer | undefined;
+  if (spec.rawBody) {
+    headers['content-type'] = spec.rawBody.contentType;
+    body = spec.rawBody.data;
+  } else if (spec.body !== undefined) {
     headers['content-type'] = 'application/json';
     body = JSON.stringify(spec.body);
   }

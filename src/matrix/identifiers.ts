@@ -45,6 +45,76 @@ export function parseUserArgument(value: string): { localpart: string; serverNam
   return { localpart: value };
 }
 
+// Room ID opaque parts: printable ASCII without ':' (v12's are unpadded URL-safe base64).
+const ROOM_OPAQUE = /^[\x21-\x39\x3B-\x7E]+$/;
+// Alias localparts: any characters but ':' and NUL (and mx refuses other control characters).
+const ALIAS_LOCALPART = /^[^:\x00-\x1F\x7F]+$/;
+// Event types: namespaced identifiers such as m.room.message or com.example.thing.
+const EVENT_TYPE = /^[\x21-\x7E]+$/;
+
+/** `!opaque:server.name`, or the domain-less `!opaque` of room version 12. */
+export function isRoomId(value: string): boolean {
+  return roomIdProblem(value) === undefined;
+}
+
+function roomIdProblem(value: string): string | undefined {
+  if (!value.startsWith('!')) return 'a room ID starts with !';
+  if (Buffer.byteLength(value) > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} bytes`;
+  const colon = value.indexOf(':');
+  const opaque = colon < 0 ? value.slice(1) : value.slice(1, colon);
+  if (!opaque || !ROOM_OPAQUE.test(opaque)) return 'the part after ! may hold only printable ASCII characters other than ":"';
+  if (colon >= 0 && !isServerName(value.slice(colon + 1))) return `"${printable(value.slice(colon + 1))}" is not a valid server name`;
+  return undefined;
+}
+
+function aliasProblem(value: string): string | undefined {
+  if (!value.startsWith('#')) return 'a room alias starts with # (like #room:example.org)';
+  if (Buffer.byteLength(value) > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} bytes`;
+  const colon = value.indexOf(':');
+  if (colon < 0) return 'missing ":server.name" after the alias name';
+  const localpart = value.slice(1, colon);
+  if (!localpart) return 'empty alias name';
+  if (!ALIAS_LOCALPART.test(localpart)) return 'the alias name may not hold ":" or control characters';
+  if (!isServerName(value.slice(colon + 1))) return `"${printable(value.slice(colon + 1))}" is not a valid server name`;
+  return undefined;
+}
+
+export function parseRoomAlias(value: string): string {
+  const problem = aliasProblem(value);
+  if (problem) throw new UsageError(`invalid room alias "${printable(value)}": ${problem}`);
+  return value;
+}
+
+/** A room as the user names it: a room ID or an alias, checked against the grammar. */
+export type RoomRef = { kind: 'id'; roomId: string } | { kind: 'alias'; alias: string };
+
+export function parseRoomRef(value: string): RoomRef {
+  if (value.startsWith('!')) {
+    const problem = roomIdProblem(value);
+    if (problem) throw new UsageError(`invalid room ID "${printable(value)}": ${problem}`);
+    return { kind: 'id', roomId: value };
+  }
+  if (value.startsWith('#')) return { kind: 'alias', alias: parseRoomAlias(value) };
+  throw new UsageError(
+    `invalid room "${printable(value)}": give a room ID (!abc:example.org) or an alias (#room:example.org); quote # in the shell`,
+  );
+}
+
+/** An alias localpart for `room create --alias` (the part between # and :). */
+export function parseAliasLocalpart(value: string): string {
+  if (!value || !ALIAS_LOCALPART.test(value)) {
+    throw new UsageError(`invalid alias name "${printable(value)}": give the part between # and : (no ":" or control characters)`);
+  }
+  return value;
+}
+
+export function parseEventType(value: string): string {
+  if (!value || Buffer.byteLength(value) > MAX_ID_LENGTH || !EVENT_TYPE.test(value)) {
+    throw new UsageError(`invalid event type "${printable(value)}": use a namespaced name like m.room.message or com.example.thing`);
+  }
+  return value;
+}
+
 /** Shows control characters escaped so an error message stays one readable line. */
 export function printable(value: string): string {
   return JSON.stringify(value).slice(1, -1);

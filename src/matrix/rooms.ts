@@ -1,0 +1,161 @@
+/** Room endpoints (spec: "Rooms", "Room membership", "Room aliases"). */
+import { encodePath, matrixRequest, type MatrixClient } from './http.js';
+import { requireStrings } from './shape.js';
+
+const V3 = '/_matrix/client/v3';
+
+export interface CreateRoomRequest {
+  room_alias_name?: string;
+  name?: string;
+  topic?: string;
+  preset?: 'public_chat' | 'private_chat' | 'trusted_private_chat';
+  visibility?: 'public' | 'private';
+  invite?: string[];
+  is_direct?: boolean;
+  room_version?: string;
+  initial_state?: { type: string; state_key?: string; content: Record<string, unknown> }[];
+}
+
+/** POST /createRoom. Not idempotent: a repeat makes a second room. */
+export async function createRoom(client: MatrixClient, body: CreateRoomRequest): Promise<{ room_id: string }> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'POST', path: `${V3}/createRoom`, body, auth: true, idempotent: false, what: 'create room',
+  });
+  return requireStrings(answer, ['room_id'], 'create room');
+}
+
+/** GET /joined_rooms. */
+export async function getJoinedRooms(client: MatrixClient): Promise<string[]> {
+  const answer = await matrixRequest<{ joined_rooms?: unknown }>(client, {
+    method: 'GET', path: `${V3}/joined_rooms`, auth: true, idempotent: true, what: 'list joined rooms',
+  });
+  return Array.isArray(answer.joined_rooms) ? (answer.joined_rooms as string[]) : [];
+}
+
+/** GET /directory/room/{roomAlias}: the room an alias points to. */
+export async function getRoomIdByAlias(client: MatrixClient, alias: string): Promise<{ room_id: string; servers: string[] }> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'GET', path: encodePath`${V3}/directory/room/${alias}`, auth: true, idempotent: true, what: `resolve ${alias}`,
+  });
+  requireStrings(answer, ['room_id'], `resolve ${alias}`);
+  return { room_id: answer.room_id as string, servers: Array.isArray(answer.servers) ? (answer.servers as string[]) : [] };
+}
+
+/** PUT /directory/room/{roomAlias}. */
+export async function setRoomAlias(client: MatrixClient, alias: string, roomId: string): Promise<void> {
+  await matrixRequest(client, {
+    method: 'PUT', path: encodePath`${V3}/directory/room/${alias}`, body: { room_id: roomId }, auth: true, idempotent: true,
+    what: `add alias ${alias}`,
+  });
+}
+
+/** DELETE /directory/room/{roomAlias}. */
+export async function deleteRoomAlias(client: MatrixClient, alias: string): Promise<void> {
+  await matrixRequest(client, {
+    method: 'DELETE', path: encodePath`${V3}/directory/room/${alias}`, auth: true, idempotent: true, what: `remove alias ${alias}`,
+  });
+}
+
+/** POST /join/{roomIdOrAlias}: joining twice is harmless, so it is safe to retry. */
+export async function joinRoom(client: MatrixClient, roomIdOrAlias: string, via: string[] = [], reason?: string): Promise<{ room_id: string }> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'POST', path: encodePath`${V3}/join/${roomIdOrAlias}`, query: { via },
+    body: reason ? { reason } : {}, auth: true, idempotent: true, what: `join ${roomIdOrAlias}`,
+  });
+  return requireStrings(answer, ['room_id'], `join ${roomIdOrAlias}`);
+}
+
+/** POST /rooms/{roomId}/invite. */
+export async function inviteUser(client: MatrixClient, roomId: string, userId: string, reason?: string): Promise<void> {
+  await matrixRequest(client, {
+    method: 'POST', path: encodePath`${V3}/rooms/${roomId}/invite`, body: { user_id: userId, ...(reason ? { reason } : {}) },
+    auth: true, idempotent: true, what: `invite ${userId}`,
+  });
+}
+
+/** POST /rooms/{roomId}/leave. */
+export async function leaveRoom(client: MatrixClient, roomId: string, reason?: string): Promise<void> {
+  await matrixRequest(client, {
+    method: 'POST', path: encodePath`${V3}/rooms/${roomId}/leave`, body: reason ? { reason } : {}, auth: true, idempotent: true,
+    what: `leave ${roomId}`,
+  });
+}
+
+/** POST /rooms/{roomId}/forget. */
+export async function forgetRoom(client: MatrixClient, roomId: string): Promise<void> {
+  await matrixRequest(client, {
+    method: 'POST', path: encodePath`${V3}/rooms/${roomId}/forget`, body: {}, auth: true, idempotent: true, what: `forget ${roomId}`,
+  });
+}
+
+/** A client event as the server returns it (spec: "Client event format"). */
+export interface ClientEvent {
+  event_id: string;
+  type: string;
+  sender: string;
+  origin_server_ts: number;
+  room_id?: string;
+  state_key?: string;
+  content: Record<string, unknown>;
+  unsigned?: Record<string, unknown>;
+}
+
+/** GET /rooms/{roomId}/members: membership events, optionally filtered. */
+export async function getMembersByRoom(client: MatrixClient, roomId: string, membership?: string): Promise<ClientEvent[]> {
+  const answer = await matrixRequest<{ chunk?: unknown }>(client, {
+    method: 'GET', path: encodePath`${V3}/rooms/${roomId}/members`, query: { membership }, auth: true, idempotent: true,
+    what: `list members of ${roomId}`,
+  });
+  return Array.isArray(answer.chunk) ? (answer.chunk as ClientEvent[]) : [];
+}
+
+/** GET /rooms/{roomId}/state/{eventType}/{stateKey}: undefined when there is no such state. */
+export async function getRoomStateWithKey(
+  client: MatrixClient,
+  roomId: string,
+  eventType: string,
+  stateKey = '',
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    return await matrixRequest<Record<string, unknown>>(client, {
+      method: 'GET', path: encodePath`${V3}/rooms/${roomId}/state/${eventType}/${stateKey}`, auth: true, idempotent: true,
+      what: `read ${eventType} of ${roomId}`,
+    });
+  } catch (error) {
+    if ((error as { errcode?: string }).errcode === 'M_NOT_FOUND') return undefined;
+    throw error;
+  }
+}
+
+/** GET /rooms/{roomId}/joined_members. */
+export async function getJoinedMembersByRoom(
+  client: MatrixClient,
+  roomId: string,
+): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
+  const answer = await matrixRequest<{ joined?: unknown }>(client, {
+    method: 'GET', path: encodePath`${V3}/rooms/${roomId}/joined_members`, auth: true, idempotent: true,
+    what: `list joined members of ${roomId}`,
+  });
+  return answer.joined && typeof answer.joined === 'object' ? (answer.joined as Record<string, { display_name?: string }>) : {};
+}
+
+export interface MessagesPage {
+  chunk: ClientEvent[];
+  start: string;
+  end?: string;
+  state?: ClientEvent[];
+}
+
+/** GET /rooms/{roomId}/messages: one page of history. */
+export async function getRoomEvents(
+  client: MatrixClient,
+  roomId: string,
+  params: { dir: 'b' | 'f'; from?: string; to?: string; limit?: number; filter?: string },
+): Promise<MessagesPage> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'GET', path: encodePath`${V3}/rooms/${roomId}/messages`, query: params, auth: true, idempotent: true,
+    what: `read history of ${roomId}`,
+  });
+  requireStrings(answer, ['start'], `read history of ${roomId}`);
+  return { ...answer, chunk: Array.isArray(answer.chunk) ? answer.chunk : [] } as MessagesPage;
+}
