@@ -5,6 +5,8 @@ import { logoutCommand } from './account/logout.js';
 import { registerCommand } from './account/register.js';
 import { whoamiCommand } from './account/whoami.js';
 import { profileCommand } from './profile/profile.js';
+import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.js';
+import { roomCommand } from './room/room.js';
 
 /** Every top-level command, in the order `mx --help` lists them. */
 export const commands: CommandDef<any>[] = [
@@ -12,6 +14,11 @@ export const commands: CommandDef<any>[] = [
   loginCommand,
   logoutCommand,
   whoamiCommand,
+  roomCommand,
+  inviteCommand,
+  joinCommand,
+  // `mx leave` is `mx room leave`, the way people say it.
+  roomLeaveCommand,
   profileCommand,
   apiCommand,
 ];

@@ -35,7 +35,7 @@ export async function getJoinedRooms(client: MatrixClient): Promise<string[]> {
 /** GET /directory/room/{roomAlias}: the room an alias points to. */
 export async function getRoomIdByAlias(client: MatrixClient, alias: string): Promise<{ room_id: string; servers: string[] }> {
   const answer = await matrixRequest<Record<string, unknown>>(client, {
-    method: 'GET', path: encodePath`${V3}/directory/room/${alias}`, auth: true, idempotent: true, what: `resolve ${alias}`,
+    method: 'GET', path: V3 + encodePath`/directory/room/${alias}`, auth: true, idempotent: true, what: `resolve ${alias}`,
   });
   requireStrings(answer, ['room_id'], `resolve ${alias}`);
   return { room_id: answer.room_id as string, servers: Array.isArray(answer.servers) ? (answer.servers as string[]) : [] };
@@ -44,7 +44,7 @@ export async function getRoomIdByAlias(client: MatrixClient, alias: string): Pro
 /** PUT /directory/room/{roomAlias}. */
 export async function setRoomAlias(client: MatrixClient, alias: string, roomId: string): Promise<void> {
   await matrixRequest(client, {
-    method: 'PUT', path: encodePath`${V3}/directory/room/${alias}`, body: { room_id: roomId }, auth: true, idempotent: true,
+    method: 'PUT', path: V3 + encodePath`/directory/room/${alias}`, body: { room_id: roomId }, auth: true, idempotent: true,
     what: `add alias ${alias}`,
   });
 }
@@ -52,14 +52,14 @@ export async function setRoomAlias(client: MatrixClient, alias: string, roomId: 
 /** DELETE /directory/room/{roomAlias}. */
 export async function deleteRoomAlias(client: MatrixClient, alias: string): Promise<void> {
   await matrixRequest(client, {
-    method: 'DELETE', path: encodePath`${V3}/directory/room/${alias}`, auth: true, idempotent: true, what: `remove alias ${alias}`,
+    method: 'DELETE', path: V3 + encodePath`/directory/room/${alias}`, auth: true, idempotent: true, what: `remove alias ${alias}`,
   });
 }
 
 /** POST /join/{roomIdOrAlias}: joining twice is harmless, so it is safe to retry. */
 export async function joinRoom(client: MatrixClient, roomIdOrAlias: string, via: string[] = [], reason?: string): Promise<{ room_id: string }> {
   const answer = await matrixRequest<Record<string, unknown>>(client, {
-    method: 'POST', path: encodePath`${V3}/join/${roomIdOrAlias}`, query: { via },
+    method: 'POST', path: V3 + encodePath`/join/${roomIdOrAlias}`, query: { via },
     body: reason ? { reason } : {}, auth: true, idempotent: true, what: `join ${roomIdOrAlias}`,
   });
   return requireStrings(answer, ['room_id'], `join ${roomIdOrAlias}`);
@@ -68,7 +68,7 @@ export async function joinRoom(client: MatrixClient, roomIdOrAlias: string, via:
 /** POST /rooms/{roomId}/invite. */
 export async function inviteUser(client: MatrixClient, roomId: string, userId: string, reason?: string): Promise<void> {
   await matrixRequest(client, {
-    method: 'POST', path: encodePath`${V3}/rooms/${roomId}/invite`, body: { user_id: userId, ...(reason ? { reason } : {}) },
+    method: 'POST', path: V3 + encodePath`/rooms/${roomId}/invite`, body: { user_id: userId, ...(reason ? { reason } : {}) },
     auth: true, idempotent: true, what: `invite ${userId}`,
   });
 }
@@ -76,7 +76,7 @@ export async function inviteUser(client: MatrixClient, roomId: string, userId: s
 /** POST /rooms/{roomId}/leave. */
 export async function leaveRoom(client: MatrixClient, roomId: string, reason?: string): Promise<void> {
   await matrixRequest(client, {
-    method: 'POST', path: encodePath`${V3}/rooms/${roomId}/leave`, body: reason ? { reason } : {}, auth: true, idempotent: true,
+    method: 'POST', path: V3 + encodePath`/rooms/${roomId}/leave`, body: reason ? { reason } : {}, auth: true, idempotent: true,
     what: `leave ${roomId}`,
   });
 }
@@ -84,7 +84,7 @@ export async function leaveRoom(client: MatrixClient, roomId: string, reason?: s
 /** POST /rooms/{roomId}/forget. */
 export async function forgetRoom(client: MatrixClient, roomId: string): Promise<void> {
   await matrixRequest(client, {
-    method: 'POST', path: encodePath`${V3}/rooms/${roomId}/forget`, body: {}, auth: true, idempotent: true, what: `forget ${roomId}`,
+    method: 'POST', path: V3 + encodePath`/rooms/${roomId}/forget`, body: {}, auth: true, idempotent: true, what: `forget ${roomId}`,
   });
 }
 
@@ -103,7 +103,7 @@ export interface ClientEvent {
 /** GET /rooms/{roomId}/members: membership events, optionally filtered. */
 export async function getMembersByRoom(client: MatrixClient, roomId: string, membership?: string): Promise<ClientEvent[]> {
   const answer = await matrixRequest<{ chunk?: unknown }>(client, {
-    method: 'GET', path: encodePath`${V3}/rooms/${roomId}/members`, query: { membership }, auth: true, idempotent: true,
+    method: 'GET', path: V3 + encodePath`/rooms/${roomId}/members`, query: { membership }, auth: true, idempotent: true,
     what: `list members of ${roomId}`,
   });
   return Array.isArray(answer.chunk) ? (answer.chunk as ClientEvent[]) : [];
@@ -118,7 +118,7 @@ export async function getRoomStateWithKey(
 ): Promise<Record<string, unknown> | undefined> {
   try {
     return await matrixRequest<Record<string, unknown>>(client, {
-      method: 'GET', path: encodePath`${V3}/rooms/${roomId}/state/${eventType}/${stateKey}`, auth: true, idempotent: true,
+      method: 'GET', path: V3 + encodePath`/rooms/${roomId}/state/${eventType}/${stateKey}`, auth: true, idempotent: true,
       what: `read ${eventType} of ${roomId}`,
     });
   } catch (error) {
@@ -133,7 +133,7 @@ export async function getJoinedMembersByRoom(
   roomId: string,
 ): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
   const answer = await matrixRequest<{ joined?: unknown }>(client, {
-    method: 'GET', path: encodePath`${V3}/rooms/${roomId}/joined_members`, auth: true, idempotent: true,
+    method: 'GET', path: V3 + encodePath`/rooms/${roomId}/joined_members`, auth: true, idempotent: true,
     what: `list joined members of ${roomId}`,
   });
   return answer.joined && typeof answer.joined === 'object' ? (answer.joined as Record<string, { display_name?: string }>) : {};
@@ -153,7 +153,7 @@ export async function getRoomEvents(
   params: { dir: 'b' | 'f'; from?: string; to?: string; limit?: number; filter?: string },
 ): Promise<MessagesPage> {
   const answer = await matrixRequest<Record<string, unknown>>(client, {
-    method: 'GET', path: encodePath`${V3}/rooms/${roomId}/messages`, query: params, auth: true, idempotent: true,
+    method: 'GET', path: V3 + encodePath`/rooms/${roomId}/messages`, query: params, auth: true, idempotent: true,
     what: `read history of ${roomId}`,
   });
   requireStrings(answer, ['start'], `read history of ${roomId}`);

@@ -49,6 +49,14 @@ export class Output {
     }
   }
 
+  /**
+   * One item of a stream (NDJSON): a compact JSON line, or the item's text line for people.
+   * Streams are never pretty-printed, so every line stays one JSON value for jq.
+   */
+  printItem<T>(value: T, text: (value: T, c: Colours) => string): void {
+    this.write(this.format() === 'json' ? JSON.stringify(value) + '\n' : text(value, this.colours) + '\n');
+  }
+
   write(text: string): void {
     this.io.stdout.write(text);
   }

@@ -1,0 +1,73 @@
+import { ExitCode, MxError, UsageError } from '../../errors.js';
+import { getTokenOwner } from '../../matrix/account.js';
+import { MatrixError } from '../../matrix/errors.js';
+import type { MatrixClient } from '../../matrix/http.js';
+import { parseAliasLocalpart, parseEventType, parseUserId } from '../../matrix/identifiers.js';
+import { createRoom, type CreateRoomRequest } from '../../matrix/rooms.js';
+import { defineCommand } from '../command.js';
+
+const PRESETS = { public: 'public_chat', private: 'private_chat', trusted: 'trusted_private_chat' } as const;
+
+export const roomCreateCommand = defineCommand({
+  command: 'create',
+  describe: 'Create a room (optionally with an alias); prints its ID and alias',
+  builder: (y) =>
+    y
+      .option('alias', { type: 'string', describe: 'alias name: "tutorial" makes #tutorial:your.server' })
+      .option('name', { type: 'string', describe: 'room name' })
+      .option('topic', { type: 'string', describe: 'room topic' })
+      .option('preset', { type: 'string', choices: Object.keys(PRESETS), describe: 'public, private or trusted (private, invitees are admins)' })
+      .option('public', { type: 'boolean', describe: 'same as --preset public --visibility public' })
+      .option('visibility', { type: 'string', choices: ['public', 'private'], describe: 'listed in the room directory or not' })
+      .option('invite', { type: 'string', array: true, describe: 'invite this user (repeatable)' })
+      .option('direct', { type: 'boolean', describe: 'mark as a direct chat' })
+      .option('room-version', { type: 'string', describe: 'room version, e.g. 11 or 12' })
+      .option('state', { type: 'string', array: true, describe: 'initial state event as JSON {"type","state_key","content"} (repeatable)' })
+      .conflicts('public', 'preset'),
+  async run(ctx, args) {
+    const body: CreateRoomRequest = {
+      ...(args.alias !== undefined ? { room_alias_name: parseAliasLocalpart(args.alias) } : {}),
+      ...(args.name !== undefined ? { name: args.name } : {}),
+      ...(args.topic !== undefined ? { topic: args.topic } : {}),
+      ...(args.public ? { preset: 'public_chat', visibility: 'public' } : {}),
+      ...(args.preset ? { preset: PRESETS[args.preset as keyof typeof PRESETS] } : {}),
+      ...(args.visibility ? { visibility: args.visibility as 'public' | 'private' } : {}),
+      ...(args.invite?.length ? { invite: args.invite.map((user) => (parseUserId(user), user)) } : {}),
+      ...(args.direct ? { is_direct: true } : {}),
+      ...(args.roomVersion ? { room_version: args.roomVersion } : {}),
+      ...(args.state?.length ? { initial_state: args.state.map(parseStateEvent) } : {}),
+    };
+    const { client, profile } = await ctx.session();
+    let roomId: string;
+    try {
+      roomId = (await createRoom(client, body)).room_id;
+    } catch (error) {
+      if (error instanceof MatrixError && error.errcode === 'M_ROOM_IN_USE' && body.room_alias_name) {
+        throw new MxError(`the alias "${body.room_alias_name}" is already taken on this server (M_ROOM_IN_USE)`, ExitCode.conflict, error.details);
+      }
+      throw error;
+    }
+    const alias = body.room_alias_name ? `#${body.room_alias_name}:${await serverName(client, profile?.userId)}` : null;
+    await ctx.out.print({ room_id: roomId, alias }, { text: (r) => [r.room_id, r.alias].filter(Boolean).join('\n') });
+  },
+});
+
+/** The user's server name, which is also the server part of aliases they create. */
+async function serverName(client: MatrixClient, userId: string | undefined): Promise<string> {
+  return parseUserId(userId ?? (await getTokenOwner(client)).user_id).serverName;
+}
+
+function parseStateEvent(json: string): NonNullable<CreateRoomRequest['initial_state']>[number] {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw new UsageError(`--state is not valid JSON: ${(error as Error).message}`);
+  }
+  const event = value as { type?: unknown; state_key?: unknown; content?: unknown };
+  if (!event || typeof event !== 'object' || typeof event.type !== 'string' || !event.content || typeof event.content !== 'object' || Array.isArray(event.content)) {
+    throw new UsageError('--state needs a JSON object like {"type":"m.room.topic","state_key":"","content":{"topic":"..."}}');
+  }
+  if (event.state_key !== undefined && typeof event.state_key !== 'string') throw new UsageError('--state: "state_key" must be a string');
+  return { type: parseEventType(event.type), state_key: event.state_key ?? '', content: event.content as Record<string, unknown> };
+}

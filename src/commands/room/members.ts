@@ -1,0 +1,30 @@
+import { getMembersByRoom } from '../../matrix/rooms.js';
+import { defineCommand } from '../command.js';
+import { resolveRoom } from './resolve.js';
+
+const MEMBERSHIPS = ['join', 'invite', 'knock', 'leave', 'ban'];
+
+export const roomMembersCommand = defineCommand({
+  command: 'members <room>',
+  describe: 'List the members of a room with their membership and display name',
+  builder: (y) =>
+    y
+      .positional('room', { type: 'string', demandOption: true, describe: 'room ID or alias' })
+      .option('membership', { type: 'string', choices: MEMBERSHIPS, describe: 'only members with this membership' }),
+  async run(ctx, args) {
+    const { client } = await ctx.session();
+    const roomId = await resolveRoom(client, args.room);
+    const events = await getMembersByRoom(client, roomId, args.membership);
+    const members = events.map((event) => ({
+      user_id: event.state_key ?? '',
+      membership: typeof event.content.membership === 'string' ? event.content.membership : '',
+      display_name: typeof event.content.displayname === 'string' ? event.content.displayname : null,
+    }));
+    await ctx.out.print(members, {
+      table: {
+        head: ['USER', 'MEMBERSHIP', 'DISPLAY NAME'],
+        rows: (all) => all.map((m) => [m.user_id, m.membership, m.display_name ?? '']),
+      },
+    });
+  },
+});
