@@ -2,13 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { bundleForChildProcess } from './bundle-module.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode, LocalStateError, UsageError } from '../../src/errors.js';
 import { loadConfig } from '../../src/profiles/config.js';
-
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 let root: string;
 let configDir: string;
@@ -192,29 +189,13 @@ describe('bad config files', () => {
 // In a fresh process, so that the module cache tells what was imported, and process.cwd() is a
 // folder full of config-shaped code (cosmiconfig's explorer would search process.cwd()).
 describe('in a separate process', () => {
-  let bundleDir: string;
   let bundleUrl: string;
+  let cleanup: () => void;
 
   beforeAll(async () => {
-    const cache = path.join(repoRoot, 'node_modules', '.cache');
-    mkdirSync(cache, { recursive: true });
-    bundleDir = mkdtempSync(path.join(cache, 'mx-config-test-'));
-    const outfile = path.join(bundleDir, 'config.mjs');
-    await build({
-      entryPoints: [path.join(repoRoot, 'src/profiles/config.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      outfile,
-      logLevel: 'silent',
-    });
-    bundleUrl = pathToFileURL(outfile).href;
+    ({ url: bundleUrl, cleanup } = await bundleForChildProcess('src/profiles/config.ts'));
   });
-  afterAll(() => {
-    rmSync(bundleDir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanup());
 
   function load(explicitPath?: string): { config: unknown; cosmiconfigLoaded: boolean } {
     const script = `

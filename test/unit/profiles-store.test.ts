@@ -2,13 +2,10 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { bundleForChildProcess } from './bundle-module.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode, LocalStateError, UsageError } from '../../src/errors.js';
 import { ProfileStore, selectProfileName, type StoreData } from '../../src/profiles/store.js';
-
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 let dir: string;
 let storeFile: string;
@@ -257,30 +254,13 @@ describe('locking', () => {
 
 // The real module, bundled, in separate node processes: the lock must hold across processes.
 describe('across processes', () => {
-  let bundleDir: string;
   let bundleUrl: string;
+  let cleanup: () => void;
 
   beforeAll(async () => {
-    // Inside the repo so that the bundle's imports (proper-lockfile) resolve to node_modules.
-    const cache = path.join(repoRoot, 'node_modules', '.cache');
-    mkdirSync(cache, { recursive: true });
-    bundleDir = mkdtempSync(path.join(cache, 'mx-store-test-'));
-    const outfile = path.join(bundleDir, 'store.mjs');
-    await build({
-      entryPoints: [path.join(repoRoot, 'src/profiles/store.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      outfile,
-      logLevel: 'silent',
-    });
-    bundleUrl = pathToFileURL(outfile).href;
+    ({ url: bundleUrl, cleanup } = await bundleForChildProcess('src/profiles/store.ts'));
   });
-  afterAll(() => {
-    rmSync(bundleDir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanup());
 
   function runNode(script: string, env: Record<string, string>) {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
