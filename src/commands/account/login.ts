@@ -7,7 +7,15 @@ import { parseUserArgument } from '../../matrix/identifiers.js';
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
 import { defineCommand } from '../command.js';
-import { assertProfileFree, homeserverForLogin, saveSession, sessionSummary } from './session.js';
+import {
+  assertProfileFree,
+  DEVICE_NAME_OPTION,
+  homeserverForLogin,
+  PASSWORD_STDIN_OPTION,
+  saveSession,
+  sessionSummary,
+  USER_POSITIONAL,
+} from './session.js';
 
 interface LoginArgs {
   user?: string;
@@ -23,11 +31,11 @@ export const loginCommand = defineCommand({
   describe: 'Log in and save the session as a profile',
   builder: (y) =>
     y
-      .positional('user', { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' })
-      .option('password-stdin', { type: 'boolean', describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
+      .positional('user', USER_POSITIONAL)
+      .option('password-stdin', PASSWORD_STDIN_OPTION)
       .option('token', { type: 'boolean', describe: 'log in with an m.login.token read from stdin (or MX_LOGIN_TOKEN)' })
       .option('with-token', { type: 'boolean', describe: 'adopt an existing access token read from stdin' })
-      .option('device-name', { type: 'string', default: 'mx', describe: 'display name of the new device' })
+      .option('device-name', DEVICE_NAME_OPTION)
       .option('device-id', { type: 'string', describe: 're-use this device ID' })
       .conflicts('token', ['with-token', 'password-stdin'])
       .conflicts('with-token', ['password-stdin', 'device-id']),

@@ -5,7 +5,15 @@ import { withUserInteractiveAuth, type StageHandler } from '../../matrix/uia.js'
 import { readSecret } from '../../secrets.js';
 import { withSpinner } from '../../output/spinner.js';
 import { defineCommand } from '../command.js';
-import { assertProfileFree, homeserverForLogin, saveSession, sessionSummary } from './session.js';
+import {
+  assertProfileFree,
+  DEVICE_NAME_OPTION,
+  homeserverForLogin,
+  PASSWORD_STDIN_OPTION,
+  saveSession,
+  sessionSummary,
+  USER_POSITIONAL,
+} from './session.js';
 
 /** The UIA stages mx can complete for registration. */
 function stageHandlers(registrationToken: string | undefined): Record<string, StageHandler> {
@@ -31,10 +39,10 @@ export const registerCommand = defineCommand({
   describe: 'Create an account (or a guest account) and save it as a profile',
   builder: (y) =>
     y
-      .positional('user', { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' })
-      .option('password-stdin', { type: 'boolean', describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' })
+      .positional('user', USER_POSITIONAL)
+      .option('password-stdin', PASSWORD_STDIN_OPTION)
       .option('guest', { type: 'boolean', describe: 'register a guest account (no user name or password)' })
-      .option('device-name', { type: 'string', describe: 'display name of the new device', default: 'mx' })
+      .option('device-name', DEVICE_NAME_OPTION)
       .option('registration-token', { type: 'string', describe: 'token for servers that require one (or MX_REGISTRATION_TOKEN)' })
       .conflicts('guest', ['user', 'password-stdin']),
   async run(ctx, args) {

@@ -5,6 +5,11 @@ import type { Session } from '../../matrix/account.js';
 import { discoverHomeserver } from '../../matrix/discovery.js';
 import type { Profile } from '../../profiles/store.js';
 
+/** Options register and login share. */
+export const USER_POSITIONAL = { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' } as const;
+export const PASSWORD_STDIN_OPTION = { type: 'boolean', describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' } as const;
+export const DEVICE_NAME_OPTION = { type: 'string', default: 'mx', describe: 'display name of the new device' } as const;
+
 /**
  * --homeserver / MX_HOMESERVER, else the profile's own server (if it serves this user),
  * else discovery from the server name in a full user ID, else the config default.
