@@ -3,7 +3,7 @@
  * calls process.exit.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent } from 'undici';
+import { createAgent } from './http-agent.js';
 import type { Io } from './io.js';
 import { main } from './main.js';
 import { promptHidden } from './terminal.js';
@@ -29,7 +29,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+const dispatcher = createAgent();
 
 const io: Io = {
   stdout: process.stdout,
