@@ -5,7 +5,7 @@
 import { ExitCode, MxError, UsageError } from './errors.js';
 import type { Io } from './io.js';
 import { normalizeHomeserverUrl } from './matrix/discovery.js';
-import type { MatrixClient } from './matrix/http.js';
+import { DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
 import type { MxConfig } from './profiles/config.js';
 import type { MxPaths } from './profiles/paths.js';
@@ -20,6 +20,8 @@ export interface GlobalArgs {
   output?: OutputFormat;
   debug?: boolean;
   config?: string;
+  /** Retries of one request after a rate limit or a transient failure (--retries / MX_RETRIES). */
+  retries?: number;
 }
 
 export interface AuthedSession {
@@ -51,7 +53,14 @@ export class Context {
 
   /** The HTTP plumbing of this process, for building a MatrixClient. */
   plumbing(): Omit<MatrixClient, 'baseUrl'> {
-    return { dispatcher: this.io.dispatcher, sleep: this.io.sleep, signal: this.io.signal, debug: this.debug };
+    const { retries } = this.global;
+    return {
+      dispatcher: this.io.dispatcher,
+      sleep: this.io.sleep,
+      signal: this.io.signal,
+      debug: this.debug,
+      ...(retries === undefined ? {} : { retry: { ...DEFAULT_RETRY_POLICY, rateLimitRetries: retries, transientRetries: retries } }),
+    };
   }
 
   async profileName(): Promise<string> {

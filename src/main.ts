@@ -48,13 +48,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const paths = resolvePaths(io.env, io.cwd);
     const { config } = await loadConfig({ explicitPath: global.config, configDir: paths.configDir, cwd: io.cwd });
     const output = global.output ?? envOutput(io) ?? config.output;
-    const ctx = new Context(io, { ...global, output }, config, paths);
+    const retries = retriesSetting(global.retries, io);
+    const ctx = new Context(io, { ...global, output, retries }, config, paths);
     format = ctx.out.format();
     return (await selected.def.run!(ctx, selected.args)) ?? ExitCode.ok;
   } catch (error) {
-    if (io.signal.aborted) return io.signal.reason === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
+    if (io.signal.aborted) return exitCodeForAbort(io.signal.reason);
     return reportError(io, format, error, debug);
   }
+}
+
+/** 130 for SIGINT, 143 for SIGTERM, 0 for a closed stdout (the reader had enough: cli.ts). */
+function exitCodeForAbort(reason: unknown): number {
+  if (reason === 'EPIPE') return ExitCode.ok;
+  return reason === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
 }
 
 function buildParser(argv: string[], select: (def: CommandDef<any>, args: Selected['args']) => void): Argv {
@@ -66,6 +73,7 @@ function buildParser(argv: string[], select: (def: CommandDef<any>, args: Select
     .option('output', { alias: 'o', type: 'string', choices: OUTPUT_FORMATS, global: true, describe: 'output format (default: text/table on a terminal, JSON when piped)' })
     .option('debug', { type: 'boolean', global: true, describe: 'log each HTTP request to stderr, secrets redacted (or MX_DEBUG=1)' })
     .option('config', { type: 'string', global: true, describe: 'load this JSON or YAML config file' })
+    .option('retries', { type: 'number', global: true, describe: 'retries of a request after a rate limit or network error (default 5 and 3; or MX_RETRIES)' })
     .completion('completion', 'Print a shell completion script (bash, zsh)')
     .version(VERSION)
     .help()
@@ -102,8 +110,17 @@ function register(parser: Argv<any>, def: CommandDef<any>, select: (def: Command
 }
 
 function pickGlobals(args: GlobalArgs): GlobalArgs {
-  const { profile, homeserver, output, config } = args;
-  return { profile, homeserver, output, config };
+  const { profile, homeserver, output, config, retries } = args;
+  return { profile, homeserver, output, config, retries };
+}
+
+/** --retries, else MX_RETRIES: a whole number of retries, 0 to fail at the first error. */
+function retriesSetting(flag: number | undefined, io: Io): number | undefined {
+  const raw = flag ?? (io.env.MX_RETRIES ? Number(io.env.MX_RETRIES) : undefined);
+  if (raw !== undefined && (!Number.isInteger(raw) || raw < 0 || raw > 100)) {
+    throw new UsageError(`${flag === undefined ? 'MX_RETRIES' : '--retries'} must be a whole number from 0 to 100`);
+  }
+  return raw;
 }
 
 function envOutput(io: Io): OutputFormat | undefined {

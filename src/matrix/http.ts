@@ -13,6 +13,8 @@ export interface MatrixClient {
   signal?: AbortSignal;
   /** Debug log sink (one line per call); lines never contain secrets. */
   debug?: (line: string) => void;
+  /** How patiently to retry; DEFAULT_RETRY_POLICY when unset. */
+  retry?: RetryPolicy;
 }
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -103,7 +105,7 @@ export function parseRetryAfter(header: string | string[] | undefined, now = Dat
 export async function matrixRequest<T>(
   client: MatrixClient,
   spec: RequestSpec,
-  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+  policy: RetryPolicy = client.retry ?? DEFAULT_RETRY_POLICY,
 ): Promise<T> {
   if (spec.auth && !client.accessToken) {
     throw new MxError(`${spec.what}: not logged in (no access token); run mx login first`, ExitCode.auth);

@@ -130,4 +130,21 @@ describe('mx in-process', () => {
     expect(JSON.parse(body)).toEqual({ name: 'x' });
     expect(JSON.parse(io.out())).toEqual({ room_id: '!r:hs.test' });
   });
+
+  it('--retries caps the retries after a rate limit; the temporary exit code when they run out', async () => {
+    const io = fakeIo({ env: { MX_CONFIG_DIR: configDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: 'https://hs.test' } });
+    (io.dispatcher as MockAgent)
+      .get('https://hs.test')
+      .intercept({ path: '/_matrix/client/v3/account/whoami' })
+      .reply(429, { errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 100 }, JSON_HEADERS)
+      .times(2);
+    expect(await main(['whoami', '--retries', '1'], io)).toBe(7);
+    expect(io.sleeps).toEqual([100]);
+    expect(JSON.parse(io.err()).error).toMatchObject({ errcode: 'M_LIMIT_EXCEEDED', exit_code: 7 });
+  });
+
+  it('rejects a --retries or MX_RETRIES that is not a small whole number', async () => {
+    expect((await run(['whoami', '--retries', '-1'])).code).toBe(2);
+    expect((await run(['whoami'], { env: { MX_RETRIES: 'lots' } })).err).toContain('MX_RETRIES must be a whole number');
+  });
 });
