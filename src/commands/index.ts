@@ -7,6 +7,7 @@ import { whoamiCommand } from './account/whoami.js';
 import { profileCommand } from './profile/profile.js';
 import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.js';
 import { roomCommand } from './room/room.js';
+import { sendCommand } from './send/send.js';
 
 /** Every top-level command, in the order `mx --help` lists them. */
 export const commands: CommandDef<any>[] = [
@@ -19,6 +20,7 @@ export const commands: CommandDef<any>[] = [
   joinCommand,
   // `mx leave` is `mx room leave`, the way people say it.
   roomLeaveCommand,
+  sendCommand,
   profileCommand,
   apiCommand,
 ];

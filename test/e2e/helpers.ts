@@ -255,3 +255,32 @@ export async function registerUser(opts: RegisterUserOptions = {}): Promise<Regi
   const userId = typeof output.user_id === 'string' ? output.user_id : `@${user}:${serverName()}`;
   return { user, password, profile, configDir, homeserver: hs, userId, output };
 }
+
+/** A room event as `/messages` returns it (the fields tests look at). */
+export interface RoomEvent {
+  event_id: string;
+  type: string;
+  sender: string;
+  state_key?: string;
+  content: Record<string, any>;
+  origin_server_ts: number;
+}
+
+/**
+ * Every event of a room the user can see, oldest first: pages backwards through
+ * `mx api GET /v3/rooms/{id}/messages?dir=b` (following `end`) and reverses. Pass `profile`
+ * when the config dir holds several.
+ */
+export async function roomHistory(configDir: string, roomId: string, opts: { profile?: string; pageSize?: number } = {}): Promise<RoomEvent[]> {
+  const events: RoomEvent[] = [];
+  let from: string | undefined;
+  for (;;) {
+    const query = `dir=b&limit=${opts.pageSize ?? 500}${from ? `&from=${encodeURIComponent(from)}` : ''}`;
+    const args = ['api', 'GET', `/v3/rooms/${encodeURIComponent(roomId)}/messages?${query}`, ...(opts.profile ? ['-p', opts.profile] : [])];
+    const page = await mxJson<{ chunk: RoomEvent[]; end?: string }>(args, { configDir });
+    events.push(...page.chunk);
+    if (!page.end || page.chunk.length === 0) break;
+    from = page.end;
+  }
+  return events.reverse();
+}

@@ -51,8 +51,8 @@ async function anonymousClient(ctx: Context): Promise<MatrixClient> {
   return { ...ctx.plumbing(), baseUrl };
 }
 
-/** --data: inline JSON, @file, or - for stdin. */
-async function readJsonData(ctx: Context, data: string): Promise<unknown> {
+/** --data (or another flag's value): inline JSON, @file, or - for stdin. */
+export async function readJsonData(ctx: Context, data: string, flag = '--data'): Promise<unknown> {
   let text: string;
   let source: string;
   if (data === '-') {
@@ -62,10 +62,10 @@ async function readJsonData(ctx: Context, data: string): Promise<unknown> {
     try {
       [text, source] = [await readFile(file, 'utf8'), file];
     } catch (error) {
-      throw new MxError(`cannot read --data file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, ExitCode.usage);
+      throw new MxError(`cannot read ${flag} file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, ExitCode.usage);
     }
   } else {
-    [text, source] = [data, '--data'];
+    [text, source] = [data, flag];
   }
   try {
     return JSON.parse(text);

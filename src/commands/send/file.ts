@@ -1,0 +1,82 @@
+/**
+ * --file: read a local file, upload it to the media repository, and describe it as the
+ * content of an m.image / m.audio / m.video / m.file message. `mime` and `image-size` are
+ * loaded only here, so other sends never pay for them.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ExitCode, MxError, UsageError } from '../../errors.js';
+import { MatrixError } from '../../matrix/errors.js';
+import { getMediaConfig, uploadContent } from '../../matrix/events.js';
+import type { MatrixClient } from '../../matrix/http.js';
+import { msgtypeForMime, type Content } from './content.js';
+
+export interface LocalFile {
+  data: Buffer;
+  /** The file's base name: the event's body (or filename, when TEXT is a caption). */
+  name: string;
+  mimetype: string;
+  /** The spec's info block: size and mimetype, plus w/h for images whose size can be read. */
+  info: { mimetype: string; size: number; w?: number; h?: number };
+}
+
+export async function readLocalFile(cwd: string, file: string): Promise<LocalFile> {
+  const full = path.resolve(cwd, file);
+  let data: Buffer;
+  try {
+    data = await readFile(full);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(error));
+    throw new UsageError(`cannot read --file ${full}: ${why}`);
+  }
+  const name = path.basename(full);
+  const { default: mime } = await import('mime');
+  const mimetype = mime.getType(name) ?? 'application/octet-stream';
+  const dimensions = mimetype.startsWith('image/') ? await imageDimensions(data) : undefined;
+  return { data, name, mimetype, info: { mimetype, size: data.length, ...dimensions } };
+}
+
+/** Width and height in display orientation, or undefined when the header cannot be read. */
+async function imageDimensions(data: Buffer): Promise<{ w: number; h: number } | undefined> {
+  try {
+    const { imageSize } = await import('image-size');
+    const { width, height, orientation } = imageSize(data);
+    // EXIF orientations 5-8 are rotated by 90 degrees: a viewer shows them the other way round.
+    return (orientation ?? 1) >= 5 ? { w: height, h: width } : { w: width, h: height };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Uploads the file; a file over the server's limit is a usage error saying the limit. */
+export async function uploadFile(client: MatrixClient, file: LocalFile): Promise<string> {
+  try {
+    return (await uploadContent(client, file.data, file.mimetype, file.name)).content_uri;
+  } catch (error) {
+    if (!(error instanceof MatrixError && (error.errcode === 'M_TOO_LARGE' || error.status === 413))) throw error;
+    // Only now is the server's limit worth a request: to say it in the message.
+    const limit = await getMediaConfig(client).then((config) => config['m.upload.size'], () => undefined);
+    throw new MxError(
+      `${file.name} is ${file.info.size} bytes, more than the server accepts` +
+        (typeof limit === 'number' ? ` (its upload limit is ${limit} bytes)` : '') + ' (M_TOO_LARGE)',
+      ExitCode.usage,
+      error.details,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The message content for an uploaded file. With a caption (TEXT), `body` is the caption and
+ * `filename` the file's name, as the spec has it since v1.10; without, `body` is the name.
+ */
+export function fileContent(file: LocalFile, contentUri: string, msgtype: string | undefined, caption: string | undefined): Content {
+  return {
+    msgtype: msgtype ?? msgtypeForMime(file.mimetype),
+    body: caption ?? file.name,
+    ...(caption !== undefined ? { filename: file.name } : {}),
+    url: contentUri,
+    info: file.info,
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * `mx send ROOM [TEXT]`: one message (or any event) to a room, printed as its event ID.
+ * Never syncs and never touches a profile's stream positions: a send only sends.
+ */
+import type { Context } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
+import { readStdin } from '../../secrets.js';
+import { readJsonData } from '../account/api.js';
+import { defineCommand } from '../command.js';
+import { resolveRoom } from '../room/resolve.js';
+import {
+  checkContentSize, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
+} from './content.js';
+import { deliver, type Sent, type Target } from './deliver.js';
+import { fileContent, readLocalFile, uploadFile } from './file.js';
+import { sendLines } from './lines.js';
+import { newTxnId, parseTxnId } from './txn.js';
+
+export interface SendArgs {
+  room: string;
+  text?: string;
+  notice?: boolean;
+  emote?: boolean;
+  msgtype?: string;
+  html?: string;
+  markdown?: boolean;
+  json?: string;
+  type?: string;
+  stateKey?: string;
+  file?: string;
+  location?: string;
+  lines?: boolean;
+  txnId?: string;
+}
+
+export const sendCommand = defineCommand({
+  command: 'send <room> [text]',
+  describe: 'Send a message (or any event) to a room and print its event ID',
+  builder: (y) =>
+    y
+      .positional('room', { type: 'string', demandOption: true, describe: 'room ID (!abc:example.org) or alias (#room:example.org)' })
+      .positional('text', { type: 'string', describe: 'the message; - reads all of stdin as one message' })
+      // Without this, yargs re-parses a positional "-" as a flag and hands over "".
+      .nargs('text', 1)
+      .option('notice', { type: 'boolean', describe: 'send an m.notice (what bots send)' })
+      .option('emote', { type: 'boolean', describe: 'send an m.emote (like /me)' })
+      .option('msgtype', { type: 'string', nargs: 1, describe: 'another msgtype (default m.text; with --file, overrides the one from the MIME type)' })
+      .option('html', { type: 'string', nargs: 1, describe: 'HTML formatted body; the plain body is TEXT, else the HTML without tags' })
+      .option('markdown', { type: 'boolean', describe: 'render TEXT as Markdown into the formatted body (the plain body stays TEXT)' })
+      .option('json', { type: 'string', nargs: 1, describe: 'the whole event content, a JSON object: inline, @file, or - for stdin' })
+      .option('type', { type: 'string', nargs: 1, describe: 'event type (default m.room.message)' })
+      .option('state-key', { type: 'string', nargs: 1, describe: "send a state event with this key (needs --type and --json; '' is the empty key)" })
+      .option('file', { type: 'string', nargs: 1, describe: 'upload a file and send it as m.image/m.audio/m.video/m.file (by MIME type); TEXT is a caption' })
+      .option('location', { type: 'string', nargs: 1, describe: 'send an m.location: geo:LAT,LON[;u=METRES]; TEXT describes it' })
+      .option('lines', { type: 'boolean', describe: 'send each line of stdin as its own message, in order; blank lines are skipped' })
+      .option('txn-id', {
+        type: 'string', nargs: 1,
+        describe: 'transaction ID (A-Z a-z 0-9 . _ ~ -): re-running with the same ID does not send twice; with --lines, line N uses ID-N',
+      })
+      .conflicts('notice', ['emote', 'msgtype'])
+      .conflicts('emote', 'msgtype')
+      .conflicts('html', 'markdown')
+      .conflicts('json', ['notice', 'emote', 'msgtype', 'html', 'markdown', 'file', 'location', 'lines'])
+      .conflicts('file', ['notice', 'emote', 'html', 'markdown', 'location', 'lines', 'state-key'])
+      .conflicts('location', ['notice', 'emote', 'msgtype', 'html', 'markdown', 'lines', 'state-key'])
+      .conflicts('lines', ['html', 'state-key'])
+      .conflicts('state-key', 'txn-id')
+      .implies('state-key', ['type', 'json'])
+      .example('mx send "#ops:example.org" "deploy finished"', '')
+      .example('mx send ROOM "**done**" --markdown --notice', '')
+      .example('journalctl -f -o cat | mx send ROOM --lines', 'one message per line')
+      .example('mx send ROOM --file report.pdf "this week"', 'upload, with a caption')
+      .example("mx send ROOM --type m.room.topic --state-key '' --json '{\"topic\":\"hi\"}'", '')
+      .example('mx send ROOM "once" --txn-id nightly-2024-06-01', 'safe to re-run'),
+  async run(ctx, rawArgs) {
+    const args = { ...rawArgs, text: textArgument(rawArgs) };
+    checkTextArgument(args);
+    parseRoomRef(args.room);
+    const eventType = args.type !== undefined ? parseEventType(args.type) : 'm.room.message';
+    const txnId = args.txnId !== undefined ? parseTxnId(args.txnId) : newTxnId(ctx.io.now());
+    if (args.lines) return sendLinesCommand(ctx, args, eventType, txnId);
+
+    // Everything local first: bad input fails before any request.
+    const file = args.file !== undefined ? await readLocalFile(ctx.io.cwd, args.file) : undefined;
+    const text = args.text === '-' ? trimFinalNewline(await readStdin(ctx.io)) : args.text;
+    let content = file ? undefined : await buildContent(ctx, args, text);
+    if (content) checkContentSize(content);
+
+    const { client } = await ctx.session();
+    const target: Target = { roomId: await resolveRoom(client, args.room), eventType, stateKey: args.stateKey };
+    let contentUri: string | undefined;
+    if (file) {
+      contentUri = await uploadFile(client, file);
+      content = fileContent(file, contentUri, args.msgtype !== undefined ? parseMsgtype(args.msgtype) : undefined, text);
+      checkContentSize(content);
+    }
+    const sent: Sent & { content_uri?: string } = await deliver(client, target, content!, txnId);
+    if (contentUri) sent.content_uri = contentUri;
+    await ctx.out.print(sent, { text: (r) => r.event_id });
+  },
+});
+
+/**
+ * TEXT, also after `--` (`mx send ROOM -- "-5 degrees"`): yargs leaves a word that looks like
+ * a flag in `_` then, after the command's own name.
+ */
+function textArgument(args: { text?: string; _: (string | number)[] }): string | undefined {
+  const rest = args._.slice(1).map(String);
+  if (rest.length > 1 || (rest.length === 1 && args.text !== undefined)) {
+    throw new UsageError('give one TEXT (quote it if it has spaces)');
+  }
+  return args.text ?? rest[0];
+}
+
+/** TEXT is optional or not allowed, depending on the other flags. */
+function checkTextArgument(args: SendArgs): void {
+  const { text } = args;
+  if (args.lines && text !== undefined && text !== '-') {
+    throw new UsageError('--lines reads the messages from stdin: give no TEXT (or -)');
+  }
+  if (args.json !== undefined && text !== undefined) throw new UsageError('--json is the whole content: give no TEXT with it');
+  const needsText = !args.lines && args.json === undefined && args.file === undefined && args.location === undefined && args.html === undefined;
+  if (needsText && text === undefined) {
+    throw new UsageError('give the TEXT to send (- reads stdin), or --json, --file, --location or --lines');
+  }
+}
+
+/** The content of a single message from the flags (not --file, which needs the upload first). */
+async function buildContent(ctx: Context, args: SendArgs, text: string | undefined): Promise<Content> {
+  if (args.json !== undefined) return jsonContent(await readJsonData(ctx, args.json, '--json'), '--json');
+  if (args.location !== undefined) return locationContent(args.location, text);
+  return textContent(text, await textOptions(args));
+}
+
+async function textOptions(args: SendArgs): Promise<TextOptions> {
+  const msgtype = args.notice ? 'm.notice' : args.emote ? 'm.emote' : args.msgtype !== undefined ? parseMsgtype(args.msgtype) : 'm.text';
+  return { msgtype, html: args.html, markdown: args.markdown ? await loadMarkdown() : undefined };
+}
+
+async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string, txnBase: string): Promise<void> {
+  const options = await textOptions(args);
+  const { client } = await ctx.session();
+  const target: Target = { roomId: await resolveRoom(client, args.room), eventType };
+  const json = ctx.out.isJson;
+  await sendLines({
+    io: ctx.io,
+    client,
+    target,
+    txnBase,
+    build: (line) => textContent(line, options),
+    // One line per message, as soon as the server has it: an event ID, or NDJSON.
+    onSent: (sent) => ctx.out.write(json ? JSON.stringify(sent) + '\n' : sent.event_id + '\n'),
+  });
+}
+
+/** `echo text | mx send ROOM -`: the line break echo adds is not part of the message. */
+function trimFinalNewline(text: string): string {
+  return text.replace(/\r?\n$/, '');
+}

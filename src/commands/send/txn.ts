@@ -1,0 +1,33 @@
+/**
+ * Transaction IDs for sends. The spec's PUT /send/{type}/{txnId} lets the server recognise a
+ * repeated request: the same access token (Synapse: the same device) with the same txn ID
+ * gets the first event's ID back instead of a second event. So the ID is fixed before the
+ * first attempt, and every retry (http.ts retries idempotent PUTs) reuses it.
+ */
+import { randomBytes } from 'node:crypto';
+import { UsageError } from '../../errors.js';
+import { printable } from '../../matrix/identifiers.js';
+
+/** URL-safe characters only (RFC 3986 "unreserved"), so the ID is the same on the wire. */
+const TXN_ID = /^[A-Za-z0-9._~-]+$/;
+export const MAX_TXN_ID_LENGTH = 100;
+
+/** Checks a user-given --txn-id. */
+export function parseTxnId(value: string): string {
+  if (!value || value.length > MAX_TXN_ID_LENGTH || !TXN_ID.test(value)) {
+    throw new UsageError(
+      `invalid --txn-id "${printable(value)}": use 1 to ${MAX_TXN_ID_LENGTH} of the characters A-Z a-z 0-9 . _ ~ -`,
+    );
+  }
+  return value;
+}
+
+/** A fresh, unique ID: `mx`, the time in base 36, then 48 random bits. */
+export function newTxnId(now: number): string {
+  return `mx${now.toString(36)}${randomBytes(6).toString('base64url')}`;
+}
+
+/** The ID of line `n` (1-based, counting skipped lines) of a --lines run: `BASE-n`. */
+export function lineTxnId(base: string, n: number): string {
+  return `${base}-${n}`;
+}
