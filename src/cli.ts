@@ -21,11 +21,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-// A closed pipe (`mx ... | head -1`) is a normal way for a reader to say "enough".
+// A closed pipe (`mx ... | head -1`) is a normal way for a reader to say "enough": the command
+// is told (io.signal aborts with reason 'EPIPE') so that a stream can save its position for the
+// lines that really were written; then mx exits 0 (main.ts), at the latest after the grace period.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(0);
-    throw error;
+    if (error.code !== 'EPIPE') throw error;
+    if (controller.signal.aborted) return;
+    controller.abort('EPIPE');
+    setTimeout(() => process.exit(0), SIGNAL_GRACE_MS).unref();
   });
 }
 

@@ -8,6 +8,8 @@ import { profileCommand } from './profile/profile.js';
 import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.js';
 import { roomCommand } from './room/room.js';
 import { sendCommand } from './send/send.js';
+import { syncCommand } from './sync/sync.js';
+import { tailCommand } from './tail/tail.js';
 
 /** Every top-level command, in the order `mx --help` lists them. */
 export const commands: CommandDef<any>[] = [
@@ -21,6 +23,8 @@ export const commands: CommandDef<any>[] = [
   // `mx leave` is `mx room leave`, the way people say it.
   roomLeaveCommand,
   sendCommand,
+  syncCommand,
+  tailCommand,
   profileCommand,
   apiCommand,
 ];

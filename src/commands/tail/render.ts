@@ -1,0 +1,43 @@
+/** How `mx tail` writes an item: one compact JSON line, or one readable line for people. */
+import type { ClientEvent } from '../../matrix/rooms.js';
+import type { Colours } from '../../output/colour.js';
+import { formatEventLine, summarizeEvent } from '../../output/event-summary.js';
+import type { Item } from './batch.js';
+
+/** The NDJSON line: the spec's client event format, with `room_id` (one line, newline-terminated). */
+export function jsonLine(item: Item): string {
+  return JSON.stringify(item.event) + '\n';
+}
+
+/** `2026-11-27 12:00:01  #room:hs  @alice:hs  hello`, or a short line for events without a sender or time. */
+export function textLine(item: Item, c: Colours, roomLabel: string | undefined): string {
+  const event = item.event;
+  if (typeof event.sender === 'string' && typeof event.origin_server_ts === 'number') {
+    return formatEventLine(event as unknown as ClientEvent, c, roomLabel) + '\n';
+  }
+  const who = typeof event.sender === 'string' ? event.sender : undefined;
+  const parts = [c.dim(item.kind), ...(roomLabel ? [c.yellow(roomLabel)] : []), ...(who ? [c.bold(who)] : []), describeOther(item)];
+  return parts.join('  ') + '\n';
+}
+
+function describeOther(item: Item): string {
+  const { type, content } = item.event as { type: string; content?: Record<string, unknown> };
+  const body = content ?? {};
+  switch (type) {
+    case 'm.typing': {
+      const users = Array.isArray(body.user_ids) ? (body.user_ids as string[]) : [];
+      return users.length ? `typing: ${users.join(', ')}` : 'nobody typing';
+    }
+    case 'm.receipt':
+      return `read receipts for ${Object.keys(body).length} event(s)`;
+    case 'm.presence':
+      return `presence: ${typeof body.presence === 'string' ? body.presence : '?'}`;
+    case 'm.room.member':
+      if (item.kind === 'invite') return 'invited you';
+      break;
+  }
+  if (typeof item.event.sender === 'string') {
+    return summarizeEvent(item.event as unknown as ClientEvent);
+  }
+  return `[${type}]`;
+}
