@@ -46,6 +46,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TIMELINE_LIMIT = 50;
 const FIRST_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
+/** How long a signal waits for a write in progress before that line counts as not written. */
+const PENDING_WRITE_GRACE_MS = 500;
 
 export const tailCommand = defineCommand({
   command: 'tail',
@@ -253,16 +255,23 @@ export class Tail {
     return wrote === 0 ? 'idle' : 'more';
   }
 
-  /** Resolves once the line was handed to the OS; a closed output throws OutputClosed. */
+  /**
+   * Resolves once the line was handed on (the write's callback); a closed output throws
+   * OutputClosed. A signal during a write waits a moment for it to complete, so that the line
+   * counts as written; a write stuck behind a reader that reads no more is given up: that line
+   * counts as not written (it may come again next time, never lost).
+   */
   private writeLine(line: string): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.signal.aborted) return reject(this.signal.reason);
-      // A signal does not wait for a write stuck behind a slow reader: that line counts as not
-      // written (it may be repeated, never lost).
-      const onAbort = () => reject(this.signal.reason);
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        timer = setTimeout(() => reject(this.signal.reason), PENDING_WRITE_GRACE_MS);
+      };
       this.signal.addEventListener('abort', onAbort, { once: true });
       this.ctx.io.stdout.write(line, (error) => {
         this.signal.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
         if (!error) resolve();
         else if (isClosedOutput(error)) reject(new OutputClosed(error.message));
         else reject(new MxError(`cannot write to stdout: ${error.message}`, ExitCode.failure));
