@@ -284,3 +284,69 @@ export async function roomHistory(configDir: string, roomId: string, opts: { pro
   }
   return events.reverse();
 }
+
+/** A profile's homeserver, user and access token, read from its store file (for test traffic that bypasses mx). */
+export async function profileCredentials(configDir: string, profile: string): Promise<{ homeserver: string; userId: string; accessToken: string }> {
+  const { readFile } = await import('node:fs/promises');
+  const store = JSON.parse(await readFile(path.join(configDir, 'profiles.json'), 'utf8'));
+  const p = store.profiles?.[profile];
+  if (!p?.accessToken) throw new Error(`profile ${profile} in ${configDir} has no access token`);
+  return { homeserver: p.homeserver, userId: p.userId, accessToken: p.accessToken };
+}
+
+/** Creates a room with `mx api POST /v3/createRoom` (independent of `mx room create`); returns its ID. */
+export async function createRoomViaApi(configDir: string, profile: string, body: Record<string, unknown> = {}): Promise<string> {
+  const answer = await mxJson<{ room_id: string }>(['api', 'POST', '/v3/createRoom', '-p', profile, '--data', JSON.stringify(body)], { configDir });
+  return answer.room_id;
+}
+
+/**
+ * Sends m.text messages straight from the test process (fast: no mx start-up per message):
+ * PUT /rooms/{id}/send/m.room.message/{txn}, with at most `concurrency` in flight (default 1,
+ * which keeps the room's order the order of `bodies`). Resolves with the event IDs, in order.
+ */
+export async function sendTexts(
+  creds: { homeserver: string; accessToken: string },
+  roomId: string,
+  bodies: string[],
+  opts: { concurrency?: number } = {},
+): Promise<string[]> {
+  const { request } = await import('undici');
+  const ids: string[] = new Array(bodies.length);
+  const prefix = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  let next = 0;
+  const worker = async () => {
+    while (next < bodies.length) {
+      const i = next++;
+      const url = `${creds.homeserver}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${prefix}-${i}`;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const res = await request(url, {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${creds.accessToken}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ msgtype: 'm.text', body: bodies[i] }),
+          });
+          const answer = (await res.body.json()) as { event_id?: string };
+          if (res.statusCode !== 200 || !answer.event_id) throw new Error(`send ${i}: HTTP ${res.statusCode} ${JSON.stringify(answer)}`);
+          ids[i] = answer.event_id;
+          break;
+        } catch (error) {
+          // The same transaction ID makes a retry safe (no duplicate).
+          if (attempt >= 5) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, worker));
+  return ids;
+}
+
+/** Polls `check` every 50 ms until it holds; throws (naming `what`) after `timeoutMs` (default 30 s). */
+export async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

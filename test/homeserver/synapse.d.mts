@@ -23,8 +23,8 @@ export interface SynapseServer {
   url: string;
   serverName: string;
   port: number;
-  /** Synapse's pid, also its process group id. */
-  pid: number;
+  /** Synapse's pid, also its process group id (a new one after restart()). */
+  readonly pid: number;
   tree: string;
   /** Host path of the data dir, e.g. ~/.cache/mx/synapse-sid/srv/mx-AbC123. */
   dataDir: string;
@@ -35,8 +35,16 @@ export interface SynapseServer {
   configFile: string;
   /** For /_synapse/admin/v1/register (see registerWithSharedSecret). */
   registrationSharedSecret: string;
-  /** SIGTERM, then SIGKILL after 10 s; removes the data dir. Idempotent. */
-  stop(): Promise<void>;
+  /**
+   * SIGTERM, then SIGKILL after 10 s; removes the data dir. Idempotent. With `keepData: true`
+   * the data dir stays, so that restart() can bring the same server back.
+   */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+  /**
+   * Stops the server if it runs (keeping its data) and starts it again on the same port with
+   * the same data (users, rooms, tokens survive); resolves when it answers again. `pid` changes.
+   */
+  restart(): Promise<void>;
 }
 
 export interface TestHomeserver {

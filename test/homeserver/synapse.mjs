@@ -372,36 +372,42 @@ async function startIn({ tree, dataDir, chrootDataDir, serverName, startTimeoutM
 
   const logFile = path.join(dataDir, 'homeserver.log');
   const consoleFile = path.join(dataDir, 'console.log');
-  const consoleFd = openSync(consoleFile, 'a');
-  const synapseCmd = ['chroot', tree, 'sh', '-c', `cd ${chrootDataDir} && exec python3 -m synapse.app.homeserver -c ${chrootDataDir}/homeserver.yaml`];
-  // setpriv --pdeathsig: Synapse gets SIGTERM when this process dies, however it dies, so a
-  // killed test run does not leave a server behind. chroot, sh and python all exec in place.
-  const sp = setpriv();
-  const argv = sp ? [sp, '--pdeathsig', 'TERM', ...synapseCmd] : synapseCmd;
-  const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', consoleFd, consoleFd] });
-  closeSync(consoleFd);
-  /** @type {{ code: number | null, signal: NodeJS.Signals | null } | null} */
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve(undefined);
-    });
-    child.on('error', (err) => {
-      exited = { code: -1, signal: null };
-      log(`could not spawn Synapse: ${err.message}`);
-      resolve(undefined);
-    });
-  });
-  const pid = /** @type {number} */ (child.pid);
+  const url = `http://127.0.0.1:${port}`;
   const keep = Boolean(options.keepDataDir);
-  const entry = { pid };
-  running.add(entry);
-  writeFileSync(path.join(dataDir, 'harness.json'), JSON.stringify({ harnessPid: process.pid, synapsePid: pid }));
+  const logs = () =>
+    [`--- ${consoleFile} (last lines) ---`, tailFile(consoleFile, 20), `--- ${logFile} (last lines) ---`, tailFile(logFile, 30)].join('\n');
 
-  let stopping = /** @type {Promise<void> | null} */ (null);
-  const stop = () => {
-    stopping ??= (async () => {
+  /**
+   * One Synapse process on this data dir and port: started, and stopped (SIGTERM, then SIGKILL
+   * after 10 s). stop() and restart() below run one after another on the same data.
+   */
+  const launch = () => {
+    const consoleFd = openSync(consoleFile, 'a');
+    const synapseCmd = ['chroot', tree, 'sh', '-c', `cd ${chrootDataDir} && exec python3 -m synapse.app.homeserver -c ${chrootDataDir}/homeserver.yaml`];
+    // setpriv --pdeathsig: Synapse gets SIGTERM when this process dies, however it dies, so a
+    // killed test run does not leave a server behind. chroot, sh and python all exec in place.
+    const sp = setpriv();
+    const argv = sp ? [sp, '--pdeathsig', 'TERM', ...synapseCmd] : synapseCmd;
+    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', consoleFd, consoleFd] });
+    closeSync(consoleFd);
+    /** @type {{ code: number | null, signal: NodeJS.Signals | null } | null} */
+    let exited = null;
+    const exitPromise = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        exited = { code, signal };
+        resolve(undefined);
+      });
+      child.on('error', (err) => {
+        exited = { code: -1, signal: null };
+        log(`could not spawn Synapse: ${err.message}`);
+        resolve(undefined);
+      });
+    });
+    const pid = /** @type {number} */ (child.pid);
+    const entry = { pid };
+    running.add(entry);
+    writeFileSync(path.join(dataDir, 'harness.json'), JSON.stringify({ harnessPid: process.pid, synapsePid: pid }));
+    const kill = async () => {
       if (!exited) {
         try {
           process.kill(-pid, 'SIGTERM');
@@ -420,33 +426,67 @@ async function startIn({ tree, dataDir, chrootDataDir, serverName, startTimeoutM
         }
       }
       running.delete(entry);
+    };
+    const ready = async () => {
+      try {
+        await waitForVersions(url, {
+          timeoutMs: startTimeoutMs,
+          isDead: () => (exited ? `Synapse exited during start-up (${exited.signal ?? `exit code ${exited.code}`})` : null),
+        });
+      } catch (err) {
+        const text = logs();
+        await kill();
+        const e = new Error(`Synapse did not come up at ${url}: ${/** @type {Error} */ (err).message}\n${text}`);
+        if (/Address already in use|EADDRINUSE|CannotListenError/.test(text)) Object.assign(e, { addrInUse: true });
+        throw e;
+      }
+    };
+    return { pid, kill, ready };
+  };
+
+  let current = launch();
+  let removed = false;
+  /** @type {Promise<void> | null} */
+  let stopping = null;
+  /** @type {Promise<void> | null} */
+  let removing = null;
+  const removeData = () => {
+    removing ??= (async () => {
+      removed = true;
       if (!keep) rmSync(dataDir, { recursive: true, force: true });
       ownDirs.delete(dataDir);
     })();
-    return stopping;
+    return removing;
+  };
+  /** @param {{ keepData?: boolean }} [opts] */
+  const stop = async (opts = {}) => {
+    stopping ??= current.kill();
+    await stopping;
+    if (!opts.keepData) await removeData();
+  };
+  const restart = async () => {
+    if (removed) throw new Error('restart(): this Synapse was stopped for good (its data is gone); use stop({ keepData: true }) first');
+    await stop({ keepData: true });
+    current = launch();
+    stopping = null;
+    await current.ready();
+    log(`Synapse ${serverName} at ${url} restarted (data ${dataDir})`);
   };
 
-  const url = `http://127.0.0.1:${port}`;
-  const logs = () =>
-    [`--- ${consoleFile} (last lines) ---`, tailFile(consoleFile, 20), `--- ${logFile} (last lines) ---`, tailFile(logFile, 30)].join('\n');
   try {
-    await waitForVersions(url, {
-      timeoutMs: startTimeoutMs,
-      isDead: () => (exited ? `Synapse exited during start-up (${exited.signal ?? `exit code ${exited.code}`})` : null),
-    });
+    await current.ready();
   } catch (err) {
-    const text = logs();
-    await stop();
-    const e = new Error(`Synapse did not come up at ${url}: ${/** @type {Error} */ (err).message}\n${text}`);
-    if (/Address already in use|EADDRINUSE|CannotListenError/.test(text)) Object.assign(e, { addrInUse: true });
-    throw e;
+    await removeData();
+    throw err;
   }
   log(`Synapse ${serverName} at ${url} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (data ${dataDir})`);
   return {
     url,
     serverName,
     port,
-    pid,
+    get pid() {
+      return current.pid;
+    },
     tree,
     dataDir,
     chrootDataDir,
@@ -454,6 +494,7 @@ async function startIn({ tree, dataDir, chrootDataDir, serverName, startTimeoutM
     configFile: path.join(dataDir, 'homeserver.yaml'),
     registrationSharedSecret: secret,
     stop,
+    restart,
   };
 }
 

@@ -3,6 +3,7 @@
  * rules applied again to every item before it is written (the server's filter is an
  * optimisation; the client-side check is the contract).
  */
+import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../errors.js';
 import { parseEventType } from '../../matrix/identifiers.js';
 import type { EventFilter, RoomEventFilter, SyncFilter } from '../../matrix/sync.js';
@@ -74,12 +75,24 @@ export function buildSyncFilter(f: TailFilter): SyncFilter {
   };
 }
 
-/** The filter for a position-only sync (`--from now`): no events at all, just next_batch. */
-export const POSITION_ONLY_FILTER: SyncFilter = {
-  presence: NOTHING,
-  account_data: NOTHING,
-  room: { timeline: { limit: 0 }, state: NOTHING, ephemeral: NOTHING, account_data: NOTHING },
-};
+/**
+ * The filter for a position-only sync (`--from now`): no events at all, just next_batch.
+ * Synapse answers an initial sync it has answered recently from a cache, with the old
+ * next_batch; a room nobody has (`not_rooms`, harmless) makes each of these requests new.
+ */
+export function positionOnlyFilter(): SyncFilter {
+  return {
+    presence: NOTHING,
+    account_data: NOTHING,
+    room: {
+      not_rooms: [`!mx-now-${randomBytes(6).toString('hex')}:mx.invalid`],
+      timeline: { limit: 0 },
+      state: NOTHING,
+      ephemeral: NOTHING,
+      account_data: NOTHING,
+    },
+  };
+}
 
 /** The same selection for /rooms/{id}/messages, as its `filter` parameter (JSON). */
 export function roomEventFilter(f: TailFilter): string | undefined {

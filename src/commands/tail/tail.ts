@@ -34,7 +34,7 @@ import {
   matchesFilter,
   parseIncludes,
   parseTypePatterns,
-  POSITION_ONLY_FILTER,
+  positionOnlyFilter,
   roomEventFilter,
   type TailFilter,
 } from './filter.js';
@@ -194,7 +194,7 @@ export class Tail {
       try {
         if (this.since === undefined) {
           // From now: a sync that returns no events, only the current position.
-          const now = await sync(this.client, { timeout: 0, filter: JSON.stringify(POSITION_ONLY_FILTER) }, policy);
+          const now = await sync(this.client, { timeout: 0, filter: JSON.stringify(positionOnlyFilter()) }, policy);
           this.since = now.next_batch;
           await this.save();
           continue;
