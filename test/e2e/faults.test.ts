@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
-import { describeResult, homeserverUrl, mxJson, registerUser, runMx, type RegisteredUser } from './helpers.js';
+import { describeResult, homeserverUrl, mxJson, registerUser, runMx, tempConfigDir, type RegisteredUser } from './helpers.js';
 
 interface Event {
   type: string;
@@ -63,6 +65,89 @@ describe('faults between mx and the homeserver', () => {
       expect(Date.now() - started).toBeLessThan(15_000);
     } finally {
       proxy.refuseConnections = false;
+    }
+  });
+});
+
+/** A homeserver impostor that answers every request with one canned response. */
+async function startFakeServer(answer: { status: number; contentType: string; body: string }) {
+  const server = http.createServer((_request, response) => {
+    response.writeHead(answer.status, { 'content-type': answer.contentType });
+    response.end(answer.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** A port on which nothing listens: the homeserver is down. */
+async function deadPort(): Promise<string> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** A config dir with a logged-in profile "p" on `homeserver` and saved stream positions. */
+function profileOn(homeserver: string): { configDir: string; storeText: () => string } {
+  const configDir = tempConfigDir();
+  const file = path.join(configDir, 'profiles.json');
+  const store = {
+    version: 1,
+    defaultProfile: 'p',
+    profiles: { p: { homeserver, userId: '@p:localhost', deviceId: 'D', accessToken: 'syt_fake', positions: { sync: 's1_1', 'tail:default': 's2_2' } } },
+  };
+  writeFileSync(file, JSON.stringify(store), { mode: 0o600 });
+  return { configDir, storeText: () => readFileSync(file, 'utf8') };
+}
+
+describe('a homeserver that is down, or answers nonsense', () => {
+  const commands: string[][] = [
+    ['whoami'],
+    ['send', '!room:localhost', 'hello'],
+    ['room', 'list'],
+    ['room', 'messages', '!room:localhost'],
+    ['room', 'create', '--name', 'x'],
+    ['join', '#room:localhost'],
+    ['invite', '!room:localhost', '@b:localhost'],
+    ['sync'],
+    ['tail', '--until-idle', '--max-retries', '1'],
+    ['api', 'GET', '/v3/joined_rooms'],
+  ];
+
+  it.each(commands.map((args) => [args.join(' '), args] as const))('mx %s against a dead homeserver: exit 7, one clear line, positions kept', async (_name, args) => {
+    const { configDir, storeText } = profileOn(await deadPort());
+    const before = storeText();
+    const started = Date.now();
+    const result = await runMx(args, { configDir, timeoutMs: 60_000 });
+    expect(result.code, describeResult(args, result)).toBe(7);
+    const lastLine = result.stderr.trim().split('\n').pop()!;
+    expect(JSON.parse(lastLine).error.message).toMatch(/cannot reach http:\/\/127\.0\.0\.1:\d+: connection refused/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(storeText()).toBe(before);
+  });
+
+  it.each([
+    ['an HTML error page', { status: 502, contentType: 'text/html', body: '<html><h1>502 Bad Gateway</h1></html>' }, 7, /HTTP 502 with text\/html instead of a JSON object/],
+    ['truncated JSON', { status: 200, contentType: 'application/json', body: '{"next_batch": "s9_9", "rooms": {' }, 1, /HTTP 200 with application\/json instead of a JSON object/],
+    ['a 200 of the wrong shape', { status: 200, contentType: 'application/json', body: '{"hello": "world"}' }, 1, /no .{0,2}next_batch/],
+  ])('mx sync and tail given %s: a clear error, no crash, no position moved', async (_what, answer, code, message) => {
+    const fake = await startFakeServer(answer);
+    try {
+      const { configDir, storeText } = profileOn(fake.url);
+      const before = storeText();
+      for (const args of [['sync'], ['tail', '--until-idle', '--max-retries', '0', '--retries', '0']]) {
+        const result = await runMx(args, { configDir });
+        expect(result.code, describeResult(args, result)).toBe(code);
+        expect(result.stderr).toMatch(message);
+        expect(result.stderr).not.toMatch(/\n\s+at /);
+        expect(result.stdout).toBe('');
+      }
+      expect(storeText()).toBe(before);
+    } finally {
+      await fake.close();
     }
   });
 });
