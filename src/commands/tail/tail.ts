@@ -77,6 +77,9 @@ export const tailCommand = defineCommand({
     const include = parseIncludes(args.include);
     const types = parseTypePatterns(args.type);
     const senders = args.sender?.length ? args.sender.map((s) => (parseUserId(s), s)) : undefined;
+    const from = args.from ?? 'saved';
+    // A --from token is checked before any request, like every other argument.
+    const fromToken = from === 'saved' || from === 'now' ? undefined : decodePosition(from, '--from');
 
     const session = await ctx.session();
     const stop = new AbortController();
@@ -113,14 +116,13 @@ export const tailCommand = defineCommand({
     });
 
     // Where to start.
-    const from = args.from ?? 'saved';
     const saved = ownsPositions ? await readPosition(ctx, session.profileName, key) : undefined;
-    if (from === 'saved' && saved !== undefined) {
+    if (fromToken) {
+      tail.startAt(fromToken, saved);
+    } else if (from === 'saved' && saved !== undefined) {
       tail.startAt(decodePosition(saved, `the saved position "${key}" of profile "${session.profileName}"`), saved);
-    } else if (from === 'saved' || from === 'now') {
-      if (args.from === 'saved') ctx.warn(`no saved position "${key}" in profile "${session.profileName}": starting from now`);
-    } else {
-      tail.startAt(decodePosition(from, '--from'), saved);
+    } else if (args.from === 'saved') {
+      ctx.warn(`no saved position "${key}" in profile "${session.profileName}": starting from now`);
     }
 
     const unwatch = ctx.io.stdoutIsTTY ? () => {} : watchReaderGone(ctx.io.stdout, () => stop.abort('EPIPE'));
