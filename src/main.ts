@@ -85,7 +85,8 @@ function buildParser(argv: string[], select: (def: CommandDef<any>, args: Select
     .exitProcess(false)
     .wrap(100)
     .fail((message, error) => {
-      throw error ?? new UsageError(`${message} (see --help)`);
+      // yargs writes some messages over several lines; an mx error is one line.
+      throw error ?? new UsageError(`${message.replace(/\s*\n\s*/g, ' ')} (see --help)`);
     });
   for (const def of commands) register(parser, def, select);
   return parser;

@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/main.js';
+import { fakeIo } from './fake-io.js';
+
+/**
+ * The bad-input corpus: inputs a user or script can get wrong, across all commands. Each must
+ * end with its documented exit code and a one-line message, no stack trace, and no request
+ * (the MockAgent answers nothing: a request would surface as a network error, exit code 7).
+ */
+const USAGE = 2;
+const NOT_FOUND = 5;
+const LOCAL_STATE = 8;
+
+const ROOM = '!room:localhost';
+const BIG = 'x'.repeat(70_000);
+const tempDirs: string[] = [];
+afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mx-bad-input-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** A config dir holding `files` (name -> content). */
+function dirWith(files: Record<string, string>): string {
+  const dir = tempDir();
+  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content, { mode: 0o600 });
+  return dir;
+}
+
+interface Case {
+  argv: string[];
+  code: number;
+  message: RegExp;
+  input?: string;
+  /** Extra environment; by default the session comes from MX_HOMESERVER + MX_ACCESS_TOKEN. */
+  env?: Record<string, string | undefined>;
+  configDir?: () => string;
+}
+
+const cases: Case[] = [
+  // The command line itself
+  { argv: [], code: USAGE, message: /give a command/ },
+  { argv: ['frobnicate'], code: USAGE, message: /Unknown command: frobnicate/ },
+  { argv: ['whoami', '--frobnicate'], code: USAGE, message: /Unknown argument: frobnicate/ },
+  { argv: ['room'], code: USAGE, message: /give a room command/ },
+  { argv: ['room', 'explode'], code: USAGE, message: /Unknown command: explode/ },
+  { argv: ['profile', 'use'], code: USAGE, message: /Not enough non-option arguments/ },
+  { argv: ['whoami', '-o', 'xml'], code: USAGE, message: /Invalid values/ },
+  { argv: ['whoami'], env: { MX_OUTPUT: 'yaml' }, code: USAGE, message: /MX_OUTPUT must be one of/ },
+  { argv: ['whoami', '--retries', '-1'], code: USAGE, message: /--retries must be a whole number/ },
+  { argv: ['whoami', '--retries', 'many'], code: USAGE, message: /--retries must be a whole number/ },
+  // Profiles and config
+  { argv: ['whoami', '-p', '../../etc/passwd'], code: USAGE, message: /profile name/i },
+  { argv: ['whoami', '-p', 'a b'], code: USAGE, message: /profile name/i },
+  { argv: ['whoami'], env: { MX_PROFILE: 'x\u0007y' }, code: USAGE, message: /profile name/i },
+  { argv: ['whoami', '-p', 'nobody'], env: { MX_ACCESS_TOKEN: undefined }, code: NOT_FOUND, message: /no profile named "nobody"/ },
+  { argv: ['profile', 'show', 'nobody'], code: NOT_FOUND, message: /no profile named "nobody"/ },
+  { argv: ['profile', 'use', 'nobody'], code: NOT_FOUND, message: /no profile named "nobody"/ },
+  { argv: ['profile', 'rm', 'nobody'], code: NOT_FOUND, message: /no profile named "nobody"/ },
+  { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': '{"version":1,"profiles":' }), code: LOCAL_STATE, message: /is corrupt/ },
+  { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': '\u0000\u0001garbage' }), code: LOCAL_STATE, message: /is corrupt/ },
+  { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': '[]' }), code: LOCAL_STATE, message: /is corrupt/ },
+  { argv: ['whoami', '--config', 'mx.config.js'], code: USAGE, message: /never code/ },
+  { argv: ['whoami', '--config', '/nonexistent/mx.yaml'], code: USAGE, message: /nonexistent/ },
+  { argv: ['whoami'], configDir: () => dirWith({ 'config.json': '{"output":"xml"}' }), code: LOCAL_STATE, message: /"output" must be one of/ },
+  { argv: ['whoami'], configDir: () => dirWith({ 'config.yaml': 'homeserver: [1, 2' }), code: LOCAL_STATE, message: /config/i },
+  // Homeserver URLs
+  { argv: ['whoami', '--homeserver', 'ftp://example.org'], code: USAGE, message: /https:\/\/ or http:\/\// },
+  { argv: ['whoami', '--homeserver', 'http://exa mple.org'], code: USAGE, message: /is not a URL/ },
+  { argv: ['whoami', '--homeserver', 'https://user:pw@example.org'], code: USAGE, message: /no credentials/ },
+  { argv: ['whoami'], env: { MX_HOMESERVER: 'http://[::1' }, code: USAGE, message: /is not a URL/ },
+  { argv: ['login', 'alice'], env: { MX_HOMESERVER: undefined, MX_ACCESS_TOKEN: undefined }, code: USAGE, message: /no homeserver/ },
+  // Users
+  { argv: ['login', '@alice'], code: USAGE, message: /invalid user ID "@alice"/ },
+  { argv: ['login', '@:example.org'], code: USAGE, message: /empty localpart/ },
+  { argv: ['login', '@al ice:example.org'], code: USAGE, message: /printable ASCII/ },
+  { argv: ['login', '@alice:exa_mple.org'], code: USAGE, message: /not a valid server name/ },
+  { argv: ['register', 'al ice'], code: USAGE, message: /invalid user "al ice"/ },
+  { argv: ['register'], code: USAGE, message: /needs a user name/ },
+  { argv: ['register', 'alice', '--guest'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['login', '--token', '--with-token'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['invite', ROOM, 'bob'], code: USAGE, message: /invalid user ID "bob"/ },
+  { argv: ['invite', ROOM, '@bob:bad host'], code: USAGE, message: /not a valid server name/ },
+  { argv: ['tail', '--sender', 'bob'], code: USAGE, message: /invalid user ID "bob"/ },
+  // Rooms and aliases
+  { argv: ['send', 'room', 'hi'], code: USAGE, message: /invalid room "room"/ },
+  { argv: ['send', '!', 'hi'], code: USAGE, message: /invalid room ID/ },
+  { argv: ['send', '!a b:localhost', 'hi'], code: USAGE, message: /invalid room ID/ },
+  { argv: ['join', '#nodomain'], code: USAGE, message: /missing ":server.name"/ },
+  { argv: ['join', '#:localhost'], code: USAGE, message: /empty alias name/ },
+  { argv: ['join', '#a\u0001b:localhost'], code: USAGE, message: /control characters/ },
+  { argv: ['join', ROOM, '--via', 'bad host'], code: USAGE, message: /--via/ },
+  { argv: ['room', 'members', 'lobby'], code: USAGE, message: /invalid room "lobby"/ },
+  { argv: ['room', 'messages', ROOM, '--limit', '0'], code: USAGE, message: /--limit must be/ },
+  { argv: ['room', 'messages', ROOM, '--dir', 'sideways'], code: USAGE, message: /Invalid values/ },
+  { argv: ['room', 'create', '--alias', 'a:b'], code: USAGE, message: /invalid alias name/ },
+  { argv: ['room', 'create', '--invite', 'bob'], code: USAGE, message: /invalid user ID "bob"/ },
+  { argv: ['room', 'create', '--state', '{"type":"m.room.topic"}'], code: USAGE, message: /--state needs a JSON object/ },
+  { argv: ['room', 'create', '--state', 'nope'], code: USAGE, message: /--state is not valid JSON/ },
+  { argv: ['room', 'create', '--public', '--preset', 'private'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['room', 'alias', 'add', 'alias', ROOM], code: USAGE, message: /invalid room alias/ },
+  // Events and content
+  { argv: ['send', ROOM, ''], code: USAGE, message: /empty message/ },
+  { argv: ['send', ROOM, '-'], input: '', code: USAGE, message: /empty/ },
+  { argv: ['send', ROOM, BIG], code: USAGE, message: /too large|65,?536/i },
+  { argv: ['send', ROOM, '--json', '[1,2]'], code: USAGE, message: /must be a JSON object/ },
+  { argv: ['send', ROOM, '--json', '"text"'], code: USAGE, message: /must be a JSON object/ },
+  { argv: ['send', ROOM, '--json', '{nope'], code: USAGE, message: /not valid JSON/ },
+  { argv: ['send', ROOM, '--json', '@/nonexistent.json'], code: USAGE, message: /cannot read --json file/ },
+  { argv: ['send', ROOM, 'hi', '--type', 'has space'], code: USAGE, message: /invalid event type/ },
+  { argv: ['send', ROOM, 'hi', '--notice', '--emote'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['send', ROOM, 'hi', '--html', '<b>x</b>', '--markdown'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['send', ROOM, '--state-key', 'k', '--json', '{}'], code: USAGE, message: /^Implications failed: state-key -> type \(see --help\)$/ },
+  { argv: ['send', ROOM, 'hi', '--txn-id', 'a/b'], code: USAGE, message: /invalid --txn-id/ },
+  { argv: ['send', ROOM, 'hi', '--txn-id', 'x'.repeat(300)], code: USAGE, message: /invalid --txn-id/ },
+  { argv: ['send', ROOM, '--file', '/nonexistent/cat.png'], code: USAGE, message: /cannot read --file/ },
+  { argv: ['send', ROOM, '--location', 'geo:999,0'], code: USAGE, message: /latitude 999/ },
+  { argv: ['send', ROOM, '--location', 'paris'], code: USAGE, message: /invalid --location/ },
+  { argv: ['tail', '--type', 'a b'], code: USAGE, message: /invalid event type/ },
+  // Streams
+  { argv: ['tail', '--include', 'bogus'], code: USAGE, message: /--include takes/ },
+  { argv: ['tail', '--count', '0'], code: USAGE, message: /--count must be/ },
+  { argv: ['tail', '--timeout', '-5'], code: USAGE, message: /--timeout must be/ },
+  { argv: ['tail', '--cursor', 'a b'], code: USAGE, message: /invalid cursor name/ },
+  { argv: ['tail', '--from', '{bad'], code: USAGE, message: /--from is not a sync token/ },
+  { argv: ['sync', '--limit', '-1'], code: USAGE, message: /--limit must be/ },
+  { argv: ['sync', '--filter', '{bad'], code: USAGE, message: /--filter is not valid JSON/ },
+  // Raw API calls
+  { argv: ['api', 'FETCH', '/v3/x'], code: USAGE, message: /method must be one of/ },
+  { argv: ['api', 'GET', 'v3/x'], code: USAGE, message: /path must start with \// },
+  { argv: ['api', 'POST', '/v3/createRoom', '--data', '{nope'], code: USAGE, message: /--data is not valid JSON/ },
+  { argv: ['api', 'POST', '/v3/createRoom', '--data', '@/nonexistent.json'], code: USAGE, message: /cannot read --data file/ },
+  { argv: ['api', 'POST', '/v3/createRoom', '--data', '-'], input: '', code: USAGE, message: /stdin is not valid JSON/ },
+];
+
+describe('bad-input corpus', () => {
+  it('has at least 60 cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(60);
+  });
+
+  it.each(cases.map((c) => [c.argv.join(' ').slice(0, 60), c] as const))('mx %s', async (_name, c) => {
+    const io = fakeIo({
+      env: { MX_CONFIG_DIR: c.configDir?.() ?? tempDir(), MX_HOMESERVER: 'https://hs.test', MX_ACCESS_TOKEN: 'tok', ...c.env },
+      ...(c.input === undefined ? {} : { input: c.input }),
+    });
+    for (const [key, value] of Object.entries(io.env)) if (value === undefined) delete io.env[key];
+    const code = await main(c.argv, io);
+    const lines = io.err().trim().split('\n');
+    expect(lines, io.err()).toHaveLength(1);
+    const error = JSON.parse(lines[0]!).error;
+    expect({ code, message: error.message }).toEqual({ code: c.code, message: expect.stringMatching(c.message) });
+    expect(error.exit_code).toBe(c.code);
+    expect(io.err()).not.toMatch(/\n\s+at /);
+    expect(io.out()).toBe('');
+  });
+});
