@@ -29,6 +29,10 @@ export interface RunMxOptions {
   configDir?: string;
   /** Kill mx and reject after this long; default 30 000. */
   timeoutMs?: number;
+  /** Working directory; default the repository root. */
+  cwd?: string;
+  /** Run mx under this umask (octal string, e.g. '000'), through /bin/sh. */
+  umask?: string;
 }
 
 export interface MxResult {
@@ -125,8 +129,9 @@ export function startMx(args: string[], opts: RunMxOptions & { keepStdinOpen?: b
   const configDir = opts.configDir ?? defaultConfigDir();
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const pipeStdin = opts.input !== undefined || opts.keepStdinOpen;
-  const child = spawn(process.execPath, [mxBin, ...args], {
-    cwd: repoRoot,
+  const command = opts.umask === undefined ? [process.execPath, mxBin, ...args] : ['/bin/sh', '-c', `umask ${opts.umask} && exec "$@"`, 'sh', process.execPath, mxBin, ...args];
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: opts.cwd ?? repoRoot,
     env: cleanEnv(configDir, opts.env),
     stdio: [pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
