@@ -227,7 +227,8 @@ describe('tail gaps', () => {
       onSync: (q) => (q.get('since') === 's1' ? batch('s2', all.slice(9).map(({ room_id: _r, ...e }) => e), { limited: true }) : batch('s2', [])),
       onMessages: (_room, q) => {
         const from = q.get('from');
-        if (from === 's1') return { chunk: all.slice(0, 5), start: 's1', end: 't5' };
+        // Synapse's /messages adds the legacy top-level age and user_id; lines leave them out.
+        if (from === 's1') return { chunk: all.slice(0, 5).map((e) => ({ ...e, age: 5, user_id: e.sender, unsigned: { age: 5 } })), start: 's1', end: 't5' };
         if (from === 't5') return { chunk: all.slice(5), start: 't5', end: 't12' };
         return { chunk: [], start: from };
       },
@@ -235,6 +236,7 @@ describe('tail gaps', () => {
     const { code, out } = await server.run(['tail', '--until-idle', '--type', 'm.room.message', '--limit', '3']);
     expect(code).toBe(0);
     expect(ids(out)).toEqual(all.map((e) => e.event_id));
+    expect(parseLines(out)[0]).toEqual({ ...message('e1'), unsigned: { age: 5 }, room_id: ROOM });
     expect(server.messages.map((m) => [m.roomId, m.query.get('dir'), m.query.get('from'), m.query.get('to')])).toEqual([
       [ROOM, 'f', 's1', 's2'],
       [ROOM, 'f', 't5', 's2'],

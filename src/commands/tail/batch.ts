@@ -109,8 +109,21 @@ async function* timelineItems(
 }
 
 function roomEvent(kind: Item['kind'], roomId: string, event: ClientEvent): Item {
-  const line = { ...event, room_id: roomId };
+  const line = { ...withoutLegacyFields(event), type: event.type, room_id: roomId };
   return typeof event.event_id === 'string' && event.event_id ? { id: event.event_id, kind, event: line } : hashed(kind, line);
+}
+
+/**
+ * Synapse's /messages still adds the pre-spec top-level `age` and `user_id` (copies of
+ * `unsigned.age` and `sender`); /sync does not. Dropped, so an event reads the same whichever
+ * way it came, in the spec's client event format (and `room_id` always comes last).
+ */
+function withoutLegacyFields(event: ClientEvent): Record<string, unknown> {
+  const { room_id: _roomId, ...rest } = event as ClientEvent & { age?: unknown; user_id?: unknown };
+  const copy: Record<string, unknown> = rest;
+  if ('age' in copy && typeof copy.unsigned === 'object') delete copy.age;
+  if ('user_id' in copy && copy.user_id === event.sender) delete copy.user_id;
+  return copy;
 }
 
 /** The user's own invite event (Synapse sends it whole, with its ID), else what is known of it. */
