@@ -234,6 +234,9 @@ describe('mx send', () => {
     [['send', ROOM, 'x', '--type', 'bad type'], /invalid event type/],
     [['send', 'room-without-sigil', 'x'], /invalid room/],
     [['send', ROOM, 'x', '--msgtype', ''], /invalid --msgtype/],
+    [['send', ROOM, '--file', 'package.json', '--msgtype', 'bad type'], /invalid --msgtype/],
+    [['send', ROOM, '--file', 'package.json', ' '], /empty caption/],
+    [['send', ROOM, '--file', 'package.json', 'c'.repeat(66_000)], /too large/],
   ])('mx %j is a usage error (exit 2), before any request', async (argv, message) => {
     const t = setup();
     const { code, err } = await t.run(argv);

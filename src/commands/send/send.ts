@@ -10,7 +10,7 @@ import { readJsonData } from '../account/api.js';
 import { defineCommand } from '../command.js';
 import { resolveRoom } from '../room/resolve.js';
 import {
-  checkContentSize, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
+  checkContentSize, isBlank, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
 } from './content.js';
 import { deliver, type Sent, type Target } from './deliver.js';
 import { fileContent, readLocalFile, uploadFile } from './file.js';
@@ -79,21 +79,28 @@ export const sendCommand = defineCommand({
     parseRoomRef(args.room);
     const eventType = args.type !== undefined ? parseEventType(args.type) : 'm.room.message';
     const txnId = args.txnId !== undefined ? parseTxnId(args.txnId) : newTxnId(ctx.io.now());
-    if (args.lines) return sendLinesCommand(ctx, args, eventType, txnId);
+    const msgtype = args.msgtype !== undefined ? parseMsgtype(args.msgtype) : undefined;
+    if (args.lines) return sendLinesCommand(ctx, args, eventType, txnId, msgtype);
 
     // Everything local first: bad input fails before any request.
     const file = args.file !== undefined ? await readLocalFile(ctx.io.cwd, args.file) : undefined;
     const text = args.text === '-' ? trimFinalNewline(await readStdin(ctx.io)) : args.text;
-    let content = file ? undefined : await buildContent(ctx, args, text);
-    if (content) checkContentSize(content);
+    let content: Content;
+    if (file) {
+      if (text !== undefined && isBlank(text)) throw new UsageError('empty caption: give a caption as TEXT, or no TEXT');
+      // The mxc:// URI is not known before the upload; a long stand-in checks the size.
+      checkContentSize(fileContent(file, `mxc://${'x'.repeat(255)}/${'x'.repeat(64)}`, msgtype, text));
+    } else {
+      content = await buildContent(ctx, args, text, msgtype);
+      checkContentSize(content);
+    }
 
     const { client } = await ctx.session();
     const target: Target = { roomId: await resolveRoom(client, args.room), eventType, stateKey: args.stateKey };
     let contentUri: string | undefined;
     if (file) {
       contentUri = await uploadFile(client, file);
-      content = fileContent(file, contentUri, args.msgtype !== undefined ? parseMsgtype(args.msgtype) : undefined, text);
-      checkContentSize(content);
+      content = fileContent(file, contentUri, msgtype, text);
     }
     const sent: Sent & { content_uri?: string } = await deliver(client, target, content!, txnId);
     if (contentUri) sent.content_uri = contentUri;
@@ -127,19 +134,22 @@ function checkTextArgument(args: SendArgs): void {
 }
 
 /** The content of a single message from the flags (not --file, which needs the upload first). */
-async function buildContent(ctx: Context, args: SendArgs, text: string | undefined): Promise<Content> {
+async function buildContent(ctx: Context, args: SendArgs, text: string | undefined, msgtype: string | undefined): Promise<Content> {
   if (args.json !== undefined) return jsonContent(await readJsonData(ctx, args.json, '--json'), '--json');
   if (args.location !== undefined) return locationContent(args.location, text);
-  return textContent(text, await textOptions(args));
+  return textContent(text, await textOptions(args, msgtype));
 }
 
-async function textOptions(args: SendArgs): Promise<TextOptions> {
-  const msgtype = args.notice ? 'm.notice' : args.emote ? 'm.emote' : args.msgtype !== undefined ? parseMsgtype(args.msgtype) : 'm.text';
-  return { msgtype, html: args.html, markdown: args.markdown ? await loadMarkdown() : undefined };
+async function textOptions(args: SendArgs, msgtype: string | undefined): Promise<TextOptions> {
+  return {
+    msgtype: args.notice ? 'm.notice' : args.emote ? 'm.emote' : (msgtype ?? 'm.text'),
+    html: args.html,
+    markdown: args.markdown ? await loadMarkdown() : undefined,
+  };
 }
 
-async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string, txnBase: string): Promise<void> {
-  const options = await textOptions(args);
+async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string, txnBase: string, msgtype: string | undefined): Promise<void> {
+  const options = await textOptions(args, msgtype);
   const { client } = await ctx.session();
   const target: Target = { roomId: await resolveRoom(client, args.room), eventType };
   const json = ctx.out.isJson;
