@@ -1,6 +1,7 @@
 import type { MatrixClient } from '../../matrix/http.js';
 import { getJoinedMembersByRoom, getJoinedRooms, getRoomStateWithKey } from '../../matrix/rooms.js';
 import { defineCommand } from '../command.js';
+import { mapLimited } from '../../map-limited.js';
 
 /** How many rooms are described at once: enough to hide latency, few enough to be polite. */
 const CONCURRENCY = 8;
@@ -24,20 +25,6 @@ async function describeRoom(client: MatrixClient, roomId: string): Promise<RoomS
     canonical_alias: typeof alias?.alias === 'string' ? alias.alias : null,
     joined_members: Object.keys(members).length,
   };
-}
-
-/** Maps with at most `limit` calls in flight, keeping the input order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export const roomListCommand = defineCommand({

@@ -14,6 +14,7 @@ import { readPosition, savePosition, SYNC_POSITION_KEY } from '../../stream/posi
 import { RoomLabels } from '../../stream/room-labels.js';
 import { defineCommand } from '../command.js';
 import { resolveRoom } from '../room/resolve.js';
+import { mapLimited } from '../../map-limited.js';
 
 /** How many room names are looked up at once for the table. */
 const CONCURRENCY = 8;
@@ -145,18 +146,4 @@ function latestSummary(event: ClientEvent): string {
 /** Resolves true once everything written to stdout so far has been handed to the OS. */
 function flushed(ctx: Context): Promise<boolean> {
   return new Promise((resolve) => ctx.io.stdout.write('', (error) => resolve(!error)));
-}
-
-/** Maps with at most `limit` calls in flight, keeping the input order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
