@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
-import { fakeIo } from './fake-io.js';
+import { fakeIo, tempDirMaker } from './fake-io.js';
 
 /**
  * The bad-input corpus: inputs a user or script can get wrong, across all commands. Each must
@@ -16,14 +15,7 @@ const LOCAL_STATE = 8;
 
 const ROOM = '!room:localhost';
 const BIG = 'x'.repeat(70_000);
-const tempDirs: string[] = [];
-afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mx-bad-input-'));
-  tempDirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirMaker('mx-bad-input-');
 
 /** A config dir holding `files` (name -> content). */
 function dirWith(files: Record<string, string>): string {

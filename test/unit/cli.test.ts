@@ -1,20 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MockAgent } from 'undici';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
 import { VERSION } from '../../src/version.js';
-import { fakeIo, JSON_HEADERS } from './fake-io.js';
+import { fakeIo, JSON_HEADERS, tempDirMaker } from './fake-io.js';
 
-const tempDirs: string[] = [];
-afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function configDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mx-unit-'));
-  tempDirs.push(dir);
-  return dir;
-}
+const configDir = tempDirMaker('mx-unit-');
 
 async function run(argv: string[], options: Parameters<typeof fakeIo>[0] = {}) {
   const io = fakeIo({ ...options, env: { MX_CONFIG_DIR: configDir(), ...options.env } });

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { afterAll } from 'vitest';
 import { MockAgent } from 'undici';
 import type { Io } from '../../src/io.js';
 
@@ -48,3 +52,14 @@ export function mockAgent(): MockAgent {
 }
 
 export const JSON_HEADERS = { headers: { 'content-type': 'application/json' } };
+
+/** Makes temp dirs for one test file; all of them are removed after its tests. */
+export function tempDirMaker(prefix: string): () => string {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  return () => {
+    const dir = mkdtempSync(path.join(tmpdir(), prefix));
+    dirs.push(dir);
+    return dir;
+  };
+}

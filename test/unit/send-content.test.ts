@@ -1,22 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { deflateSync, crc32 } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   checkContentSize, htmlToPlain, jsonContent, loadMarkdown, locationContent, msgtypeForMime, parseMsgtype, textContent,
 } from '../../src/commands/send/content.js';
 import { fileContent, readLocalFile } from '../../src/commands/send/file.js';
 import { lineTxnId, newTxnId, parseTxnId } from '../../src/commands/send/txn.js';
 import { UsageError } from '../../src/errors.js';
+import { tempDirMaker } from './fake-io.js';
 
-const tempDirs: string[] = [];
-afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mx-send-'));
-  tempDirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirMaker('mx-send-');
 
 /** A valid PNG of w x h black pixels (a real file: IHDR, IDAT, IEND with CRCs). */
 function png(w: number, h: number): Buffer {

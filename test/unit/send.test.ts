@@ -1,22 +1,15 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MockAgent } from 'undici';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
-import { fakeIo, JSON_HEADERS } from './fake-io.js';
+import { fakeIo, JSON_HEADERS, tempDirMaker } from './fake-io.js';
 
 const HS = 'https://hs.test';
 const ROOM = '!room:hs.test';
 const SEND_PREFIX = '/_matrix/client/v3/rooms/!room%3Ahs.test/send/';
 
-const tempDirs: string[] = [];
-afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mx-send-'));
-  tempDirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirMaker('mx-send-');
 
 interface Seen {
   method: string;
