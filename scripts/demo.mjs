@@ -70,6 +70,58 @@ const STEPS = [
     args: () => ['whoami', '-p', 'laptop', '-o', 'text'],
     expectCode: 3,
   },
+  {
+    note: 'A second user, bob, in a profile of his own.',
+    args: (c) => ['register', 'bob', '--homeserver', c.url, '--password-stdin', '-p', 'bob', '-o', 'text'],
+    stdin: (c) => c.password,
+    stdinShown: `printf '%s' "$PASSWORD"`,
+  },
+  {
+    note: 'Alice creates a room with a human-readable alias.',
+    args: () => ['room', 'create', '--alias', 'tutorial', '--name', 'Tutorial', '-o', 'text'],
+  },
+  {
+    args: (c) => ['send', `#tutorial:${c.serverName}`, 'hello', '-o', 'text'],
+  },
+  {
+    args: (c) => ['invite', `#tutorial:${c.serverName}`, `@bob:${c.serverName}`, '-o', 'text'],
+  },
+  {
+    note: 'Bob accepts the invite by joining.',
+    args: (c) => ['join', `#tutorial:${c.serverName}`, '-p', 'bob', '-o', 'text'],
+  },
+  {
+    note: 'Alice opens a public room; bob joins it by its alias.',
+    args: () => ['room', 'create', '--public', '--alias', 'lobby', '-o', 'text'],
+  },
+  {
+    args: (c) => ['join', `#lobby:${c.serverName}`, '-p', 'bob', '-o', 'text'],
+  },
+  {
+    note: 'Bob reads the history and the member list.',
+    args: (c) => ['room', 'messages', `#tutorial:${c.serverName}`, '-p', 'bob', '--type', 'm.room.message', '-o', 'text'],
+  },
+  {
+    args: (c) => ['room', 'members', `#tutorial:${c.serverName}`, '-p', 'bob', '-o', 'table'],
+  },
+  {
+    note: 'Get all state: an initial sync (later runs continue from the saved position).',
+    args: () => ['sync', '-p', 'bob', '--limit', '1', '-o', 'table'],
+  },
+  {
+    note: 'Bob starts following events: the first tail stores where the stream stands now.',
+    args: () => ['tail', '-p', 'bob', '--until-idle', '-o', 'text'],
+  },
+  {
+    note: 'Alice sends three lines, one message each.',
+    args: (c) => ['send', `#tutorial:${c.serverName}`, '--lines', '-o', 'text'],
+    stdin: () => 'first\nsecond\nthird\n',
+    stdinShown: `printf 'first\\nsecond\\nthird\\n'`,
+  },
+  {
+    note: "Bob's tail resumes from its stored position: exactly the new events, as NDJSON for jq.",
+    args: () => ['tail', '-p', 'bob', '--until-idle'],
+  },
 ];
 
 /** Quotes an argument for display the way a shell user would type it. */
