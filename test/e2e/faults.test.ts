@@ -44,6 +44,28 @@ describe('faults between mx and the homeserver', () => {
     expect((await messageBodies()).filter((body) => body === 'once')).toHaveLength(1);
   });
 
+  it('mx send whose answer is lost retries with the same transaction ID: exactly one copy', async () => {
+    proxy.dropAfterForwarding('/send/m.room.message/', 1);
+    const before = proxy.dropped;
+    const sent = await viaProxy(['send', roomId, 'exactly once']);
+    expect(sent.code, describeResult(['send'], sent)).toBe(0);
+    expect(proxy.dropped - before).toBe(1);
+    const bodies = await messageBodies();
+    expect(bodies.filter((body) => body === 'exactly once')).toHaveLength(1);
+    // The event ID mx printed is the one in the room.
+    expect(JSON.parse(sent.stdout).event_id).toMatch(/^\$/);
+  });
+
+  it('mx send --lines with answers lost along the way: no duplicate, no gap, in order', async () => {
+    const lines = Array.from({ length: 20 }, (_, i) => `lossy ${i + 1}`);
+    proxy.dropAfterForwarding('/send/m.room.message/', 3);
+    const before = proxy.dropped;
+    const sent = await viaProxy(['send', roomId, '--lines'], lines.join('\n'));
+    expect(sent.code, describeResult(['send', '--lines'], sent)).toBe(0);
+    expect(proxy.dropped - before).toBe(3);
+    expect((await messageBodies()).filter((body) => body.startsWith('lossy '))).toEqual(lines);
+  });
+
   it('a POST whose answer is lost is not repeated: the temporary exit code, and the server did it once', async () => {
     proxy.dropAfterForwarding('/createRoom', 1);
     const before = proxy.dropped;
