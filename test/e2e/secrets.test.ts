@@ -40,6 +40,13 @@ describe('secrets', () => {
       }),
       runMx(['whoami', '--debug'], { configDir: alice.configDir, env: { MX_PROFILE: 'nope' } }),
       runMx(['logout', '--debug', '-p', 'two'], { configDir: alice.configDir }),
+      runMx(['room', 'create', '--alias', `s${Date.now().toString(36)}`, '--debug'], { configDir: alice.configDir }),
+      runMx(['sync', '--debug'], { configDir: alice.configDir }),
+      runMx(['tail', '--until-idle', '--debug'], { configDir: alice.configDir }),
+      runMx(['send', '!nope:localhost', 'hi', '--debug'], { configDir: alice.configDir }),
+      runMx(['room', 'messages', '#missing:localhost', '--debug'], { configDir: alice.configDir }),
+      // A refused token: the error message names the problem, not the token.
+      runMx(['whoami', '--debug'], { configDir: alice.configDir, env: { MX_HOMESERVER: alice.homeserver, MX_ACCESS_TOKEN: `${token}x` } }),
     ]);
     running = false;
     await watcher;
@@ -51,6 +58,8 @@ describe('secrets', () => {
       expect(run.stderr).not.toContain(alice.password);
     }
     expect(runs[0]!.stderr).toContain('[debug] > GET');
+    expect(runs.at(-1)!.code).toBe(3);
+    expect(runs.at(-1)!.stderr).not.toContain(`${token}x`);
     expect(seen.filter((line) => line.includes(token) || line.includes(alice.password))).toEqual([]);
 
     // Only an explicit --show-token prints it.
