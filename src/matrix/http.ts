@@ -165,7 +165,8 @@ async function sendOnce<T>(client: MatrixClient, spec: RequestSpec): Promise<T> 
     body = JSON.stringify(spec.body);
   }
   const timeout = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const started = performance.now();
+  // process.hrtime, not the global `performance`, whose first use loads perf_hooks (~1.5 ms).
+  const started = process.hrtime.bigint();
   client.debug?.(`> ${spec.method} ${redactUrl(url)}`);
 
   let status: number;
@@ -191,7 +192,7 @@ async function sendOnce<T>(client: MatrixClient, spec: RequestSpec): Promise<T> 
     if (client.signal?.aborted) throw error;
     throw new NetworkError(`${spec.what}: cannot reach ${url.origin}: ${describeNetworkError(error)}`, error);
   }
-  client.debug?.(`< ${status} ${contentType || '(no content type)'} ${Math.round(performance.now() - started)} ms`);
+  client.debug?.(`< ${status} ${contentType || '(no content type)'} ${(process.hrtime.bigint() - started) / 1_000_000n} ms`);
 
   const parsed = parseJsonObject(text, contentType);
   if (parsed === undefined) {

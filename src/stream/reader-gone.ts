@@ -8,7 +8,6 @@
  * so it never holds the pipe open after mx. Best effort: without GNU tail nothing is watched
  * and the next write's EPIPE still ends mx cleanly.
  */
-import { spawn } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 
@@ -22,6 +21,8 @@ export function watchReaderGone(stream: Writable, onGone: () => void): () => voi
     return () => {};
   }
   let stopped = false;
+  // Loaded here, not at start-up (with dgram and more, ~1 ms): only tail needs it.
+  const { spawn } = process.getBuiltinModule('node:child_process');
   let child: ReturnType<typeof spawn>;
   try {
     child = spawn('tail', ['-f', `--pid=${process.pid}`, '/dev/null'], { stdio: ['ignore', fd, 'ignore'] });

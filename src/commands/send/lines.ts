@@ -22,7 +22,6 @@
  * stdin is read as a stream (readline pauses its input past 1,024 queued lines), so memory
  * stays flat for any input size.
  */
-import { createInterface } from 'node:readline';
 import type { Io } from '../../io.js';
 import type { MatrixClient } from '../../matrix/http.js';
 import { checkContentSize, isBlank, type Content } from './content.js';
@@ -44,6 +43,8 @@ export interface LinesOptions {
 /** Sends every non-blank line in order; returns how many were sent. Stops at the first failure. */
 export async function sendLines(options: LinesOptions): Promise<number> {
   const { io, client, target, txnBase, build, onSent } = options;
+  // Loaded here, not at start-up: only --lines reads lines.
+  const { createInterface } = process.getBuiltinModule('node:readline');
   const input = createInterface({ input: io.stdin, crlfDelay: Infinity, signal: io.signal });
   let inFlight: Promise<void> = Promise.resolve();
   let failure: { error: unknown } | undefined;

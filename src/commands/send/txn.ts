@@ -4,7 +4,6 @@
  * gets the first event's ID back instead of a second event. So the ID is fixed before the
  * first attempt, and every retry (http.ts retries idempotent PUTs) reuses it.
  */
-import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../errors.js';
 import { printable } from '../../matrix/identifiers.js';
 
@@ -22,9 +21,17 @@ export function parseTxnId(value: string): string {
   return value;
 }
 
-/** A fresh, unique ID: `mx`, the time in base 36, then 48 random bits. */
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * A fresh, unique ID: `mx`, the time in base 36, then 48 random bits. It must be unique, not
+ * secret (it is part of the URL): Math.random, which V8 seeds per process from the operating
+ * system's entropy, is enough, and spares every send loading node:crypto (~3 ms).
+ */
 export function newTxnId(now: number): string {
-  return `mx${now.toString(36)}${randomBytes(6).toString('base64url')}`;
+  let random = '';
+  for (let i = 0; i < 8; i++) random += BASE64URL[Math.floor(Math.random() * 64)];
+  return `mx${now.toString(36)}${random}`;
 }
 
 /** The ID of line `n` (1-based, counting skipped lines) of a --lines run: `BASE-n`. */

@@ -3,7 +3,6 @@
  * rules applied again to every item before it is written (the server's filter is an
  * optimisation; the client-side check is the contract).
  */
-import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../errors.js';
 import { parseEventType } from '../../matrix/identifiers.js';
 import type { EventFilter, RoomEventFilter, SyncFilter } from '../../matrix/sync.js';
@@ -85,7 +84,7 @@ export function positionOnlyFilter(): SyncFilter {
     presence: NOTHING,
     account_data: NOTHING,
     room: {
-      not_rooms: [`!mx-now-${randomBytes(6).toString('hex')}:mx.invalid`],
+      not_rooms: [`!mx-now-${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}:mx.invalid`],
       timeline: { limit: 0 },
       state: NOTHING,
       ephemeral: NOTHING,
