@@ -1,26 +1,196 @@
-// Bundles src/cli.ts into dist/ with esbuild: one ESM entry file, plus split chunks for the
-// modules that only some commands load (ora, cli-table3, cosmiconfig). Bundling is what
-// makes start-up fast: Node resolves and reads one file instead of hundreds.
-import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+// Builds dist/ for bin/mx.js: dist/mx.cjs, one CommonJS bundle of src/cli.ts, and
+// dist/mx.cjs.cache, a V8 code cache for it; dist/lazy/*.cjs, the packages only some commands
+// load; dist/llhttp.wasm, undici's HTTP parser. `node scripts/build.mjs --analyze` also prints
+// what is in the bundle, biggest first.
+//
+// Why this shape (measured on Node 20; README.md, "Performance", has the figures):
+// - One file for what every command loads: Node resolves and reads one file instead of
+//   hundreds. Packages that only some commands load, with `await import()` (ora, cli-table3,
+//   marked, mime, image-size, cosmiconfig, entities), are bundled into files of their own in
+//   dist/lazy/, so that their ~330 KB are not read at every start.
+// - CommonJS, because Node 20 reaches V8's code cache only through vm.Script, which runs
+//   scripts, not ES modules. The cache holds the bytecode of every function that ran in the
+//   training (scripts/code-cache-training.mjs), so mx compiles next to nothing when it starts.
+//   It is tied to this bundle (the build ID in the bundle's first line) and to this V8 (which
+//   rejects a cache from another version); bin/mx.js falls back to compiling when it does not fit.
+// - What runs at load time but is not needed by most commands is deferred (the plugins below):
+//   undici's HTTP/2 client (node:http2 pulls in tls and crypto) and yargs' help rendering
+//   (string-width builds ICU tables when loaded).
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { analyzeMetafile, build } from 'esbuild';
+import { trainCodeCache } from './code-cache-training.mjs';
 
-await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
-await build({
-  entryPoints: { mx: 'src/cli.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.mjs' },
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = path.join(root, 'dist');
+const outfile = path.join(dist, 'mx.cjs');
+/** Replaced by the bundle's content hash after the build (same length: the source map stays right). */
+const BUILD_ID_PLACEHOLDER = '0'.repeat(16);
+
+/** undici's client.js requires its HTTP/2 client at load time; make that require lazy. */
+function lazyUndiciHttp2(counter) {
+  return {
+    name: 'mx-lazy-undici-http2',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) => {
+        if (!args.importer.endsWith(path.join('undici', 'lib', 'dispatcher', 'client.js'))) return undefined;
+        counter.applied++;
+        return { path: path.join(path.dirname(args.importer), 'client-h2.js'), namespace: 'mx-lazy' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'mx-lazy' }, (args) => ({
+        loader: 'js',
+        resolveDir: path.dirname(args.path),
+        contents: `let connectH2;
+module.exports = function lazyConnectH2(...args) {
+  connectH2 ??= require(${JSON.stringify(args.path)});
+  return connectH2(...args);
+};`,
+      }));
+    },
+  };
+}
+
+/**
+ * yargs imports cliui and string-width only to render help, but loading them costs ~15 ms per
+ * run: string-width makes an Intl.Segmenter (ICU's break-iterator data) and Unicode-property
+ * regular expressions when it is loaded. yargs gets stand-ins that load them on first call.
+ */
+function lazyHelpRendering(counter) {
+  return {
+    name: 'mx-lazy-help-rendering',
+    setup(b) {
+      b.onResolve({ filter: /^(cliui|string-width)$/ }, async (args) => {
+        if (args.pluginData === 'mx-real' || !args.importer.includes(`${path.sep}node_modules${path.sep}yargs${path.sep}`)) return undefined;
+        const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'mx-real' });
+        if (real.errors.length) return { errors: real.errors };
+        counter.applied++;
+        return { path: real.path, namespace: 'mx-lazy-default' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'mx-lazy-default' }, (args) => ({
+        loader: 'js',
+        resolveDir: path.dirname(args.path),
+        contents: `let loaded;
+export default function lazyDefault(...args) {
+  loaded ??= require(${JSON.stringify(args.path)});
+  return (loaded.default ?? loaded)(...args);
+}`,
+      }));
+    },
+  };
+}
+
+/**
+ * cosmiconfig can load TypeScript configs; mx never does (config files never run code), so its
+ * lazy import of the compiler must not drag 3 MB of it into the bundle.
+ */
+const noTypeScript = {
+  name: 'mx-no-typescript',
+  setup(b) {
+    b.onResolve({ filter: /^typescript$/ }, () => ({ path: 'typescript', namespace: 'mx-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'mx-stub' }, () => ({
+      loader: 'js',
+      contents: "throw new Error('mx does not load TypeScript config files');",
+    }));
+  },
+};
+
+/** Packages src/ loads with `await import()`; each becomes dist/lazy/NAME.cjs. */
+const LAZY_PACKAGES = ['ora', 'cli-table3', 'marked', 'mime', 'image-size', 'cosmiconfig', 'entities/decode'];
+const lazyName = (name) => name.replace('/', '-');
+const lazyFile = (name) => `./lazy/${lazyName(name)}.cjs`;
+
+/** In the main bundle, `await import('ora')` becomes a lazy require of dist/lazy/ora.cjs. */
+function lazyPackages(seen) {
+  return {
+    name: 'mx-lazy-packages',
+    setup(b) {
+      b.onResolve({ filter: /^[a-z@]/ }, (args) => {
+        if (args.kind !== 'dynamic-import' || !LAZY_PACKAGES.includes(args.path)) return undefined;
+        seen.add(args.path);
+        return { path: args.path, namespace: 'mx-lazy-ref' };
+      });
+      // esbuild keeps an import() of an external module as import(), which vm.Script cannot run;
+      // a re-export in a module of its own becomes a require(), run when the import() happens.
+      b.onLoad({ filter: /.*/, namespace: 'mx-lazy-ref' }, (args) => {
+        const file = JSON.stringify(lazyFile(args.path));
+        return { loader: 'js', contents: `export * from ${file};\nexport { default } from ${file};` };
+      });
+      b.onResolve({ filter: /^\.\/lazy\// }, (args) => (args.namespace === 'mx-lazy-ref' ? { path: args.path, external: true } : undefined));
+    },
+  };
+}
+
+/** Options shared by the main bundle and the lazy ones. */
+const common = {
+  absWorkingDir: root,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20.19',
   minify: true,
+  // ASCII only, so that bin/mx.js can read the bundle as latin1 (a plain copy, no UTF-8 decoding).
+  charset: 'ascii',
   sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: 'warning',
-  // cosmiconfig can load TypeScript configs; mx never does (config files never run code),
-  // so its lazy import of the compiler must not drag 3 MB of it into the bundle.
-  external: ['typescript'],
-  // Some dependencies are CommonJS and call require(): give the ESM bundle one.
-  banner: { js: "import { createRequire as __mxCreateRequire } from 'node:module'; const require = __mxCreateRequire(import.meta.url);" },
+  // ES modules in the bundle (yargs) read import.meta.url, which a CommonJS bundle lacks.
+  define: { 'import.meta.url': '__mxImportMetaUrl' },
+};
+const importMetaUrl = "var __mxImportMetaUrl=require('node:url').pathToFileURL(__filename).href;";
+
+await rm(dist, { recursive: true, force: true });
+const h2 = { applied: 0 };
+const help = { applied: 0 };
+const lazySeen = new Set();
+const result = await build({
+  ...common,
+  entryPoints: ['src/cli.ts'],
+  outfile,
+  metafile: true,
+  plugins: [lazyUndiciHttp2(h2), lazyHelpRendering(help), lazyPackages(lazySeen), noTypeScript],
+  // Strict mode throughout, as in the ES modules it is made of (a directive must come first).
+  banner: { js: `//mx-build:${BUILD_ID_PLACEHOLDER}\n'use strict';${importMetaUrl}` },
 });
+const missed = LAZY_PACKAGES.filter((name) => !lazySeen.has(name));
+if (missed.length) throw new Error(`no \`await import()\` of ${missed.join(', ')} in src/: update LAZY_PACKAGES`);
+await build({
+  ...common,
+  entryPoints: Object.fromEntries(LAZY_PACKAGES.map((name) => [lazyName(name), `mx-lazy:${name}`])),
+  outdir: path.join(dist, 'lazy'),
+  outExtension: { '.js': '.cjs' },
+  plugins: [
+    {
+      name: 'mx-lazy-entries',
+      setup(b) {
+        b.onResolve({ filter: /^mx-lazy:/ }, (args) => ({ path: args.path.slice('mx-lazy:'.length), namespace: 'mx-lazy-entry' }));
+        b.onLoad({ filter: /.*/, namespace: 'mx-lazy-entry' }, (args) => ({
+          loader: 'js',
+          resolveDir: root,
+          contents: `module.exports = require(${JSON.stringify(args.path)});`,
+        }));
+      },
+    },
+    noTypeScript,
+  ],
+  banner: { js: `'use strict';${importMetaUrl}` },
+});
+if (h2.applied !== 1) throw new Error(`the lazy HTTP/2 plugin matched ${h2.applied} times, not once: has undici's layout changed?`);
+if (help.applied !== 2) throw new Error(`the lazy help-rendering plugin matched ${help.applied} times, not twice: has yargs changed?`);
+
+const code = await readFile(outfile, 'latin1');
+if (/[^\x00-\x7f]/.test(code)) throw new Error(`${outfile} is not pure ASCII`);
+// vm.Script has no loader for import(): the main bundle must have none.
+if (/\bimport\(/.test(code)) throw new Error(`${outfile} has an import(), which bin/mx.js (vm.Script) cannot run`);
+const buildId = createHash('sha256').update(code).digest('hex').slice(0, BUILD_ID_PLACEHOLDER.length);
+await writeFile(outfile, code.replace(BUILD_ID_PLACEHOLDER, buildId), 'latin1');
+
+// undici's HTTP parser as a file of its own, for bin/mx.js to compile in the background at
+// start-up (the same bytes undici compiles at the first request: V8 then reuses that work).
+await writeFile(path.join(dist, 'llhttp.wasm'), createRequire(path.join(root, 'package.json'))('undici/lib/llhttp/llhttp_simd-wasm.js'));
+
+if (process.argv.includes('--analyze')) console.log(await analyzeMetafile(result.metafile));
+
+await trainCodeCache({ root, log: (line) => console.error(`build: ${line}`) });

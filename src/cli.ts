@@ -51,6 +51,8 @@ const io: Io = {
   promptSecret: (question) => promptHidden(process.stdin, process.stderr, question),
 };
 
-const code = await main(process.argv.slice(2), io);
-// stdout and stderr writes to pipes and files are synchronous on Linux, so nothing is cut off.
-process.exit(code);
+// No top-level await: the bundle is CommonJS (scripts/build.mjs says why).
+void main(process.argv.slice(2), io).then((code) => {
+  // stdout and stderr writes to pipes and files are synchronous on Linux, so nothing is cut off.
+  process.exit(code);
+});

@@ -1,0 +1,85 @@
+// The start-up path of the built binary (bin/mx.js): the --version fast path, and the V8 code
+// cache (dist/mx.cjs.cache), which must be used when it fits and ignored when it does not.
+// These tests need no homeserver.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot, runMx } from './helpers.js';
+
+const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+
+describe('mx --version', () => {
+  it('prints from its fast path exactly what the full parse prints', async () => {
+    const fast = await runMx(['--version']);
+    const short = await runMx(['-V']);
+    // Any other argument takes the full path through yargs.
+    const full = await runMx(['--version', '--debug']);
+    expect(fast).toMatchObject({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+    expect(short).toMatchObject({ code: 0, stdout: fast.stdout, stderr: '' });
+    expect(full).toMatchObject({ code: 0, stdout: fast.stdout, stderr: '' });
+  });
+});
+
+describe('the code cache', () => {
+  let tmp: string;
+  /** A private copy of the built CLI, whose cache the tests damage. */
+  let bin: string;
+  let cacheFile: string;
+  let goodCache: Buffer;
+  let n = 0;
+
+  beforeAll(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'mx-code-cache-test-'));
+    for (const part of ['bin', 'dist', 'package.json']) cpSync(path.join(repoRoot, part), path.join(tmp, 'mx', part), { recursive: true });
+    bin = path.join(tmp, 'mx', 'bin', 'mx.js');
+    cacheFile = path.join(tmp, 'mx', 'dist', 'mx.cjs.cache');
+    goodCache = readFileSync(cacheFile);
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** Runs `mx profile list -o json` from the copy, with an empty config dir and its own XDG cache dir. */
+  function run(xdgCache: string, env: Record<string, string> = {}) {
+    const config = path.join(tmp, `config-${++n}`);
+    mkdirSync(config, { mode: 0o700 });
+    const r = spawnSync(process.execPath, [bin, 'profile', 'list', '-o', 'json'], {
+      env: { PATH: process.env.PATH, HOME: path.join(tmp, 'home'), XDG_CACHE_HOME: xdgCache, MX_CONFIG_DIR: config, ...env },
+      encoding: 'utf8',
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+  const userCaches = (xdgCache: string) => (existsSync(path.join(xdgCache, 'mx')) ? readdirSync(path.join(xdgCache, 'mx')) : []);
+
+  it('is used when it fits: nothing is compiled from scratch, nothing is written', () => {
+    writeFileSync(cacheFile, goodCache);
+    const xdg = path.join(tmp, 'xdg-good');
+    expect(run(xdg)).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+    expect(userCaches(xdg)).toEqual([]);
+  });
+
+  it.each([
+    ['truncated', (good: Buffer) => good.subarray(0, good.length >> 1)],
+    ['of another build', (good: Buffer) => Buffer.concat([Buffer.from('mx-code-cache:0123456789abcdef\n'), good.subarray(good.indexOf(10) + 1)])],
+    ['garbage after a good header', (good: Buffer) => Buffer.concat([good.subarray(0, good.indexOf(10) + 1), Buffer.alloc(good.length, 7)])],
+    ['empty', () => Buffer.alloc(0)],
+  ])('is ignored when %s; mx then writes a cache of its own once and uses it', (_name, damage) => {
+    writeFileSync(cacheFile, damage(goodCache));
+    const xdg = path.join(tmp, `xdg-${n}`);
+    expect(run(xdg)).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+    const written = userCaches(xdg);
+    expect(written).toEqual([expect.stringMatching(new RegExp(`^v8-[0-9a-f]{16}-${process.version.replace(/\./g, '\\.')}-${process.arch}\\.cache$`))]);
+    const file = path.join(xdg, 'mx', written[0]!);
+    const mtime = statSync(file).mtimeMs;
+    expect(run(xdg)).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+    expect(statSync(file).mtimeMs).toBe(mtime); // used, not made again
+  });
+
+  it('is left alone with MX_CODE_CACHE=off', () => {
+    rmSync(cacheFile);
+    const xdg = path.join(tmp, 'xdg-off');
+    expect(run(xdg, { MX_CODE_CACHE: 'off' })).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+    expect(userCaches(xdg)).toEqual([]);
+    writeFileSync(cacheFile, goodCache);
+  });
+});
