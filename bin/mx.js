@@ -44,12 +44,12 @@ function setV8Flags() {
  * undici compiles llhttp at the first request, on the main thread, and V8 compiled each wasm
  * function at its first call: 6-8 ms before the first response could be read. Compiled here, in
  * the background, while mx starts, it is ready by then: when undici compiles the same bytes
- * (dist/llhttp.wasm is a copy), V8 hands it the finished module, as it shares compiled modules
+ * (dist/llhttp-simd.wasm), V8 hands it the finished module, as it shares compiled modules
  * with identical bytes while one of them is alive (hence the global).
  */
 function startHttpParserCompile() {
   try {
-    globalThis[Symbol.for('mx.llhttp')] = WebAssembly.compile(readFileSync(path.join(dist, 'llhttp.wasm'))).catch(() => {});
+    globalThis[Symbol.for('mx.llhttp')] = WebAssembly.compile(readFileSync(path.join(dist, 'llhttp-simd.wasm'))).catch(() => {});
   } catch {
     // Only a head start: undici compiles its own copy anyway.
   }

@@ -1,6 +1,6 @@
 // Builds dist/ for bin/mx.js: dist/mx.cjs, one CommonJS bundle of src/cli.ts, and
 // dist/mx.cjs.cache, a V8 code cache for it; dist/lazy/*.cjs, the packages only some commands
-// load; dist/llhttp.wasm, undici's HTTP parser. `node scripts/build.mjs --analyze` also prints
+// load; dist/llhttp*.wasm, undici's HTTP parser. `node scripts/build.mjs --analyze` also prints
 // what is in the bundle, biggest first.
 //
 // Why this shape (measured on Node 20; README.md, "Performance", has the figures):
@@ -83,6 +83,24 @@ export default function lazyDefault(...args) {
 }
 
 /**
+ * undici's HTTP parser is a WebAssembly module in base64 in a JavaScript file (72 KB, and as
+ * much again for the variant without SIMD); it is read from dist/ instead, where bin/mx.js
+ * also finds it, so that the bundle and its code cache do not carry it.
+ */
+function llhttpFromFiles(counter) {
+  return {
+    name: 'mx-llhttp-from-files',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]undici[\\/]lib[\\/]llhttp[\\/]llhttp(_simd)?-wasm\.js$/ }, (args) => {
+        counter.applied++;
+        const name = path.basename(args.path, '.js').replace('_simd-wasm', '-simd').replace(/-wasm$/, '') + '.wasm';
+        return { loader: 'js', contents: `module.exports = require('node:fs').readFileSync(require('node:path').join(__dirname, ${JSON.stringify(name)}));` };
+      });
+    },
+  };
+}
+
+/**
  * cosmiconfig can load TypeScript configs; mx never does (config files never run code), so its
  * lazy import of the compiler must not drag 3 MB of it into the bundle.
  */
@@ -144,13 +162,14 @@ const importMetaUrl = "var __mxImportMetaUrl=require('node:url').pathToFileURL(_
 await rm(dist, { recursive: true, force: true });
 const h2 = { applied: 0 };
 const help = { applied: 0 };
+const llhttp = { applied: 0 };
 const lazySeen = new Set();
 const result = await build({
   ...common,
   entryPoints: ['src/cli.ts'],
   outfile,
   metafile: true,
-  plugins: [lazyUndiciHttp2(h2), lazyHelpRendering(help), lazyPackages(lazySeen), noTypeScript],
+  plugins: [lazyUndiciHttp2(h2), lazyHelpRendering(help), lazyPackages(lazySeen), llhttpFromFiles(llhttp), noTypeScript],
   // Strict mode throughout, as in the ES modules it is made of (a directive must come first).
   banner: { js: `//mx-build:${BUILD_ID_PLACEHOLDER}\n'use strict';${importMetaUrl}` },
 });
@@ -178,6 +197,7 @@ await build({
   banner: { js: `'use strict';${importMetaUrl}` },
 });
 if (h2.applied !== 1) throw new Error(`the lazy HTTP/2 plugin matched ${h2.applied} times, not once: has undici's layout changed?`);
+if (llhttp.applied !== 2) throw new Error(`the llhttp plugin matched ${llhttp.applied} times, not twice: has undici's layout changed?`);
 if (help.applied !== 2) throw new Error(`the lazy help-rendering plugin matched ${help.applied} times, not twice: has yargs changed?`);
 
 const code = await readFile(outfile, 'latin1');
@@ -187,9 +207,11 @@ if (/\bimport\(/.test(code)) throw new Error(`${outfile} has an import(), which 
 const buildId = createHash('sha256').update(code).digest('hex').slice(0, BUILD_ID_PLACEHOLDER.length);
 await writeFile(outfile, code.replace(BUILD_ID_PLACEHOLDER, buildId), 'latin1');
 
-// undici's HTTP parser as a file of its own, for bin/mx.js to compile in the background at
-// start-up (the same bytes undici compiles at the first request: V8 then reuses that work).
-await writeFile(path.join(dist, 'llhttp.wasm'), createRequire(path.join(root, 'package.json'))('undici/lib/llhttp/llhttp_simd-wasm.js'));
+// undici's HTTP parser, for the bundle (llhttpFromFiles) and for bin/mx.js, which compiles it in
+// the background at start-up.
+const requireFromRoot = createRequire(path.join(root, 'package.json'));
+await writeFile(path.join(dist, 'llhttp-simd.wasm'), requireFromRoot('undici/lib/llhttp/llhttp_simd-wasm.js'));
+await writeFile(path.join(dist, 'llhttp.wasm'), requireFromRoot('undici/lib/llhttp/llhttp-wasm.js'));
 
 if (process.argv.includes('--analyze')) console.log(await analyzeMetafile(result.metafile));
 
