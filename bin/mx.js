@@ -25,8 +25,13 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`${JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
 } else {
   setV8Flags();
-  if (mayMakeRequests(argv)) startHttpParserCompile();
-  runBundle(path.join(dist, 'mx.cjs'));
+  const requests = mayMakeRequests(argv);
+  if (requests) startHttpParserCompile();
+  const bundle = readBundle(path.join(dist, 'mx.cjs'));
+  // V8 starts a background compile from a task on this thread's event loop, once the bytes are
+  // decoded (which the reads above leave time for): one turn of the loop lets it start.
+  if (requests) setImmediate(() => runBundle(bundle));
+  else runBundle(bundle);
 }
 
 /** V8 flags are part of a code cache's key: they are all set here, before the bundle is compiled. */
@@ -42,10 +47,11 @@ function setV8Flags() {
 
 /**
  * undici compiles llhttp at the first request, on the main thread, and V8 compiled each wasm
- * function at its first call: 6-8 ms before the first response could be read. Compiled here, in
- * the background, while mx starts, it is ready by then: when undici compiles the same bytes
- * (dist/llhttp-simd.wasm), V8 hands it the finished module, as it shares compiled modules
- * with identical bytes while one of them is alive (hence the global).
+ * function at its first call: 7-10 ms before the first response could be read. Compiled here,
+ * in the background, while mx starts, it is ready by then: when undici compiles the same bytes
+ * (dist/llhttp-simd.wasm), V8 hands it the finished module, as it shares compiled modules with
+ * identical bytes while one of them is alive (hence the global). Should the background compile
+ * not be done in time, undici's compiles as before, only eagerly (a few ms more).
  */
 function startHttpParserCompile() {
   try {
@@ -60,22 +66,20 @@ function mayMakeRequests(args) {
   return args.length > 0 && args[0] !== 'profile' && args[0] !== 'completion' && !args.includes('--help') && !args.includes('-h');
 }
 
-function runBundle(file) {
+/** The bundle's source and build ID, and the build's code cache for it (read now, used in runBundle). */
+function readBundle(file) {
   const source = readFileSync(file, 'latin1'); // the build makes it pure ASCII
   const buildId = /^\/\/mx-build:([0-9a-f]{16})\n/.exec(source)?.[1];
+  const enabled = buildId !== undefined && process.env.MX_CODE_CACHE !== 'off';
+  const header = enabled ? Buffer.from(`mx-code-cache:${buildId}\n`, 'latin1') : undefined;
+  return { file, source, buildId, enabled, header, distCache: enabled ? readCache(`${file}.cache`, header) : undefined };
+}
+
+function runBundle({ file, source, buildId, enabled, header, distCache }) {
   let script;
-  if (buildId !== undefined && process.env.MX_CODE_CACHE !== 'off') {
-    const header = Buffer.from(`mx-code-cache:${buildId}\n`, 'latin1');
+  if (enabled) {
     const userCache = userCacheFile(buildId);
-    for (const candidate of [`${file}.cache`, userCache]) {
-      const cachedData = candidate && readCache(candidate, header);
-      if (!cachedData) continue;
-      const attempt = compile(file, source, cachedData);
-      if (!attempt.cachedDataRejected) {
-        script = attempt;
-        break;
-      }
-    }
+    script = compileWithCache(file, source, distCache) ?? (userCache && compileWithCache(file, source, readCache(userCache, header)));
     // MX_CODE_CACHE_TRAINING: scripts/code-cache-training.mjs makes the build's cache this way.
     const training = process.env.MX_CODE_CACHE_TRAINING;
     const target = training || (script ? undefined : userCache);
@@ -89,6 +93,13 @@ function runBundle(file) {
 
 function compile(file, source, cachedData) {
   return new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+}
+
+/** The compiled script if V8 accepts the cache, else undefined. */
+function compileWithCache(file, source, cachedData) {
+  if (!cachedData) return undefined;
+  const script = compile(file, source, cachedData);
+  return script.cachedDataRejected ? undefined : script;
 }
 
 /** The V8 data of a cache file made for this build, or undefined. */
