@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { registerUser, startMx } from './helpers.js';
+import { mxJson, registerUser, startMx } from './helpers.js';
 
 /** Waits until `check` holds, polling; fails the test after `ms`. */
 async function waitFor(check: () => boolean, ms = 10_000): Promise<void> {
@@ -13,8 +13,9 @@ async function waitFor(check: () => boolean, ms = 10_000): Promise<void> {
 describe('signals', () => {
   it('SIGINT during a long request exits promptly with code 130 and no stack trace', async () => {
     const alice = await registerUser();
-    // A long poll that would otherwise take 30 s.
-    const mx = startMx(['api', 'GET', '/v3/sync?timeout=30000&since=s0_0', '--debug'], { configDir: alice.configDir });
+    // A long poll from the current position, which would otherwise take 30 s.
+    const { next_batch: now } = await mxJson<{ next_batch: string }>(['api', 'GET', '/v3/sync?timeout=0'], { configDir: alice.configDir });
+    const mx = startMx(['api', 'GET', `/v3/sync?timeout=30000&since=${encodeURIComponent(now)}`, '--debug'], { configDir: alice.configDir });
     await waitFor(() => mx.stderr().includes('> GET'));
     const sent = Date.now();
     mx.child.kill('SIGINT');
