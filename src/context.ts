@@ -9,7 +9,7 @@ import { DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
 import type { MxConfig } from './profiles/config.js';
 import type { MxPaths } from './profiles/paths.js';
-import { ProfileStore, selectProfileName, type Profile } from './profiles/store.js';
+import { ProfileStore, selectProfileName, type Profile, type StoreData } from './profiles/store.js';
 import type { OutputFormat } from './output/format.js';
 import { Output } from './output/output.js';
 
@@ -47,6 +47,16 @@ export class Context {
     this.debug = global.debug ? (line) => io.stderr.write(`[debug] ${line}\n`) : undefined;
   }
 
+  private snapshot: Promise<StoreData> | undefined;
+
+  /**
+   * The profile store as this command first read it: one read per command, however many
+   * lookups it makes. Updates go through store.update, which re-reads under its lock.
+   */
+  storeData(): Promise<StoreData> {
+    return (this.snapshot ??= this.store.read());
+  }
+
   warn(message: string): void {
     this.io.stderr.write(`mx: warning: ${message}\n`);
   }
@@ -66,7 +76,7 @@ export class Context {
   async profileName(): Promise<string> {
     const explicit = this.global.profile || this.io.env.MX_PROFILE || this.config.profile;
     // The store is read only when nothing names the profile, to find the default one.
-    const data = explicit === undefined ? await this.store.read() : undefined;
+    const data = explicit === undefined ? await this.storeData() : undefined;
     return selectProfileName({ flag: this.global.profile, env: this.io.env, config: this.config, data });
   }
 
@@ -93,7 +103,7 @@ export class Context {
     const profileName = await this.profileName();
     const explicitUrl = this.explicitHomeserver();
     const envToken = this.io.env.MX_ACCESS_TOKEN;
-    const profile = envToken && explicitUrl ? undefined : (await this.store.read()).profiles[profileName];
+    const profile = envToken && explicitUrl ? undefined : (await this.storeData()).profiles[profileName];
 
     if (envToken) {
       const baseUrl = explicitUrl ?? profile?.homeserver ?? this.configHomeserver();

@@ -45,7 +45,7 @@ export const apiCommand = defineCommand({
 });
 
 async function anonymousClient(ctx: Context): Promise<MatrixClient> {
-  const fromProfile = async () => (await ctx.store.read()).profiles[await ctx.profileName()]?.homeserver;
+  const fromProfile = async () => (await ctx.storeData()).profiles[await ctx.profileName()]?.homeserver;
   const baseUrl = ctx.explicitHomeserver() ?? (await fromProfile()) ?? ctx.configHomeserver();
   if (!baseUrl) throw new UsageError('no homeserver: pass --homeserver URL or set MX_HOMESERVER');
   return { ...ctx.plumbing(), baseUrl };

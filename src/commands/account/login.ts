@@ -42,7 +42,7 @@ export const loginCommand = defineCommand({
   async run(ctx, args) {
     if (args.user) parseUserArgument(args.user);
     const profileName = await ctx.profileName();
-    const profile = (await ctx.store.read()).profiles[profileName];
+    const profile = (await ctx.storeData()).profiles[profileName];
     const user = args.user ?? profile?.userId;
     assertProfileFree(profile, profileName, user?.startsWith('@') ? user : undefined);
     const homeserver = await homeserverForLogin(ctx, profileName, user);

@@ -49,7 +49,7 @@ export const registerCommand = defineCommand({
     if (!args.guest && !args.user) throw new UsageError('register needs a user name (or --guest)');
     const user = args.user ? parseUserArgument(args.user) : undefined;
     const profileName = await ctx.profileName();
-    const existing = (await ctx.store.read()).profiles[profileName];
+    const existing = (await ctx.storeData()).profiles[profileName];
     assertProfileFree(existing, profileName, undefined);
     const homeserver = await homeserverForLogin(ctx, profileName, args.user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };

@@ -18,7 +18,7 @@ export async function homeserverForLogin(ctx: Context, profileName: string, user
   const explicit = ctx.explicitHomeserver();
   if (explicit) return explicit;
   const serverName = serverNameOf(user);
-  const profile = (await ctx.store.read()).profiles[profileName];
+  const profile = (await ctx.storeData()).profiles[profileName];
   if (profile && (!serverName || serverNameOf(profile.userId) === serverName)) return profile.homeserver;
   if (serverName) return discoverHomeserver(serverName, ctx.plumbing());
   const fromConfig = ctx.configHomeserver();

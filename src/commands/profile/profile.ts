@@ -29,7 +29,7 @@ const list = defineCommand({
   aliases: ['ls'],
   describe: 'List profiles',
   async run(ctx) {
-    const data = await ctx.store.read();
+    const data = await ctx.storeData();
     const profiles = Object.entries(data.profiles).map(([name, p]) => describeProfile(name, p, data, false));
     await ctx.out.print(profiles, {
       table: {
@@ -49,7 +49,7 @@ const show = defineCommand({
       .option('show-token', { type: 'boolean', default: false, describe: 'include the access token in the output' }),
   async run(ctx, args) {
     const name = args.name ?? (await ctx.profileName());
-    const data = await ctx.store.read();
+    const data = await ctx.storeData();
     const profile = describeProfile(name, requireProfile(data, name), data, args.showToken);
     await ctx.out.print(profile, {
       text: (p) =>
