@@ -1,9 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
+
 export default defineConfig({
+  // As scripts/build.mjs does for the bundle (src/version.ts).
+  define: { __MX_VERSION__: JSON.stringify(version) },
   test: {
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
@@ -11,6 +17,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
@@ -22,7 +29,6 @@ export default defineConfig({
           // Each test spawns the CLI (a Node start-up) against a real server on a small machine.
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          
         },
       },
     ],

@@ -18,6 +18,7 @@
 //   (string-width builds ICU tables when loaded).
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,8 +156,12 @@ const common = {
   legalComments: 'linked',
   logLevel: 'warning',
   // ES modules in the bundle (yargs) read import.meta.url, which a CommonJS bundle lacks.
-  define: { 'import.meta.url': '__mxImportMetaUrl' },
+  define: { 'import.meta.url': '__mxImportMetaUrl', __MX_VERSION__: JSON.stringify(packageVersion()) },
 };
+/** mx's version lives in package.json only; src/version.ts gets it from here. */
+function packageVersion() {
+  return JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+}
 const importMetaUrl = "var __mxImportMetaUrl=require('node:url').pathToFileURL(__filename).href;";
 
 await rm(dist, { recursive: true, force: true });

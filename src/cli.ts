@@ -3,9 +3,10 @@
  * calls process.exit.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { createAgent } from './http-agent.js';
+import { createDispatcher } from './http-agent.js';
 import type { Io } from './io.js';
 import { main } from './main.js';
+import { reportError } from './output/errors.js';
 import { promptHidden } from './terminal.js';
 
 const controller = new AbortController();
@@ -33,9 +34,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const dispatcher = createAgent();
-
-const io: Io = {
+const io: Omit<Io, 'dispatcher'> = {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
@@ -44,7 +43,6 @@ const io: Io = {
   stdinIsTTY: Boolean(process.stdin.isTTY),
   env: process.env,
   cwd: process.cwd(),
-  dispatcher,
   signal: controller.signal,
   now: Date.now,
   sleep: (ms, signal) => delay(ms, undefined, { signal }),
@@ -52,7 +50,13 @@ const io: Io = {
 };
 
 // No top-level await: the bundle is CommonJS (scripts/build.mjs says why).
-void main(process.argv.slice(2), io).then((code) => {
-  // stdout and stderr writes to pipes and files are synchronous on Linux, so nothing is cut off.
-  process.exit(code);
-});
+void createDispatcher(process.env)
+  .then(
+    (dispatcher) => main(process.argv.slice(2), { ...io, dispatcher }),
+    // A proxy variable that is not a URL: nothing was sent.
+    (error: unknown) => reportError(io, io.stdoutIsTTY ? 'text' : 'json', error, false),
+  )
+  .then((code) => {
+    // stdout and stderr writes to pipes and files are synchronous on Linux, so nothing is cut off.
+    process.exit(code);
+  });

@@ -4,7 +4,7 @@
  */
 import { ExitCode, MxError, UsageError } from './errors.js';
 import type { Io } from './io.js';
-import { normalizeHomeserverUrl } from './matrix/discovery.js';
+import { discoverHomeserver, normalizeHomeserverUrl } from './matrix/discovery.js';
 import { DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
 import type { MxConfig } from './profiles/config.js';
@@ -26,25 +26,45 @@ export interface GlobalArgs {
 
 export interface AuthedSession {
   client: MatrixClient & { accessToken: string };
-  profileName: string;
-  /** Undefined when the session comes from MX_HOMESERVER + MX_ACCESS_TOKEN alone. */
+  /** The profile acted as; undefined when the session comes from MX_HOMESERVER + MX_ACCESS_TOKEN alone. */
+  profileName: string | undefined;
   profile: Profile | undefined;
+  /**
+   * The profile whose saved stream positions this session reads and moves: the profile's own
+   * login only (an MX_ACCESS_TOKEN may be another user's or device's), else undefined.
+   */
+  positionProfile: string | undefined;
 }
 
 export class Context {
   readonly out: Output;
-  readonly store: ProfileStore;
-  readonly debug: ((line: string) => void) | undefined;
+  private profileStore: ProfileStore | undefined;
 
   constructor(
     readonly io: Io,
     readonly global: GlobalArgs,
     readonly config: MxConfig,
-    paths: MxPaths,
+    private readonly paths: MxPaths,
   ) {
-    this.out = new Output(io, global.output ?? config.output);
-    this.store = new ProfileStore(paths.storeFile);
-    this.debug = global.debug ? (line) => io.stderr.write(`[debug] ${line}\n`) : undefined;
+    this.out = new Output(io, global.output ?? config.output, global.debug);
+  }
+
+  /** Writes one debug line to stderr; undefined unless --debug. */
+  get debug(): ((line: string) => void) | undefined {
+    return this.out.debug;
+  }
+
+  /**
+   * The profile store. The first use checks its folder: one that other users can read (an
+   * MX_CONFIG_DIR made with a loose umask, say) gets a warning, as ssh gives for its keys.
+   */
+  get store(): ProfileStore {
+    if (!this.profileStore) {
+      this.profileStore = new ProfileStore(this.paths.storeFile);
+      const problem = this.profileStore.exposure();
+      if (problem) this.warn(problem);
+    }
+    return this.profileStore;
   }
 
   private snapshot: Promise<StoreData> | undefined;
@@ -58,7 +78,7 @@ export class Context {
   }
 
   warn(message: string): void {
-    this.io.stderr.write(`mx: warning: ${message}\n`);
+    this.out.warn(message);
   }
 
   /** The HTTP plumbing of this process, for building a MatrixClient. */
@@ -71,6 +91,13 @@ export class Context {
       debug: this.debug,
       ...(retries === undefined ? {} : { retry: { ...DEFAULT_RETRY_POLICY, rateLimitRetries: retries, transientRetries: retries } }),
     };
+  }
+
+  /** The profile named by --profile, MX_PROFILE or the config, checked; undefined when none is. */
+  namedProfile(): string | undefined {
+    const { profile } = this.global;
+    const named = profile || this.io.env.MX_PROFILE || this.config.profile;
+    return named === undefined ? undefined : selectProfileName({ flag: profile, env: this.io.env, config: this.config });
   }
 
   async profileName(): Promise<string> {
@@ -100,15 +127,27 @@ export class Context {
    * MX_HOMESERVER or --homeserver) needs no files at all, for CI; otherwise the profile.
    */
   async session(): Promise<AuthedSession> {
-    const profileName = await this.profileName();
     const explicitUrl = this.explicitHomeserver();
     const envToken = this.io.env.MX_ACCESS_TOKEN;
-    const profile = envToken && explicitUrl ? undefined : (await this.storeData()).profiles[profileName];
+    // Token and homeserver from the environment: no profile, and no file is read (main.ts).
+    if (envToken && explicitUrl) {
+      // A profile named anyway must still be a valid name (nothing is looked up).
+      this.namedProfile();
+      return {
+        client: { ...this.plumbing(), baseUrl: explicitUrl, accessToken: envToken },
+        profileName: undefined,
+        profile: undefined,
+        positionProfile: undefined,
+      };
+    }
+    const profileName = await this.profileName();
+    const profile = (await this.storeData()).profiles[profileName];
 
     if (envToken) {
-      const baseUrl = explicitUrl ?? profile?.homeserver ?? this.configHomeserver();
+      const baseUrl = profile?.homeserver ?? this.configHomeserver();
       if (!baseUrl) throw new UsageError('MX_ACCESS_TOKEN is set but no homeserver is: set MX_HOMESERVER or pass --homeserver');
-      return { client: { ...this.plumbing(), baseUrl, accessToken: envToken }, profileName, profile };
+      const positionProfile = profile?.accessToken === envToken ? profileName : undefined;
+      return { client: { ...this.plumbing(), baseUrl, accessToken: envToken }, profileName, profile, positionProfile };
     }
     if (!profile) {
       const named = this.global.profile || this.io.env.MX_PROFILE;
@@ -124,7 +163,29 @@ export class Context {
         `profile "${profileName}" belongs to ${profile.homeserver}, not ${explicitUrl}; mx will not send its token elsewhere (use another --profile)`,
       );
     }
-    return { client: { ...this.plumbing(), baseUrl: profile.homeserver, accessToken: profile.accessToken }, profileName, profile };
+    return {
+      client: { ...this.plumbing(), baseUrl: profile.homeserver, accessToken: profile.accessToken },
+      profileName,
+      profile,
+      positionProfile: profileName,
+    };
+  }
+
+  /**
+   * The homeserver for register and login: --homeserver / MX_HOMESERVER, else the profile's own
+   * server (if it serves this user), else discovery from the server name in a full user ID,
+   * else the config default.
+   */
+  async loginHomeserver(profileName: string, user: string | undefined): Promise<string> {
+    const explicit = this.explicitHomeserver();
+    if (explicit) return explicit;
+    const serverName = serverNameOf(user);
+    const profile = (await this.storeData()).profiles[profileName];
+    if (profile && (!serverName || serverNameOf(profile.userId) === serverName)) return profile.homeserver;
+    if (serverName) return discoverHomeserver(serverName, this.plumbing());
+    const fromConfig = this.configHomeserver();
+    if (fromConfig) return fromConfig;
+    throw new UsageError('no homeserver: pass --homeserver URL, set MX_HOMESERVER, or give a full user ID (@alice:example.org)');
   }
 
   configHomeserver(): string | undefined {

@@ -58,3 +58,12 @@ export class LocalStateError extends MxError {
     this.name = 'LocalStateError';
   }
 }
+
+/**
+ * The exit code of a command stopped by io.signal: 130 for SIGINT, 143 for SIGTERM, 0 for a
+ * closed stdout (`mx tail | head -1`: the reader had enough; see cli.ts).
+ */
+export function exitCodeForAbort(reason: unknown): number {
+  if (reason === 'EPIPE') return ExitCode.ok;
+  return reason === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
+}

@@ -7,6 +7,7 @@ import type { Dispatcher as DispatcherType } from 'undici';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import Dispatcher from 'undici/lib/dispatcher/dispatcher.js';
 import api from 'undici/lib/api/index.js';
+import { UsageError } from './errors.js';
 
 Object.assign(Dispatcher.prototype, api);
 
@@ -14,6 +15,22 @@ Object.assign(Dispatcher.prototype, api);
 // in the background while mx starts: flags must be set before the bundle is compiled, because
 // they are part of its code cache's key.
 
-export function createAgent(): DispatcherType {
-  return new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+const POOL = { keepAliveTimeout: 30_000, connections: 16 };
+
+/**
+ * An Agent, or, when the environment names a proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or their
+ * lower-case forms, which win as in curl), undici's agent that routes each request by those
+ * variables. The proxy code is loaded only then.
+ */
+export async function createDispatcher(env: Record<string, string | undefined>): Promise<DispatcherType> {
+  const setting = (name: string) => env[name.toLowerCase()] || env[name] || undefined;
+  const httpProxy = setting('HTTP_PROXY');
+  const httpsProxy = setting('HTTPS_PROXY');
+  if (!httpProxy && !httpsProxy) return new Agent(POOL);
+  for (const [name, value] of [['HTTP_PROXY', httpProxy], ['HTTPS_PROXY', httpsProxy]] as const) {
+    if (value && !URL.canParse(value)) throw new UsageError(`${name} is not a URL (expected like http://proxy.example.org:3128)`);
+  }
+  const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js');
+  // Passed explicitly: undici would otherwise read process.env itself.
+  return new EnvHttpProxyAgent({ ...POOL, httpProxy, httpsProxy, noProxy: setting('NO_PROXY') ?? '' });
 }

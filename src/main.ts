@@ -6,16 +6,17 @@ import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
 import type { CommandDef } from './commands/command.js';
 import { commands } from './commands/index.js';
 import { Context, type GlobalArgs } from './context.js';
-import { ExitCode, MxError, UsageError } from './errors.js';
+import { ExitCode, exitCodeForAbort, MxError, UsageError } from './errors.js';
 import type { Io } from './io.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output/format.js';
 import { reportError } from './output/errors.js';
+import { Output } from './output/output.js';
 import { loadConfig } from './profiles/config.js';
 import { resolvePaths } from './profiles/paths.js';
 import { VERSION } from './version.js';
 
 interface Selected {
-  def: CommandDef<any>;
+  def: CommandDef<any, any>;
   args: ArgumentsCamelCase<GlobalArgs & Record<string, unknown>>;
 }
 
@@ -37,7 +38,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   // --help, --version and `completion` print and stop here.
   if (!selected) {
-    if (helpText) io.stdout.write(helpText.endsWith('\n') ? helpText : helpText + '\n');
+    if (helpText) new Output(io, undefined).help(helpText);
     return ExitCode.ok;
   }
 
@@ -45,26 +46,30 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const global: GlobalArgs = { ...pickGlobals(parsed), debug };
   let format: OutputFormat = global.output ?? (io.stdoutIsTTY ? 'text' : 'json');
   try {
-    const paths = resolvePaths(io.env, io.cwd);
-    const { config } = await loadConfig({ explicitPath: global.config, configDir: paths.configDir, cwd: io.cwd });
-    const output = global.output ?? envOutput(io) ?? config.output;
+    // Arguments first: bad input fails before any file is read.
+    const options = selected.def.validate ? selected.def.validate(selected.args) : selected.args;
     const retries = retriesSetting(global.retries, io);
+    const envOutputFormat = envOutput(io);
+    const paths = resolvePaths(io.env, io.cwd);
+    // MX_ACCESS_TOKEN with a homeserver needs no files, so none is read: no config (unless
+    // --config names one) and no profile store (Context.session).
+    const tokenOnly = Boolean(io.env.MX_ACCESS_TOKEN) && Boolean(global.homeserver || io.env.MX_HOMESERVER);
+    const { config, warnings } =
+      tokenOnly && global.config === undefined
+        ? { config: {}, warnings: [] }
+        : await loadConfig({ explicitPath: global.config, configDir: paths.configDir, cwd: io.cwd });
+    const output = global.output ?? envOutputFormat ?? config.output;
     const ctx = new Context(io, { ...global, output, retries }, config, paths);
     format = ctx.out.format();
-    return (await selected.def.run!(ctx, selected.args)) ?? ExitCode.ok;
+    for (const warning of warnings) ctx.out.warn(warning);
+    return (await selected.def.run!(ctx, options)) ?? ExitCode.ok;
   } catch (error) {
     if (io.signal.aborted) return exitCodeForAbort(io.signal.reason);
     return reportError(io, format, error, debug);
   }
 }
 
-/** 130 for SIGINT, 143 for SIGTERM, 0 for a closed stdout (the reader had enough: cli.ts). */
-function exitCodeForAbort(reason: unknown): number {
-  if (reason === 'EPIPE') return ExitCode.ok;
-  return reason === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
-}
-
-function buildParser(argv: string[], select: (def: CommandDef<any>, args: Selected['args']) => void): Argv {
+function buildParser(argv: string[], select: (def: CommandDef<any, any>, args: Selected['args']) => void): Argv {
   const parser = yargs(argv)
     .scriptName('mx')
     .usage('mx <command> [options]\n\nA scriptable command-line client for the Matrix client-server API.')
@@ -105,7 +110,7 @@ function skipHelpCache(parser: Argv): void {
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
-function register(parser: Argv<any>, def: CommandDef<any>, select: (def: CommandDef<any>, args: Selected['args']) => void): void {
+function register(parser: Argv<any>, def: CommandDef<any, any>, select: (def: CommandDef<any, any>, args: Selected['args']) => void): void {
   parser.command({
     command: def.command,
     describe: def.describe,

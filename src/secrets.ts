@@ -3,14 +3,8 @@
  * history would keep them: only stdin, an environment variable, or a hidden prompt.
  */
 import { UsageError } from './errors.js';
+import { readStdin } from './input.js';
 import type { Io } from './io.js';
-
-/** All of stdin as text. */
-export async function readStdin(io: Io): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** stdin up to its end, without the line break that `echo` and here-strings add. */
 export async function readSecretFromStdin(io: Io, what: string): Promise<string> {

@@ -12,7 +12,7 @@ import { syncCommand } from './sync/sync.js';
 import { tailCommand } from './tail/tail.js';
 
 /** Every top-level command, in the order `mx --help` lists them. */
-export const commands: CommandDef<any>[] = [
+export const commands: CommandDef<any, any>[] = [
   registerCommand,
   loginCommand,
   logoutCommand,

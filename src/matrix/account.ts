@@ -12,8 +12,6 @@ export interface Session {
   user_id: string;
   access_token: string;
   device_id: string;
-  refresh_token?: string;
-  expires_in_ms?: number;
   well_known?: { 'm.homeserver'?: { base_url?: string } };
 }
 
@@ -30,7 +28,6 @@ export interface RegisterRequest {
   initial_device_display_name?: string;
   device_id?: string;
   auth?: AuthData;
-  refresh_token?: boolean;
 }
 
 /** GET /login: the login types this server offers. */

@@ -18,9 +18,22 @@ const BAD_INPUT_ERRCODES = new Set([
   'M_UNSUPPORTED_ROOM_VERSION',
 ]);
 
+/**
+ * A rate limit: HTTP 429 (with any errcode, or no JSON at all: a proxy's own limit page), or the
+ * spec's M_LIMIT_EXCEEDED. The one rule for the exit code (7), the retry decision and its count.
+ */
+function isRateLimitAnswer(status: number, errcode: string | undefined): boolean {
+  return status === 429 || errcode === 'M_LIMIT_EXCEEDED';
+}
+
+export function isRateLimit(error: unknown): boolean {
+  if (error instanceof MatrixError) return isRateLimitAnswer(error.status, error.errcode);
+  return error instanceof UnexpectedResponseError && isRateLimitAnswer(Number(error.details.status), undefined);
+}
+
 function exitCodeFor(status: number, errcode: string | undefined): ExitCodeValue {
   if (errcode && AUTH_ERRCODES.has(errcode)) return ExitCode.auth;
-  if (errcode === 'M_LIMIT_EXCEEDED' || status === 429 || status >= 500) return ExitCode.temporary;
+  if (isRateLimitAnswer(status, errcode) || status >= 500) return ExitCode.temporary;
   if (errcode && CONFLICT_ERRCODES.has(errcode)) return ExitCode.conflict;
   if (errcode && NOT_FOUND_ERRCODES.has(errcode)) return ExitCode.notFound;
   if (errcode && BAD_INPUT_ERRCODES.has(errcode)) return ExitCode.usage;
@@ -58,8 +71,13 @@ export class MatrixError extends MxError {
 
 /** The homeserver answered, but not with the JSON the spec promises (a proxy page, garbage). */
 export class UnexpectedResponseError extends MxError {
-  constructor(message: string, status: number) {
-    super(message, status >= 500 ? ExitCode.temporary : ExitCode.failure, { status });
+  constructor(
+    message: string,
+    status: number,
+    /** A Retry-After header's wait, when the answer had one (a proxy's 429 page, say). */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, isRateLimitAnswer(status, undefined) || status >= 500 ? ExitCode.temporary : ExitCode.failure, { status });
     this.name = 'UnexpectedResponseError';
   }
 }

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { ExitCode, MxError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { MatrixError, NetworkError, UnexpectedResponseError } from './errors.js';
+import { isRateLimit, MatrixError, NetworkError, UnexpectedResponseError } from './errors.js';
 
 /** Where and as whom requests go, plus the process's plumbing. */
 export interface MatrixClient {
@@ -107,6 +107,40 @@ export async function matrixRequest<T>(
   spec: RequestSpec,
   policy: RetryPolicy = client.retry ?? DEFAULT_RETRY_POLICY,
 ): Promise<T> {
+  return withRetries(client, spec, policy, async () => {
+    const answer = await exchange(client, spec);
+    const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType);
+    if (parsed === undefined) throw notJson(answer, spec);
+    if (answer.status < 200 || answer.status > 299) throw matrixError(client, spec, answer, parsed);
+    return parsed as T;
+  });
+}
+
+/** A 2xx answer taken as bytes, whatever its content type (media, or anything `mx api` calls). */
+export interface RawAnswer {
+  status: number;
+  contentType: string;
+  bytes: Buffer;
+}
+
+/**
+ * Like matrixRequest, but a 2xx answer is returned as bytes instead of being parsed as JSON.
+ * Error answers are errors exactly as for matrixRequest (and retried the same way).
+ */
+export async function matrixRawRequest(
+  client: MatrixClient,
+  spec: RequestSpec,
+  policy: RetryPolicy = client.retry ?? DEFAULT_RETRY_POLICY,
+): Promise<RawAnswer> {
+  return withRetries(client, spec, policy, async () => {
+    const answer = await exchange(client, spec);
+    if (answer.status >= 200 && answer.status <= 299) return answer;
+    const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType);
+    throw parsed === undefined ? notJson(answer, spec) : matrixError(client, spec, answer, parsed);
+  });
+}
+
+async function withRetries<T>(client: MatrixClient, spec: RequestSpec, policy: RetryPolicy, attempt: () => Promise<T>): Promise<T> {
   if (spec.auth && !client.accessToken) {
     throw new MxError(`${spec.what}: not logged in (no access token); run mx login first`, ExitCode.auth);
   }
@@ -114,11 +148,12 @@ export async function matrixRequest<T>(
   let transient = 0;
   for (;;) {
     try {
-      return await sendOnce<T>(client, spec);
+      return await attempt();
     } catch (error) {
       const wait = retryDelay(error, spec, policy, rateLimited, transient);
       if (wait === undefined) throw error;
-      if (error instanceof MatrixError && error.errcode === 'M_LIMIT_EXCEEDED') rateLimited++;
+      // The same rule that chose the wait counts it: every rate limit answer uses up a rate limit retry.
+      if (isRateLimit(error)) rateLimited++;
       else transient++;
       client.debug?.(`  retrying ${spec.method} ${spec.path} in ${wait} ms (${(error as Error).message})`);
       await client.sleep(wait, client.signal);
@@ -133,9 +168,9 @@ function retryDelay(
   rateLimited: number,
   transient: number,
 ): number | undefined {
-  if (error instanceof MatrixError && (error.errcode === 'M_LIMIT_EXCEEDED' || error.status === 429)) {
+  if (isRateLimit(error)) {
     if (rateLimited >= policy.rateLimitRetries) return undefined;
-    const wait = error.retryAfterMs ?? backoff(policy.backoffMs, rateLimited);
+    const wait = (error as MatrixError | UnexpectedResponseError).retryAfterMs ?? backoff(policy.backoffMs, rateLimited);
     return wait <= policy.maxRateLimitWaitMs ? wait : undefined;
   }
   const isTransient =
@@ -152,7 +187,13 @@ function backoff(baseMs: number, attempt: number): number {
   return Math.round(delay / 2 + Math.random() * (delay / 2));
 }
 
-async function sendOnce<T>(client: MatrixClient, spec: RequestSpec): Promise<T> {
+interface Exchange extends RawAnswer {
+  origin: string;
+  retryAfterMs: number | undefined;
+}
+
+/** One request and its whole answer; no answer at all is a NetworkError. */
+async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchange> {
   const url = buildUrl(client.baseUrl, spec.path, spec.query);
   const headers: Record<string, string> = { 'user-agent': `mx/${VERSION}`, accept: 'application/json' };
   if (spec.auth && client.accessToken) headers.authorization = `Bearer ${client.accessToken}`;
@@ -168,11 +209,6 @@ async function sendOnce<T>(client: MatrixClient, spec: RequestSpec): Promise<T> 
   // process.hrtime, not the global `performance`, whose first use loads perf_hooks (~1.5 ms).
   const started = process.hrtime.bigint();
   client.debug?.(`> ${spec.method} ${redactUrl(url)}`);
-
-  let status: number;
-  let contentType: string;
-  let text: string;
-  let retryAfterHeader: string | string[] | undefined;
   try {
     const response = await client.dispatcher.request({
       origin: url.origin,
@@ -184,33 +220,37 @@ async function sendOnce<T>(client: MatrixClient, spec: RequestSpec): Promise<T> 
       bodyTimeout: timeout,
       signal: client.signal,
     });
-    status = response.statusCode;
-    contentType = String(response.headers['content-type'] ?? '');
-    retryAfterHeader = response.headers['retry-after'];
-    text = await response.body.text();
+    const contentType = String(response.headers['content-type'] ?? '');
+    const bytes = Buffer.from(await response.body.arrayBuffer());
+    client.debug?.(`< ${response.statusCode} ${contentType || '(no content type)'} ${(process.hrtime.bigint() - started) / 1_000_000n} ms`);
+    return {
+      status: response.statusCode,
+      contentType,
+      bytes,
+      origin: url.origin,
+      retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+    };
   } catch (error) {
     if (client.signal?.aborted) throw error;
     throw new NetworkError(`${spec.what}: cannot reach ${url.origin}: ${describeNetworkError(error)}`, error);
   }
-  client.debug?.(`< ${status} ${contentType || '(no content type)'} ${(process.hrtime.bigint() - started) / 1_000_000n} ms`);
+}
 
-  const parsed = parseJsonObject(text, contentType);
-  if (parsed === undefined) {
-    const shape = contentType ? `${contentType}` : 'no content type';
-    throw new UnexpectedResponseError(
-      `${spec.what}: ${url.origin} answered HTTP ${status} with ${shape} instead of a JSON object` +
-        (contentType.includes('html') ? ' (a proxy or web server page? check the homeserver URL)' : ''),
-      status,
-    );
-  }
-  if (status < 200 || status > 299) {
-    const retryAfterMs =
-      parseRetryAfter(retryAfterHeader) ?? (typeof parsed.retry_after_ms === 'number' ? parsed.retry_after_ms : undefined);
-    const error = new MatrixError(status, parsed, spec.what, retryAfterMs);
-    client.debug?.(`  ${error.errcode ?? 'no errcode'}: ${String(parsed.error ?? '')}`);
-    throw error;
-  }
-  return parsed as T;
+function notJson(answer: Exchange, spec: RequestSpec): UnexpectedResponseError {
+  const { status, contentType, origin } = answer;
+  return new UnexpectedResponseError(
+    `${spec.what}: ${origin} answered HTTP ${status} with ${contentType || 'no content type'} instead of a JSON object` +
+      (contentType.includes('html') ? ' (a proxy or web server page? check the homeserver URL)' : ''),
+    status,
+    answer.retryAfterMs,
+  );
+}
+
+function matrixError(client: MatrixClient, spec: RequestSpec, answer: Exchange, parsed: Record<string, unknown>): MatrixError {
+  const retryAfterMs = answer.retryAfterMs ?? (typeof parsed.retry_after_ms === 'number' ? parsed.retry_after_ms : undefined);
+  const error = new MatrixError(answer.status, parsed, spec.what, retryAfterMs);
+  client.debug?.(`  ${error.errcode ?? 'no errcode'}: ${String(parsed.error ?? '')}`);
+  return error;
 }
 
 /** The body as a JSON object, or undefined when it is not one (HTML, truncated, an array). */

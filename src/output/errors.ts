@@ -6,7 +6,7 @@ import type { OutputFormat } from './format.js';
  * Writes an error to stderr, one line (a JSON object in JSON mode), and returns its exit
  * code. An error that is not an MxError is a bug in mx: said so, stack only with --debug.
  */
-export function reportError(io: Io, format: OutputFormat, error: unknown, debug: boolean): number {
+export function reportError(io: Pick<Io, 'stderr'>, format: OutputFormat, error: unknown, debug: boolean): number {
   const known = error instanceof MxError;
   const message = known ? error.message : `internal error: ${(error as Error)?.message ?? String(error)}`;
   const exitCode = known ? error.exitCode : ExitCode.failure;

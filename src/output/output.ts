@@ -1,3 +1,10 @@
+/**
+ * The output layer: everything mx writes to stdout and stderr goes through here, so that the
+ * format rules hold everywhere. Results and stream items go to stdout (JSON, NDJSON, tables or
+ * text); warnings, notices and debug lines go to stderr, as JSON lines in JSON mode (so a
+ * script reading stderr as JSON lines never meets a stray text line) and as `mx: ...` otherwise.
+ * Errors are written by reportError (errors.ts), in the same two shapes.
+ */
 import type { Io } from '../io.js';
 import { colours, type Colours } from './colour.js';
 import { chooseFormat, colourEnabled, type OutputFormat } from './format.js';
@@ -13,15 +20,18 @@ export interface View<T> {
   table?: TableView<T>;
 }
 
-/** Writes a command's result to stdout in the chosen format. */
 export class Output {
   readonly colours: Colours;
+  /** Writes one debug line to stderr; undefined unless --debug (or MX_DEBUG) is on. */
+  readonly debug: ((line: string) => void) | undefined;
 
   constructor(
     private readonly io: Io,
     private readonly requested: OutputFormat | undefined,
+    debug = false,
   ) {
     this.colours = colours(colourEnabled(io.env, io.stdoutIsTTY));
+    this.debug = debug ? (line) => io.stderr.write(`[debug] ${line}\n`) : undefined;
   }
 
   /** The format a result will take, given the command's own preference for people. */
@@ -34,6 +44,7 @@ export class Output {
     return this.format() === 'json';
   }
 
+  /** A command's result, in the chosen format. */
   async print<T>(value: T, view: View<T>): Promise<void> {
     const format = this.format(view.table ? 'table' : 'text');
     if (format === 'json' || (!view.text && !view.table)) {
@@ -50,15 +61,51 @@ export class Output {
   }
 
   /**
-   * One item of a stream (NDJSON): a compact JSON line, or the item's text line for people.
-   * Streams are never pretty-printed, so every line stays one JSON value for jq.
+   * One item of a stream: a compact JSON line (NDJSON: never pretty-printed, so every line is one
+   * JSON value for jq) or the item's text line. Resolves once the line was handed to the OS;
+   * rejects with the write's error (EPIPE when the reader has gone).
    */
-  printItem<T>(value: T, text: (value: T, c: Colours) => string): void {
-    this.write(this.format() === 'json' ? JSON.stringify(value) + '\n' : text(value, this.colours) + '\n');
+  item<T>(value: T, text: (value: T, c: Colours) => string): Promise<void> {
+    return this.writeConfirmed(this.format() === 'json' ? JSON.stringify(value) + '\n' : text(value, this.colours) + '\n');
   }
 
-  write(text: string): void {
+  /** Bytes as they are (a raw API answer). */
+  writeBytes(bytes: Uint8Array): Promise<void> {
+    return this.writeConfirmed(bytes);
+  }
+
+  /** Resolves true once everything written to stdout so far was handed to the OS, false if it failed. */
+  flushed(): Promise<boolean> {
+    return this.writeConfirmed('').then(() => true, () => false);
+  }
+
+  /** Help or usage text asked for by the user (stdout, as is). */
+  help(text: string): void {
+    this.write(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /** Something the user should know that did not stop the command. */
+  warn(message: string): void {
+    this.toStderr('warning', message, {});
+  }
+
+  /** A progress or state change of a long-running command (a reconnect, say), with machine-readable fields. */
+  notice(message: string, fields: Record<string, unknown> = {}): void {
+    this.toStderr('notice', message, fields);
+  }
+
+  private toStderr(kind: 'warning' | 'notice', message: string, fields: Record<string, unknown>): void {
+    this.io.stderr.write(
+      this.isJson ? JSON.stringify({ [kind]: { message, ...fields } }) + '\n' : `mx: ${kind === 'warning' ? 'warning: ' : ''}${message}\n`,
+    );
+  }
+
+  private write(text: string): void {
     this.io.stdout.write(text);
+  }
+
+  private writeConfirmed(chunk: string | Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => this.io.stdout.write(chunk, (error) => (error ? reject(error) : resolve())));
   }
 }
 

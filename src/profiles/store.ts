@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +13,6 @@ export interface Profile {
   userId?: string;
   deviceId?: string;
   accessToken?: string;
-  refreshToken?: string;
   isGuest?: boolean;
   /** Stream positions (sync next_batch tokens) saved by later commands, keyed by cursor name. */
   positions?: Record<string, string>;
@@ -91,6 +90,31 @@ export class ProfileStore {
     } finally {
       await lock.release();
     }
+  }
+
+  /**
+   * What, if anything, lets other users near the tokens: a store file with group or other
+   * permission bits is tightened to 0600 at once (it is mx's own file) and reported; a folder
+   * with such bits is only reported, with the command to fix it, because it may be a folder the
+   * user chose (MX_CONFIG_DIR) and shares with other things. Undefined when all is private.
+   */
+  exposure(): string | undefined {
+    const problems: string[] = [];
+    const dir = path.dirname(this.storeFile);
+    const dirMode = modeOf(dir);
+    if (dirMode !== undefined && dirMode & 0o077) {
+      problems.push(`the folder ${dir} holds access tokens but other users may open it (mode ${octal(dirMode)}): run chmod 700 ${dir}`);
+    }
+    const fileMode = modeOf(this.storeFile);
+    if (fileMode !== undefined && fileMode & 0o077) {
+      try {
+        chmodSync(this.storeFile, 0o600);
+        problems.push(`the profile store ${this.storeFile} was readable by other users (mode ${octal(fileMode)}); mx set it to 0600`);
+      } catch (err) {
+        problems.push(`the profile store ${this.storeFile} is readable by other users (mode ${octal(fileMode)}) and mx cannot change that (${errorMessage(err)})`);
+      }
+    }
+    return problems.length ? problems.join('; ') : undefined;
   }
 
   private async readText(): Promise<string | undefined> {
@@ -205,6 +229,19 @@ export class ProfileStore {
   }
 }
 
+/** The permission bits of a file or folder, or undefined when it does not exist (yet). */
+function modeOf(file: string): number | undefined {
+  try {
+    return statSync(file).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+}
+
+function octal(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
+}
+
 function parseStore(text: string, file: string): StoreData {
   let value: unknown;
   try {
@@ -248,7 +285,7 @@ function storeProblem(value: unknown): string | undefined {
 function profileProblem(p: unknown): string | undefined {
   if (!isObject(p)) return 'it is not an object';
   if (typeof p.homeserver !== 'string') return '"homeserver" is missing or not a string';
-  for (const key of ['userId', 'deviceId', 'accessToken', 'refreshToken'] as const) {
+  for (const key of ['userId', 'deviceId', 'accessToken'] as const) {
     if (p[key] !== undefined && typeof p[key] !== 'string') return `"${key}" is not a string`;
   }
   if (p.isGuest !== undefined && typeof p.isGuest !== 'boolean') return '"isGuest" is not a boolean';

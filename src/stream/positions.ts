@@ -4,8 +4,8 @@
  * touches them. Each writer re-reads the store under its lock and changes only its own key,
  * so parallel mx processes never clobber each other's positions.
  */
-import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
+import type { ProfileStore, StoreData } from '../profiles/store.js';
 
 export const SYNC_POSITION_KEY = 'sync';
 export const DEFAULT_CURSOR = 'default';
@@ -56,17 +56,17 @@ export function decodePosition(text: string, source: string): Position {
   return { since: v.since, skip: v.skip as string[] };
 }
 
-/** Reads one saved position of a profile (undefined when none is saved). */
-export async function readPosition(ctx: Context, profileName: string, key: string): Promise<string | undefined> {
-  return (await ctx.store.read()).profiles[profileName]?.positions?.[key];
+/** One saved position of a profile in a store snapshot (undefined when none is saved). */
+export function readPosition(data: StoreData, profileName: string, key: string): string | undefined {
+  return data.profiles[profileName]?.positions?.[key];
 }
 
 /**
  * Saves one position of a profile: a locked read-modify-write of that key only. A profile
  * removed meanwhile (mx profile rm) is not re-created.
  */
-export async function savePosition(ctx: Context, profileName: string, key: string, value: string): Promise<void> {
-  await ctx.store.update((data) => {
+export async function savePosition(store: ProfileStore, profileName: string, key: string, value: string): Promise<void> {
+  await store.update((data) => {
     const profile = data.profiles[profileName];
     if (!profile) return;
     profile.positions = { ...profile.positions, [key]: value };

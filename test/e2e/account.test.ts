@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeResult, homeserverUrl, mxJson, randomPassword, registerUser, runMx, tempConfigDir, uniqueUser } from './helpers.js';
+import { request } from 'undici';
+import { describeResult, homeserverUrl, mxJson, profileCredentials, randomPassword, registerUser, runMx, tempConfigDir, uniqueUser } from './helpers.js';
 
 const EXIT = { ok: 0, usage: 2, auth: 3, notFound: 5, conflict: 6 };
 
@@ -137,6 +138,33 @@ describe('account commands against a real homeserver', () => {
     const missing = await runMx(['api', 'GET', '/v3/rooms/!nope:localhost/state'], opts);
     expect(missing.code).toBe(4);
     expect(JSON.parse(missing.stdout).errcode).toBe('M_FORBIDDEN');
+  });
+
+  it('mx api passes answers that are not JSON through as bytes: media to stdout or to a 0600 file', async () => {
+    const alice = await registerUser();
+    const opts = { configDir: alice.configDir };
+    const { homeserver, accessToken } = await profileCredentials(alice.configDir, alice.profile);
+    const upload = async (data: Buffer, contentType: string) => {
+      const res = await request(`${homeserver}/_matrix/media/v3/upload`, {
+        method: 'POST', body: data, headers: { authorization: `Bearer ${accessToken}`, 'content-type': contentType },
+      });
+      const { content_uri } = (await res.body.json()) as { content_uri: string };
+      return `/v1/media/download/${content_uri.slice('mxc://'.length)}`;
+    };
+    const text = Buffer.from('plain text, not JSON\nline two\n');
+    const shown = await runMx(['api', 'GET', await upload(text, 'text/plain')], opts);
+    expect(shown.code, describeResult(['api'], shown)).toBe(EXIT.ok);
+    expect(shown.stdout).toBe(text.toString());
+
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 0xfe, 0xff]);
+    const file = path.join(alice.configDir, 'download.png');
+    const saved = await runMx(['api', 'GET', await upload(png, 'image/png'), '--output-file', file], opts);
+    expect(saved.code, describeResult(['api'], saved)).toBe(EXIT.ok);
+    expect(readFileSync(file).equals(png)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    const missing = await runMx(['api', 'GET', '/v1/media/download/localhost/nosuchmedia'], opts);
+    expect(missing.code).toBe(EXIT.notFound);
   });
 
   it('20 parallel mx processes saving 20 profiles leave all 20 intact, in a 0600 file', async () => {

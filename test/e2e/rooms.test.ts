@@ -57,6 +57,28 @@ describe('rooms and messages: the walkthrough', () => {
     ]));
   });
 
+  it('--direct records the room in the creator\'s m.direct, as Element does, so clients list it as a direct chat', async () => {
+    const configDir = tempConfigDir();
+    const a = await registerUser({ profile: 'a', configDir });
+    const b = await registerUser({ profile: 'b', configDir });
+    const first = await mxJson<{ room_id: string }>(['-p', 'a', 'room', 'create', '--direct', '--invite', b.userId], { configDir });
+    const second = await mxJson<{ room_id: string }>(['-p', 'a', 'room', 'create', '--direct', '--invite', b.userId], { configDir });
+    const direct = await mxJson<Record<string, string[]>>(
+      ['-p', 'a', 'api', 'GET', `/v3/user/${encodeURIComponent(a.userId)}/account_data/m.direct`],
+      { configDir },
+    );
+    expect(direct).toEqual({ [b.userId]: [first.room_id, second.room_id] });
+    // The invite itself is marked direct, for the invitee's client.
+    const invite = await mxJson<{ content: { is_direct?: boolean } }>(
+      ['-p', 'a', 'api', 'GET', `/v3/rooms/${encodeURIComponent(first.room_id)}/state/m.room.member/${encodeURIComponent(b.userId)}?format=event`],
+      { configDir },
+    );
+    expect(invite.content.is_direct).toBe(true);
+    // Without someone to be direct with, it is a usage error (nothing is created).
+    const alone = await runMx(['-p', 'a', 'room', 'create', '--direct'], { configDir });
+    expect(alone.code, describeResult(['room', 'create', '--direct'], alone)).toBe(2);
+  });
+
   it('refuses an alias that is taken with the conflict exit code', async () => {
     const a = await registerUser();
     const alias = uniqueUser('taken');

@@ -59,8 +59,9 @@ const cases: Case[] = [
   { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': '[]' }), code: LOCAL_STATE, message: /is corrupt/ },
   { argv: ['whoami', '--config', 'mx.config.js'], code: USAGE, message: /never code/ },
   { argv: ['whoami', '--config', '/nonexistent/mx.yaml'], code: USAGE, message: /nonexistent/ },
-  { argv: ['whoami'], configDir: () => dirWith({ 'config.json': '{"output":"xml"}' }), code: LOCAL_STATE, message: /"output" must be one of/ },
-  { argv: ['whoami'], configDir: () => dirWith({ 'config.yaml': 'homeserver: [1, 2' }), code: LOCAL_STATE, message: /config/i },
+  // (A session from MX_HOMESERVER + MX_ACCESS_TOKEN reads no config file: these use a profile.)
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.json': '{"output":"xml"}' }), code: LOCAL_STATE, message: /"output" must be one of/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.yaml': 'homeserver: [1, 2' }), code: LOCAL_STATE, message: /config/i },
   // Homeserver URLs
   { argv: ['whoami', '--homeserver', 'ftp://example.org'], code: USAGE, message: /https:\/\/ or http:\/\// },
   { argv: ['whoami', '--homeserver', 'http://exa mple.org'], code: USAGE, message: /is not a URL/ },

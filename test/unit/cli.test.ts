@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { MockAgent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
-import { VERSION } from '../../src/version.js';
 import { fakeIo, JSON_HEADERS, tempDirMaker } from './fake-io.js';
 
 const configDir = tempDirMaker('mx-unit-');
@@ -17,10 +16,9 @@ async function run(argv: string[], options: Parameters<typeof fakeIo>[0] = {}) {
 describe('mx in-process', () => {
   it('prints its version, matching package.json', async () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-    expect(VERSION).toBe(pkg.version);
     const { code, out } = await run(['--version']);
     expect(code).toBe(0);
-    expect(out.trim()).toBe(VERSION);
+    expect(out).toBe(`${pkg.version}\n`);
   });
 
   it.each([
@@ -93,7 +91,15 @@ describe('mx in-process', () => {
       .intercept({ path: '/_matrix/client/v3/account/whoami' })
       .reply(200, { user_id: '@a:hs.test', device_id: 'D' }, JSON_HEADERS);
     expect(await main(['whoami'], io)).toBe(0);
-    expect(io.err()).toMatch(/warning: http:\/\/hs.test is plain http/);
+    // Piped, so JSON mode: the warning is one JSON line on stderr.
+    expect(JSON.parse(io.err())).toEqual({ warning: { message: 'http://hs.test is plain http: passwords and tokens cross the network unencrypted' } });
+    const text = fakeIo({ env: { MX_CONFIG_DIR: configDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: 'http://hs.test' } });
+    (text.dispatcher as MockAgent)
+      .get('http://hs.test')
+      .intercept({ path: '/_matrix/client/v3/account/whoami' })
+      .reply(200, { user_id: '@a:hs.test', device_id: 'D' }, JSON_HEADERS);
+    expect(await main(['whoami', '-o', 'text'], text)).toBe(0);
+    expect(text.err()).toBe('mx: warning: http://hs.test is plain http: passwords and tokens cross the network unencrypted\n');
   });
 
   it('will not send a stored token to another homeserver', async () => {
@@ -138,5 +144,50 @@ describe('mx in-process', () => {
   it('rejects a --retries or MX_RETRIES that is not a small whole number', async () => {
     expect((await run(['whoami', '--retries', '-1'])).code).toBe(2);
     expect((await run(['whoami'], { env: { MX_RETRIES: 'lots' } })).err).toContain('MX_RETRIES must be a whole number');
+  });
+});
+
+describe('mx api with answers that are not JSON', () => {
+  const MEDIA = '/_matrix/client/v1/media/download/hs.test/abc';
+  const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe, 0x0a]);
+
+  function mediaIo(options: Parameters<typeof fakeIo>[0] = {}) {
+    const io = fakeIo({ ...options, env: { MX_CONFIG_DIR: configDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: 'https://hs.test' } });
+    (io.dispatcher as MockAgent)
+      .get('https://hs.test')
+      .intercept({ path: MEDIA, headers: { authorization: 'Bearer tok' } })
+      .reply(200, bytes, { headers: { 'content-type': 'image/png' } });
+    return io;
+  }
+
+  it('writes the bytes as received to stdout', async () => {
+    const io = mediaIo();
+    expect(await main(['api', 'GET', MEDIA], io)).toBe(0);
+    expect(io.outBytes().equals(bytes)).toBe(true);
+  });
+
+  it('--output-file writes them to a file only its owner can read', async () => {
+    const io = mediaIo();
+    const file = path.join(configDir(), 'cat.png');
+    expect(await main(['api', 'GET', MEDIA, '--output-file', file], io)).toBe(0);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(io.out()).toBe('');
+  });
+
+  it('will not print binary data on a terminal', async () => {
+    const io = mediaIo({ stdoutIsTTY: true });
+    expect(await main(['api', 'GET', MEDIA], io)).toBe(2);
+    expect(io.err()).toMatch(/the answer is image\/png \(8 bytes\): not printed on a terminal; use --output-file FILE/);
+  });
+
+  it('an error answer keeps its exit code', async () => {
+    const io = fakeIo({ env: { MX_CONFIG_DIR: configDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: 'https://hs.test' } });
+    (io.dispatcher as MockAgent)
+      .get('https://hs.test')
+      .intercept({ path: MEDIA })
+      .reply(404, { errcode: 'M_NOT_FOUND', error: 'Not found' }, JSON_HEADERS);
+    expect(await main(['api', 'GET', MEDIA], io)).toBe(5);
+    expect(JSON.parse(io.out())).toEqual({ errcode: 'M_NOT_FOUND', error: 'Not found' });
   });
 });

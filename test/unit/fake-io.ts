@@ -8,6 +8,8 @@ import type { Io } from '../../src/io.js';
 
 export interface FakeIo extends Io {
   out: () => string;
+  /** stdout as the bytes written (for binary output). */
+  outBytes: () => Buffer;
   err: () => string;
   /** Delays the code asked for, in order. */
   sleeps: number[];
@@ -17,9 +19,9 @@ export interface FakeIo extends Io {
 export function fakeIo(options: Partial<Io> & { input?: string } = {}): FakeIo {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
-  let out = '';
+  const outChunks: Buffer[] = [];
   let err = '';
-  stdout.on('data', (chunk) => (out += chunk));
+  stdout.on('data', (chunk: Buffer) => outChunks.push(chunk));
   stderr.on('data', (chunk) => (err += chunk));
   const sleeps: number[] = [];
   const { input, ...rest } = options;
@@ -39,7 +41,8 @@ export function fakeIo(options: Partial<Io> & { input?: string } = {}): FakeIo {
       sleeps.push(ms);
     },
     ...rest,
-    out: () => out,
+    out: () => Buffer.concat(outChunks).toString('utf8'),
+    outBytes: () => Buffer.concat(outChunks),
     err: () => err,
     sleeps,
   };

@@ -78,6 +78,20 @@ describe('matrixRequest', () => {
     expect(sleeps).toEqual([10, 10]);
   });
 
+  it('counts every 429 as a rate limit, whatever its errcode (or body), and gives up after the same bound', async () => {
+    const { pool, client, sleeps } = setup();
+    const policy = { rateLimitRetries: 2, maxRateLimitWaitMs: 60_000, transientRetries: 0, backoffMs: 1 };
+    pool.intercept({ path: WHOAMI }).reply(429, { errcode: 'M_UNKNOWN', error: 'busy', retry_after_ms: 7 }, JSON_HEADERS).times(3);
+    await expect(matrixRequest(client, get, policy)).rejects.toMatchObject({ status: 429, errcode: 'M_UNKNOWN', exitCode: ExitCode.temporary });
+    expect(sleeps).toEqual([7, 7]);
+
+    // A proxy's own 429 page is a rate limit too.
+    sleeps.length = 0;
+    pool.intercept({ path: WHOAMI }).reply(429, '<html>Too Many Requests</html>', { headers: { 'content-type': 'text/html', 'retry-after': '1' } }).times(3);
+    await expect(matrixRequest(client, get, policy)).rejects.toMatchObject({ exitCode: ExitCode.temporary });
+    expect(sleeps).toEqual([1000, 1000]);
+  });
+
   it('does not wait longer than the cap a server asks for', async () => {
     const { pool, client, sleeps } = setup();
     pool.intercept({ path: WHOAMI }).reply(429, { errcode: 'M_LIMIT_EXCEEDED', retry_after_ms: 3_600_000 }, JSON_HEADERS);

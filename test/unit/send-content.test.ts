@@ -4,9 +4,9 @@ import { deflateSync, crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   checkContentSize, htmlToPlain, jsonContent, loadMarkdown, locationContent, msgtypeForMime, parseMsgtype, textContent,
-} from '../../src/commands/send/content.js';
-import { fileContent, readLocalFile } from '../../src/commands/send/file.js';
-import { lineTxnId, newTxnId, parseTxnId } from '../../src/commands/send/txn.js';
+} from '../../src/messages/content.js';
+import { fileContent, readLocalFile } from '../../src/messages/file.js';
+import { lineTxnId, newTxnId, parseTxnId } from '../../src/messages/txn.js';
 import { UsageError } from '../../src/errors.js';
 import { tempDirMaker } from './fake-io.js';
 

@@ -6,16 +6,9 @@ import type { MatrixClient } from '../../matrix/http.js';
 import { parseUserArgument } from '../../matrix/identifiers.js';
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
+import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
 import { defineCommand } from '../command.js';
-import {
-  assertProfileFree,
-  DEVICE_NAME_OPTION,
-  homeserverForLogin,
-  PASSWORD_STDIN_OPTION,
-  saveSession,
-  sessionSummary,
-  USER_POSITIONAL,
-} from './session.js';
+import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, USER_POSITIONAL } from '../options.js';
 
 interface LoginArgs {
   user?: string;
@@ -39,17 +32,20 @@ export const loginCommand = defineCommand({
       .option('device-id', { type: 'string', describe: 're-use this device ID' })
       .conflicts('token', ['with-token', 'password-stdin'])
       .conflicts('with-token', ['password-stdin', 'device-id']),
-  async run(ctx, args) {
+  validate(args) {
     if (args.user) parseUserArgument(args.user);
+    return args;
+  },
+  async run(ctx, args) {
     const profileName = await ctx.profileName();
     const profile = (await ctx.storeData()).profiles[profileName];
     const user = args.user ?? profile?.userId;
     assertProfileFree(profile, profileName, user?.startsWith('@') ? user : undefined);
-    const homeserver = await homeserverForLogin(ctx, profileName, user);
+    const homeserver = await ctx.loginHomeserver(profileName, user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
 
     const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, args, user);
-    await saveSession(ctx, profileName, homeserver, session);
+    await saveSession(ctx.store, profileName, homeserver, session);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
     });

@@ -15,19 +15,18 @@ export const logoutCommand = defineCommand({
       if (!(error instanceof MatrixError && error.errcode === 'M_UNKNOWN_TOKEN')) throw error;
       ctx.warn('the server no longer knew this token');
     }
-    if (profile && client.accessToken === profile.accessToken) {
+    if (profileName && profile && client.accessToken === profile.accessToken) {
       await ctx.store.update((data) => {
         const stored = data.profiles[profileName];
         // Only clear the token we logged out: another mx may have logged in again meanwhile.
         if (stored?.accessToken === client.accessToken) {
           delete stored.accessToken;
-          delete stored.refreshToken;
           delete stored.deviceId;
         }
       });
     }
     await ctx.out.print(
-      { logged_out: true, all_devices: args.all, profile: profile ? profileName : null },
+      { logged_out: true, all_devices: args.all, profile: profileName ?? null },
       { text: (r) => `Logged out${r.all_devices ? ' of all devices' : ''}${r.profile ? ` (profile "${r.profile}")` : ''}` },
     );
   },

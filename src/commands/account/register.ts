@@ -4,16 +4,9 @@ import { parseUserArgument } from '../../matrix/identifiers.js';
 import { withUserInteractiveAuth, type StageHandler } from '../../matrix/uia.js';
 import { readSecret } from '../../secrets.js';
 import { withSpinner } from '../../output/spinner.js';
+import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
 import { defineCommand } from '../command.js';
-import {
-  assertProfileFree,
-  DEVICE_NAME_OPTION,
-  homeserverForLogin,
-  PASSWORD_STDIN_OPTION,
-  saveSession,
-  sessionSummary,
-  USER_POSITIONAL,
-} from './session.js';
+import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, USER_POSITIONAL } from '../options.js';
 
 /** The UIA stages mx can complete for registration. */
 function stageHandlers(registrationToken: string | undefined): Record<string, StageHandler> {
@@ -45,13 +38,15 @@ export const registerCommand = defineCommand({
       .option('device-name', DEVICE_NAME_OPTION)
       .option('registration-token', { type: 'string', describe: 'token for servers that require one (or MX_REGISTRATION_TOKEN)' })
       .conflicts('guest', ['user', 'password-stdin']),
-  async run(ctx, args) {
+  validate(args) {
     if (!args.guest && !args.user) throw new UsageError('register needs a user name (or --guest)');
-    const user = args.user ? parseUserArgument(args.user) : undefined;
+    return { ...args, localpart: args.user ? parseUserArgument(args.user).localpart : undefined };
+  },
+  async run(ctx, args) {
     const profileName = await ctx.profileName();
     const existing = (await ctx.storeData()).profiles[profileName];
     assertProfileFree(existing, profileName, undefined);
-    const homeserver = await homeserverForLogin(ctx, profileName, args.user);
+    const homeserver = await ctx.loginHomeserver(profileName, args.user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
 
     let session: Session;
@@ -64,12 +59,12 @@ export const registerCommand = defineCommand({
         fromStdin: Boolean(args.passwordStdin), envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin', confirm: true,
       });
       const token = args.registrationToken ?? ctx.io.env.MX_REGISTRATION_TOKEN;
-      const body = { username: user!.localpart, password, initial_device_display_name: args.deviceName };
-      session = await withSpinner(ctx.io, !ctx.out.isJson, `Registering ${user!.localpart}`, () =>
+      const body = { username: args.localpart, password, initial_device_display_name: args.deviceName };
+      session = await withSpinner(ctx.io, !ctx.out.isJson, `Registering ${args.localpart}`, () =>
         withUserInteractiveAuth((auth) => register(client, auth ? { ...body, auth } : body), stageHandlers(token), explainMissing),
       );
     }
-    await saveSession(ctx, profileName, homeserver, session, args.guest ? { isGuest: true } : {});
+    await saveSession(ctx.store, profileName, homeserver, session, args.guest ? { isGuest: true } : {});
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
     });

@@ -1,7 +1,7 @@
-import { parseRoomAlias } from '../../matrix/identifiers.js';
+import { parseRoomAlias, parseRoomRef } from '../../matrix/identifiers.js';
 import { deleteRoomAlias, getRoomIdByAlias, setRoomAlias } from '../../matrix/rooms.js';
 import { defineCommand } from '../command.js';
-import { resolveRoom } from './resolve.js';
+import { resolveRoom } from '../../matrix/resolve.js';
 
 const add = defineCommand({
   command: 'add <alias> <room>',
@@ -10,10 +10,13 @@ const add = defineCommand({
     y
       .positional('alias', { type: 'string', demandOption: true, describe: '#name:your.server' })
       .positional('room', { type: 'string', demandOption: true, describe: 'room ID or another alias of it' }),
-  async run(ctx, args) {
-    const alias = parseRoomAlias(args.alias);
+  validate(args) {
+    parseRoomRef(args.room);
+    return { alias: parseRoomAlias(args.alias), room: args.room };
+  },
+  async run(ctx, { alias, room }) {
     const { client } = await ctx.session();
-    const roomId = await resolveRoom(client, args.room);
+    const roomId = await resolveRoom(client, room);
     await setRoomAlias(client, alias, roomId);
     await ctx.out.print({ alias, room_id: roomId }, { text: (r) => `${r.alias} -> ${r.room_id}` });
   },
@@ -24,8 +27,8 @@ const rm = defineCommand({
   aliases: ['remove'],
   describe: 'Remove an alias',
   builder: (y) => y.positional('alias', { type: 'string', demandOption: true }),
-  async run(ctx, args) {
-    const alias = parseRoomAlias(args.alias);
+  validate: (args) => ({ alias: parseRoomAlias(args.alias) }),
+  async run(ctx, { alias }) {
     const { client } = await ctx.session();
     await deleteRoomAlias(client, alias);
     await ctx.out.print({ alias, removed: true }, { text: (r) => `Removed ${r.alias}` });
@@ -36,8 +39,8 @@ const resolve = defineCommand({
   command: 'resolve <alias>',
   describe: 'Show the room an alias points to',
   builder: (y) => y.positional('alias', { type: 'string', demandOption: true }),
-  async run(ctx, args) {
-    const alias = parseRoomAlias(args.alias);
+  validate: (args) => ({ alias: parseRoomAlias(args.alias) }),
+  async run(ctx, { alias }) {
     const { client } = await ctx.session();
     const { room_id, servers } = await getRoomIdByAlias(client, alias);
     await ctx.out.print({ alias, room_id, servers }, { text: (r) => r.room_id });

@@ -1,7 +1,7 @@
 import { ExitCode, MxError, UsageError } from '../../errors.js';
 import { getTokenOwner } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
-import type { MatrixClient } from '../../matrix/http.js';
+import { recordDirectRoom } from '../../matrix/account-data.js';
 import { parseAliasLocalpart, parseEventType, parseUserId } from '../../matrix/identifiers.js';
 import { createRoom, type CreateRoomRequest } from '../../matrix/rooms.js';
 import { defineCommand } from '../command.js';
@@ -20,12 +20,13 @@ export const roomCreateCommand = defineCommand({
       .option('public', { type: 'boolean', describe: 'same as --preset public --visibility public' })
       .option('visibility', { type: 'string', choices: ['public', 'private'], describe: 'listed in the room directory or not' })
       .option('invite', { type: 'string', array: true, describe: 'invite this user (repeatable)' })
-      .option('direct', { type: 'boolean', describe: 'mark as a direct chat' })
+      .option('direct', { type: 'boolean', describe: 'a direct chat with the invited user(s), listed as one in their clients (m.direct)' })
       .option('room-version', { type: 'string', describe: 'room version, e.g. 11 or 12' })
       .option('state', { type: 'string', array: true, describe: 'initial state event as JSON {"type","state_key","content"} (repeatable)' })
       .conflicts('public', 'preset'),
-  async run(ctx, args) {
-    const body: CreateRoomRequest = {
+  validate(args): CreateRoomRequest {
+    if (args.direct && !args.invite?.length) throw new UsageError('--direct needs --invite USER: a direct chat is with someone');
+    return {
       ...(args.alias !== undefined ? { room_alias_name: parseAliasLocalpart(args.alias) } : {}),
       ...(args.name !== undefined ? { name: args.name } : {}),
       ...(args.topic !== undefined ? { topic: args.topic } : {}),
@@ -37,6 +38,8 @@ export const roomCreateCommand = defineCommand({
       ...(args.roomVersion ? { room_version: args.roomVersion } : {}),
       ...(args.state?.length ? { initial_state: args.state.map(parseStateEvent) } : {}),
     };
+  },
+  async run(ctx, body) {
     const { client, profile } = await ctx.session();
     let roomId: string;
     try {
@@ -47,15 +50,16 @@ export const roomCreateCommand = defineCommand({
       }
       throw error;
     }
-    const alias = body.room_alias_name ? `#${body.room_alias_name}:${await serverName(client, profile?.userId)}` : null;
+    // Asked of the server only when needed (a session from MX_ACCESS_TOKEN has no stored user).
+    let userId = profile?.userId;
+    const me = async () => (userId ??= (await getTokenOwner(client)).user_id);
+    // As Element does: a direct chat is listed as one through the creator's m.direct.
+    if (body.is_direct) await recordDirectRoom(client, await me(), roomId, body.invite ?? []);
+    // The alias's server is the creator's.
+    const alias = body.room_alias_name ? `#${body.room_alias_name}:${parseUserId(await me()).serverName}` : null;
     await ctx.out.print({ room_id: roomId, alias }, { text: (r) => [r.room_id, r.alias].filter(Boolean).join('\n') });
   },
 });
-
-/** The user's server name, which is also the server part of aliases they create. */
-async function serverName(client: MatrixClient, userId: string | undefined): Promise<string> {
-  return parseUserId(userId ?? (await getTokenOwner(client)).user_id).serverName;
-}
 
 function parseStateEvent(json: string): NonNullable<CreateRoomRequest['initial_state']>[number] {
   let value: unknown;

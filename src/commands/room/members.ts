@@ -1,6 +1,8 @@
 import { getMembersByRoom } from '../../matrix/rooms.js';
 import { defineCommand } from '../command.js';
-import { resolveRoom } from './resolve.js';
+import { ROOM_POSITIONAL } from '../options.js';
+import { parseRoomRef } from '../../matrix/identifiers.js';
+import { resolveRoom } from '../../matrix/resolve.js';
 
 const MEMBERSHIPS = ['join', 'invite', 'knock', 'leave', 'ban'];
 
@@ -9,8 +11,12 @@ export const roomMembersCommand = defineCommand({
   describe: 'List the members of a room with their membership and display name',
   builder: (y) =>
     y
-      .positional('room', { type: 'string', demandOption: true, describe: 'room ID or alias' })
+      .positional('room', ROOM_POSITIONAL)
       .option('membership', { type: 'string', choices: MEMBERSHIPS, describe: 'only members with this membership' }),
+  validate(args) {
+    parseRoomRef(args.room);
+    return args;
+  },
   async run(ctx, args) {
     const { client } = await ctx.session();
     const roomId = await resolveRoom(client, args.room);

@@ -1,9 +1,10 @@
 import { UsageError } from '../../errors.js';
-import { parseEventType } from '../../matrix/identifiers.js';
+import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
+import { resolveRoom } from '../../matrix/resolve.js';
 import { getRoomEvents, type ClientEvent } from '../../matrix/rooms.js';
 import { formatEventLine } from '../../output/event-summary.js';
 import { defineCommand } from '../command.js';
-import { resolveRoom } from './resolve.js';
+import { ROOM_POSITIONAL } from '../options.js';
 
 /** The server caps pages (Synapse at 1000); --all pages through with this size. */
 const ALL_PAGE_SIZE = 250;
@@ -14,39 +15,50 @@ export const roomMessagesCommand = defineCommand({
   describe: 'Read room history: one event per line (NDJSON when piped)',
   builder: (y) =>
     y
-      .positional('room', { type: 'string', demandOption: true, describe: 'room ID or alias' })
+      .positional('room', ROOM_POSITIONAL)
       .option('limit', { type: 'number', describe: 'events per page (default 10; with --all: all of them)' })
       .option('dir', { type: 'string', choices: ['b', 'f'], default: 'b', describe: 'b: newest first, back in time; f: oldest first' })
       .option('from', { type: 'string', describe: 'start at this pagination token (a previous page\'s end, or a sync token)' })
       .option('all', { type: 'boolean', describe: 'follow the pages until the history is exhausted' })
       .option('type', { type: 'string', array: true, describe: 'only events of this type (repeatable; * wildcards)' }),
-  async run(ctx, args) {
+  validate(args) {
     if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) {
       throw new UsageError('--limit must be a whole number above 0');
     }
+    parseRoomRef(args.room);
+    const types = args.type?.map((type) => (type.includes('*') ? type : parseEventType(type)));
+    return {
+      room: args.room,
+      limit: args.limit,
+      dir: args.dir as 'b' | 'f',
+      from: args.from,
+      all: Boolean(args.all),
+      filter: types?.length ? JSON.stringify({ types }) : undefined,
+    };
+  },
+  async run(ctx, { room, limit, dir, from, all, filter }) {
     const { client } = await ctx.session();
-    const roomId = await resolveRoom(client, args.room);
-    const filter = args.type?.length ? JSON.stringify({ types: args.type.map((type) => (type.includes('*') ? type : parseEventType(type))) }) : undefined;
-    const dir = args.dir as 'b' | 'f';
-    const print = (event: ClientEvent) => ctx.out.printItem({ ...event, room_id: event.room_id ?? roomId }, (e, c) => formatEventLine(e, c));
+    const roomId = await resolveRoom(client, room);
+    const print = (event: ClientEvent) => ctx.out.item({ ...event, room_id: event.room_id ?? roomId }, (e, c) => formatEventLine(e, c));
 
-    if (!args.all) {
-      const page = await getRoomEvents(client, roomId, { dir, from: args.from, limit: args.limit ?? 10, filter });
+    if (!all) {
+      const page = await getRoomEvents(client, roomId, { dir, from, limit: limit ?? 10, filter });
       // One page reads best oldest first, like a chat window, whichever way it was fetched.
-      (dir === 'b' ? [...page.chunk].reverse() : page.chunk).forEach(print);
-      if (page.end && ctx.io.stderrIsTTY) ctx.io.stderr.write(ctx.out.colours.dim(`more: --from ${page.end}\n`));
+      for (const event of dir === 'b' ? [...page.chunk].reverse() : page.chunk) await print(event);
+      // Where the next page starts, for a person at a terminal.
+      if (page.end && ctx.io.stderrIsTTY) ctx.out.notice(`more: --from ${page.end}`, { next_from: page.end });
       return;
     }
     // --all streams page by page in the server's order (memory stays flat);
     // --all --dir f is the whole history oldest first.
-    let from = args.from;
-    let remaining = args.limit ?? Infinity;
+    let next = from;
+    let remaining = limit ?? Infinity;
     while (remaining > 0) {
-      const page = await getRoomEvents(client, roomId, { dir, from, limit: Math.min(ALL_PAGE_SIZE, remaining), filter });
-      page.chunk.slice(0, remaining).forEach(print);
+      const page = await getRoomEvents(client, roomId, { dir, from: next, limit: Math.min(ALL_PAGE_SIZE, remaining), filter });
+      for (const event of page.chunk.slice(0, remaining)) await print(event);
       remaining -= page.chunk.length;
       if (!page.end || page.chunk.length === 0) break;
-      from = page.end;
+      next = page.end;
     }
   },
 });

@@ -5,17 +5,25 @@
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
-import { readStdin } from '../../secrets.js';
-import { readJsonData } from '../account/api.js';
+import { readJsonData, readStdin } from '../../input.js';
+import { resolveRoom } from '../../matrix/resolve.js';
 import { defineCommand } from '../command.js';
-import { resolveRoom } from '../room/resolve.js';
+import { ROOM_POSITIONAL } from '../options.js';
 import {
   checkContentSize, isBlank, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
-} from './content.js';
-import { deliver, type Sent, type Target } from './deliver.js';
-import { fileContent, readLocalFile, uploadFile } from './file.js';
-import { sendLines } from './lines.js';
-import { newTxnId, parseTxnId } from './txn.js';
+} from '../../messages/content.js';
+import { deliver, type Sent, type Target } from '../../messages/deliver.js';
+import { fileContent, readLocalFile, uploadFile } from '../../messages/file.js';
+import { sendLines } from '../../messages/lines.js';
+import { newTxnId, parseTxnId } from '../../messages/txn.js';
+
+/** The arguments after validation: types, txn ID and msgtype checked. */
+interface SendOptions extends SendArgs {
+  eventType: string;
+  /** --txn-id; without it each run makes a fresh one. */
+  txnId: string | undefined;
+  msgtype: string | undefined;
+}
 
 export interface SendArgs {
   room: string;
@@ -39,7 +47,7 @@ export const sendCommand = defineCommand({
   describe: 'Send a message (or any event) to a room and print its event ID',
   builder: (y) =>
     y
-      .positional('room', { type: 'string', demandOption: true, describe: 'room ID (!abc:example.org) or alias (#room:example.org)' })
+      .positional('room', ROOM_POSITIONAL)
       .positional('text', { type: 'string', describe: 'the message; - reads all of stdin as one message' })
       // Without this, yargs re-parses a positional "-" as a flag and hands over "".
       .nargs('text', 1)
@@ -73,13 +81,20 @@ export const sendCommand = defineCommand({
       .example('mx send ROOM --file report.pdf "this week"', 'upload, with a caption')
       .example("mx send ROOM --type m.room.topic --state-key '' --json '{\"topic\":\"hi\"}'", '')
       .example('mx send ROOM "once" --txn-id nightly-2024-06-01', 'safe to re-run'),
-  async run(ctx, rawArgs) {
+  validate(rawArgs): SendOptions {
     const args = { ...rawArgs, text: textArgument(rawArgs) };
     checkTextArgument(args);
     parseRoomRef(args.room);
-    const eventType = args.type !== undefined ? parseEventType(args.type) : 'm.room.message';
-    const txnId = args.txnId !== undefined ? parseTxnId(args.txnId) : newTxnId(ctx.io.now());
-    const msgtype = args.msgtype !== undefined ? parseMsgtype(args.msgtype) : undefined;
+    return {
+      ...args,
+      eventType: args.type !== undefined ? parseEventType(args.type) : 'm.room.message',
+      txnId: args.txnId !== undefined ? parseTxnId(args.txnId) : undefined,
+      msgtype: args.msgtype !== undefined ? parseMsgtype(args.msgtype) : undefined,
+    };
+  },
+  async run(ctx, args) {
+    const { eventType, msgtype } = args;
+    const txnId = args.txnId ?? newTxnId(ctx.io.now());
     if (args.lines) return sendLinesCommand(ctx, args, eventType, txnId, msgtype);
 
     // Everything local first: bad input fails before any request.
@@ -135,7 +150,7 @@ function checkTextArgument(args: SendArgs): void {
 
 /** The content of a single message from the flags (not --file, which needs the upload first). */
 async function buildContent(ctx: Context, args: SendArgs, text: string | undefined, msgtype: string | undefined): Promise<Content> {
-  if (args.json !== undefined) return jsonContent(await readJsonData(ctx, args.json, '--json'), '--json');
+  if (args.json !== undefined) return jsonContent(await readJsonData(ctx.io, args.json, '--json'), '--json');
   if (args.location !== undefined) return locationContent(args.location, text);
   return textContent(text, await textOptions(args, msgtype));
 }
@@ -152,7 +167,6 @@ async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string,
   const options = await textOptions(args, msgtype);
   const { client } = await ctx.session();
   const target: Target = { roomId: await resolveRoom(client, args.room), eventType };
-  const json = ctx.out.isJson;
   await sendLines({
     io: ctx.io,
     client,
@@ -160,7 +174,7 @@ async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string,
     txnBase,
     build: (line) => textContent(line, options),
     // One line per message, as soon as the server has it: an event ID, or NDJSON.
-    onSent: (sent) => ctx.out.write(json ? JSON.stringify(sent) + '\n' : sent.event_id + '\n'),
+    onSent: (sent) => ctx.out.item(sent, (r) => r.event_id),
   });
 }
 

@@ -4,28 +4,15 @@
  * only after the output was completely written, so a run cut short shows the same changes
  * again next time instead of losing them.
  */
-import type { Context } from '../../context.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { getTokenOwner } from '../../matrix/account.js';
-import type { ClientEvent } from '../../matrix/rooms.js';
-import { filterParam, sync, type SyncFilter, type SyncResponse } from '../../matrix/sync.js';
-import { summarizeEvent } from '../../output/event-summary.js';
+import { parseRoomRef } from '../../matrix/identifiers.js';
+import { filterParam, sync, type SyncFilter } from '../../matrix/sync.js';
 import { readPosition, savePosition, SYNC_POSITION_KEY } from '../../stream/positions.js';
 import { RoomLabels } from '../../stream/room-labels.js';
+import { roomRows } from '../../stream/sync-rows.js';
 import { defineCommand } from '../command.js';
-import { resolveRoom } from '../room/resolve.js';
-import { mapLimited } from '../../map-limited.js';
-
-/** How many room names are looked up at once for the table. */
-const CONCURRENCY = 8;
-
-export interface SyncRow {
-  room_id: string;
-  room: string;
-  membership: 'join' | 'invite' | 'leave';
-  unread: number | null;
-  latest: string;
-}
+import { resolveRoom } from '../../matrix/resolve.js';
 
 export const syncCommand = defineCommand({
   command: 'sync',
@@ -42,17 +29,21 @@ export const syncCommand = defineCommand({
       .option('save', { type: 'boolean', default: true, describe: 'save next_batch as the position (--no-save leaves it)' })
       .conflicts('since', 'full')
       .example('mx sync | jq \'.rooms.join | keys\'', 'the rooms that changed since the last mx sync'),
-  async run(ctx, args) {
+  validate(args) {
     if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 0)) throw new UsageError('--limit must be a whole number');
     if (!Number.isInteger(args.timeout) || args.timeout < 0) throw new UsageError('--timeout must be a whole number of milliseconds');
+    for (const room of args.room ?? []) parseRoomRef(room);
+    return args;
+  },
+  async run(ctx, args) {
     const session = await ctx.session();
-    const { client } = session;
-    const ownsPositions = session.profile !== undefined && client.accessToken === session.profile.accessToken;
+    const { client, positionProfile } = session;
     const userId = async () => session.profile?.userId ?? (await getTokenOwner(client)).user_id;
 
     const rooms = args.room?.length ? await Promise.all(args.room.map((room) => resolveRoom(client, room))) : undefined;
     const filter = await syncFilterParam(args.filter, args.limit, rooms, (f) => filterParam(client, f, userId));
-    const since = args.since ?? (args.full || !ownsPositions ? undefined : await readPosition(ctx, session.profileName, SYNC_POSITION_KEY));
+    const saved = positionProfile && readPosition(await ctx.storeData(), positionProfile, SYNC_POSITION_KEY);
+    const since = args.since ?? (args.full ? undefined : saved || undefined);
 
     const response = await sync(client, { since, timeout: args.timeout, filter, full_state: args.fullState });
 
@@ -72,8 +63,8 @@ export const syncCommand = defineCommand({
       });
     }
     // The position moves only once the output is out: a closed pipe leaves it where it was.
-    if (!(await flushed(ctx))) return ExitCode.ok;
-    if (args.save && ownsPositions) await savePosition(ctx, session.profileName, SYNC_POSITION_KEY, response.next_batch);
+    if (!(await ctx.out.flushed())) return ExitCode.ok;
+    if (args.save && positionProfile) await savePosition(ctx.store, positionProfile, SYNC_POSITION_KEY, response.next_batch);
   },
 });
 
@@ -110,40 +101,4 @@ async function syncFilterParam(
     };
   }
   return upload(filter);
-}
-
-/** One row per room: invites first, then joined rooms, then rooms left. */
-export async function roomRows(response: SyncResponse, labels: RoomLabels): Promise<SyncRow[]> {
-  const rooms = response.rooms ?? {};
-  const rows: SyncRow[] = [];
-  for (const [roomId, room] of Object.entries(rooms.invite ?? {})) {
-    const stripped = room.invite_state?.events ?? [];
-    for (const event of stripped) labels.learn({ ...event, room_id: roomId });
-    const invite = stripped.find((e) => e.type === 'm.room.member' && e.content?.membership === 'invite' && e.state_key !== undefined);
-    const by = typeof invite?.sender === 'string' ? ` by ${invite.sender}` : '';
-    rows.push({ room_id: roomId, room: labels.known(roomId) ?? roomId, membership: 'invite', unread: null, latest: `invited${by}` });
-  }
-  const withTimelines = [
-    ...Object.entries(rooms.join ?? {}).map(([id, room]) => ({ id, room, membership: 'join' as const, unread: room.unread_notifications?.notification_count ?? 0 })),
-    ...Object.entries(rooms.leave ?? {}).map(([id, room]) => ({ id, room, membership: 'leave' as const, unread: null })),
-  ];
-  for (const { id, room } of withTimelines) {
-    for (const event of [...(room.state?.events ?? []), ...(room.timeline?.events ?? [])]) labels.learn({ ...event, room_id: id });
-  }
-  const named = await mapLimited(withTimelines, CONCURRENCY, async ({ id }) => labels.known(id) ?? (await labels.label(id)));
-  withTimelines.forEach(({ id, room, membership, unread }, i) => {
-    const last = room.timeline?.events?.at(-1);
-    rows.push({ room_id: id, room: named[i]!, membership, unread, latest: last ? latestSummary(last) : '' });
-  });
-  return rows;
-}
-
-function latestSummary(event: ClientEvent): string {
-  const summary = summarizeEvent(event);
-  return event.type === 'm.room.message' && !summary.startsWith('* ') ? `${event.sender}: ${summary}` : `${event.sender} ${summary}`;
-}
-
-/** Resolves true once everything written to stdout so far has been handed to the OS. */
-function flushed(ctx: Context): Promise<boolean> {
-  return new Promise((resolve) => ctx.io.stdout.write('', (error) => resolve(!error)));
 }

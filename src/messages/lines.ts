@@ -22,8 +22,8 @@
  * stdin is read as a stream (readline pauses its input past 1,024 queued lines), so memory
  * stays flat for any input size.
  */
-import type { Io } from '../../io.js';
-import type { MatrixClient } from '../../matrix/http.js';
+import type { Io } from '../io.js';
+import type { MatrixClient } from '../matrix/http.js';
 import { checkContentSize, isBlank, type Content } from './content.js';
 import { deliver, type Sent, type Target } from './deliver.js';
 import { lineTxnId } from './txn.js';
@@ -36,8 +36,8 @@ export interface LinesOptions {
   txnBase: string;
   /** Builds one line's content (throws a UsageError for a bad line). */
   build: (line: string) => Promise<Content>;
-  /** Called in order, once per line the server accepted. */
-  onSent: (sent: Sent & { line: number }) => void;
+  /** Called in order, once per line the server accepted (the next line is sent once it resolves). */
+  onSent: (sent: Sent & { line: number }) => Promise<void>;
 }
 
 /** Sends every non-blank line in order; returns how many were sent. Stops at the first failure. */
@@ -66,16 +66,15 @@ export async function sendLines(options: LinesOptions): Promise<number> {
       await inFlight;
       if (failure) break;
       if (problem) throw problem.error;
-      inFlight = deliver(client, target, content!, lineTxnId(txnBase, n)).then(
-        (result) => {
+      inFlight = deliver(client, target, content!, lineTxnId(txnBase, n))
+        .then(async (result) => {
           sent++;
-          onSent({ ...result, line: n });
-        },
-        (error: unknown) => {
+          await onSent({ ...result, line: n });
+        })
+        .catch((error: unknown) => {
           failure = { error };
           input.close(); // stop reading: a slow stdin must not hide the failure
-        },
-      );
+        });
     }
     await inFlight;
   } finally {

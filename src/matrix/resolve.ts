@@ -1,6 +1,6 @@
-import { getRoomIdByAlias } from '../../matrix/rooms.js';
-import type { MatrixClient } from '../../matrix/http.js';
-import { parseRoomRef } from '../../matrix/identifiers.js';
+import { getRoomIdByAlias } from './rooms.js';
+import type { MatrixClient } from './http.js';
+import { parseRoomRef } from './identifiers.js';
 
 /**
  * A room argument (ID or alias) to a room ID, checked against the grammar first; an alias is

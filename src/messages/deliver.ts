@@ -1,8 +1,8 @@
 /** Sending one built event: a message (PUT with a transaction ID) or a state event. */
-import { ExitCode, MxError } from '../../errors.js';
-import { MatrixError } from '../../matrix/errors.js';
-import { sendMessage, setRoomStateWithKey } from '../../matrix/events.js';
-import type { MatrixClient } from '../../matrix/http.js';
+import { ExitCode, MxError } from '../errors.js';
+import { MatrixError } from '../matrix/errors.js';
+import { sendMessage, setRoomStateWithKey } from '../matrix/events.js';
+import type { MatrixClient } from '../matrix/http.js';
 import { MAX_EVENT_BYTES, type Content } from './content.js';
 
 export interface Target {

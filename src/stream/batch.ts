@@ -11,10 +11,10 @@
  * exactly once, oldest first, page by page (memory stays flat however large the gap), and
  * nothing from before `since` is repeated.
  */
-import { MatrixError } from '../../matrix/errors.js';
-import type { MatrixClient } from '../../matrix/http.js';
-import { getRoomEvents, type ClientEvent } from '../../matrix/rooms.js';
-import type { BasicEvent, JoinedRoom, LeftRoom, SyncResponse, Timeline } from '../../matrix/sync.js';
+import { MatrixError } from '../matrix/errors.js';
+import type { MatrixClient } from '../matrix/http.js';
+import { getRoomEvents, type ClientEvent } from '../matrix/rooms.js';
+import type { BasicEvent, JoinedRoom, LeftRoom, SyncResponse, Timeline } from '../matrix/sync.js';
 import type { ExtraKind } from './filter.js';
 
 /** One line of output: the event as the server sent it, with `room_id` when it has a room. */

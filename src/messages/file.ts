@@ -5,10 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ExitCode, MxError, UsageError } from '../../errors.js';
-import { MatrixError } from '../../matrix/errors.js';
-import { getMediaConfig, uploadContent } from '../../matrix/events.js';
-import type { MatrixClient } from '../../matrix/http.js';
+import { ExitCode, MxError, UsageError } from '../errors.js';
+import { MatrixError } from '../matrix/errors.js';
+import { getMediaConfig, uploadContent } from '../matrix/events.js';
+import type { MatrixClient } from '../matrix/http.js';
 import { msgtypeForMime, type Content } from './content.js';
 
 export interface LocalFile {

@@ -3,8 +3,8 @@
  * so the `marked` module is only loaded when --markdown is used); every problem is a
  * UsageError found before any request.
  */
-import { UsageError } from '../../errors.js';
-import { printable } from '../../matrix/identifiers.js';
+import { UsageError } from '../errors.js';
+import { printable } from '../matrix/identifiers.js';
 
 export type Content = Record<string, unknown>;
 

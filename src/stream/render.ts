@@ -1,23 +1,18 @@
-/** How `mx tail` writes an item: one compact JSON line, or one readable line for people. */
-import type { ClientEvent } from '../../matrix/rooms.js';
-import type { Colours } from '../../output/colour.js';
-import { formatEventLine, summarizeEvent } from '../../output/event-summary.js';
+/** How `mx tail` shows an item to people (its JSON line is the event itself: Output.item). */
+import type { ClientEvent } from '../matrix/rooms.js';
+import type { Colours } from '../output/colour.js';
+import { formatEventLine, summarizeEvent } from '../output/event-summary.js';
 import type { Item } from './batch.js';
-
-/** The NDJSON line: the spec's client event format, with `room_id` (one line, newline-terminated). */
-export function jsonLine(item: Item): string {
-  return JSON.stringify(item.event) + '\n';
-}
 
 /** `2026-11-27 12:00:01  #room:hs  @alice:hs  hello`, or a short line for events without a sender or time. */
 export function textLine(item: Item, c: Colours, roomLabel: string | undefined): string {
   const event = item.event;
   if (typeof event.sender === 'string' && typeof event.origin_server_ts === 'number') {
-    return formatEventLine(event as unknown as ClientEvent, c, roomLabel) + '\n';
+    return formatEventLine(event as unknown as ClientEvent, c, roomLabel);
   }
   const who = typeof event.sender === 'string' ? event.sender : undefined;
   const parts = [c.dim(item.kind), ...(roomLabel ? [c.yellow(roomLabel)] : []), ...(who ? [c.bold(who)] : []), describeOther(item)];
-  return parts.join('  ') + '\n';
+  return parts.join('  ');
 }
 
 function describeOther(item: Item): string {

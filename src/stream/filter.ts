@@ -3,9 +3,9 @@
  * rules applied again to every item before it is written (the server's filter is an
  * optimisation; the client-side check is the contract).
  */
-import { UsageError } from '../../errors.js';
-import { parseEventType } from '../../matrix/identifiers.js';
-import type { EventFilter, RoomEventFilter, SyncFilter } from '../../matrix/sync.js';
+import { UsageError } from '../errors.js';
+import { parseEventType } from '../matrix/identifiers.js';
+import type { EventFilter, RoomEventFilter, SyncFilter } from '../matrix/sync.js';
 
 /** Kinds streamed besides room timelines and invites, which are always streamed. */
 export const EXTRA_KINDS = ['state', 'ephemeral', 'account_data', 'presence', 'to_device'] as const;

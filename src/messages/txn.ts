@@ -4,8 +4,8 @@
  * gets the first event's ID back instead of a second event. So the ID is fixed before the
  * first attempt, and every retry (http.ts retries idempotent PUTs) reuses it.
  */
-import { UsageError } from '../../errors.js';
-import { printable } from '../../matrix/identifiers.js';
+import { UsageError } from '../errors.js';
+import { printable } from '../matrix/identifiers.js';
 
 /** URL-safe characters only (RFC 3986 "unreserved"), so the ID is the same on the wire. */
 const TXN_ID = /^[A-Za-z0-9._~-]+$/;

@@ -1,0 +1,5 @@
+/** Option definitions that several commands share, so that they read and behave the same. */
+export const USER_POSITIONAL = { type: 'string', describe: 'localpart (alice) or full user ID (@alice:example.org)' } as const;
+export const PASSWORD_STDIN_OPTION = { type: 'boolean', describe: 'read the password from stdin (else MX_PASSWORD, else a prompt)' } as const;
+export const DEVICE_NAME_OPTION = { type: 'string', default: 'mx', describe: 'display name of the new device' } as const;
+export const ROOM_POSITIONAL = { type: 'string', demandOption: true, describe: 'room ID (!abc:example.org) or alias (#room:example.org)' } as const;

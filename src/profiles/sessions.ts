@@ -1,0 +1,47 @@
+/** Saving a new login (register, login) in a profile, without ever losing another user's token. */
+import { ExitCode, MxError } from '../errors.js';
+import type { Session } from '../matrix/account.js';
+import type { Profile, ProfileStore } from './store.js';
+
+/**
+ * Refuses to replace a profile that holds a live token for another user: that token would
+ * be lost. Checked before the request and again under the store lock when saving.
+ */
+export function assertProfileFree(profile: Profile | undefined, profileName: string, userId: string | undefined): void {
+  if (profile?.accessToken && profile.userId && userId !== profile.userId) {
+    throw new MxError(
+      `profile "${profileName}" is logged in as ${profile.userId}; use -p NAME for another profile, or mx logout -p ${profileName} first`,
+      ExitCode.conflict,
+    );
+  }
+}
+
+/** Stores a fresh session in the profile; the first profile saved becomes the default. */
+export async function saveSession(
+  store: ProfileStore,
+  profileName: string,
+  homeserver: string,
+  session: Session,
+  extra: Partial<Profile> = {},
+): Promise<void> {
+  await store.update((data) => {
+    const previous = data.profiles[profileName];
+    assertProfileFree(previous, profileName, session.user_id);
+    const sameUser = previous?.userId === session.user_id && previous.homeserver === homeserver;
+    data.profiles[profileName] = {
+      homeserver,
+      userId: session.user_id,
+      deviceId: session.device_id,
+      accessToken: session.access_token,
+      ...extra,
+      // Stream positions belong to the account: keep them for the same user only.
+      ...(sameUser && previous.positions ? { positions: previous.positions } : {}),
+    };
+    data.defaultProfile ??= profileName;
+  });
+}
+
+/** What register and login print: never the token. */
+export function sessionSummary(profileName: string, homeserver: string, session: Session) {
+  return { user_id: session.user_id, device_id: session.device_id, homeserver, profile: profileName };
+}
