@@ -20,6 +20,8 @@ export const ExitCode = {
   temporary: 7,
   /** Local state is unusable: the profile store or config file is corrupt or unreadable. */
   localState: 8,
+  /** The room is encrypted and mx cannot encrypt for it here: nothing was sent. */
+  encryption: 9,
   /** Interrupted by SIGINT (128 + 2, as shells report it). */
   interrupted: 130,
   /** Terminated by SIGTERM (128 + 15). */

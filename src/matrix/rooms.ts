@@ -127,6 +127,14 @@ export async function getRoomStateWithKey(
   }
 }
 
+/**
+ * The room's m.room.encryption state content, or undefined for a room that is not encrypted.
+ * (Encryption, once on, cannot be switched off: the spec forbids clients to remove it.)
+ */
+export async function getRoomEncryption(client: MatrixClient, roomId: string): Promise<Record<string, unknown> | undefined> {
+  return getRoomStateWithKey(client, roomId, 'm.room.encryption');
+}
+
 /** GET /rooms/{roomId}/joined_members. */
 export async function getJoinedMembersByRoom(
   client: MatrixClient,

@@ -28,24 +28,76 @@ function setup(options: Parameters<typeof fakeIo>[0] = {}) {
     const body = typeof request.body === 'string' ? JSON.parse(request.body) : request.body;
     seen.push({ method: request.method, path: request.path, body, headers: (request.headers ?? {}) as Record<string, string> });
   };
-  /** Answers every send (to any room, any type) with $ev<n>, n counting from 1. */
-  const acceptSends = () =>
-    hs
+  /** Says that no room is encrypted (mx asks before sending a message). */
+  const plainRoom = () =>
+    hs.intercept({ path: (p) => p.endsWith('/state/m.room.encryption/'), method: 'GET' })
+      .reply(404, { errcode: 'M_NOT_FOUND', error: 'Event not found.' }, JSON_HEADERS)
+      .persist();
+  /** Answers every send (to any room, any type) with $ev<n>, n counting from 1; no room is encrypted. */
+  const acceptSends = () => {
+    plainRoom();
+    return hs
       .intercept({ path: (p) => /^\/_matrix\/client\/v3\/rooms\/[^/]+\/(send|state)\//.test(p), method: 'PUT' })
       .reply((request) => {
         record(request);
         return { statusCode: 200, data: { event_id: `$ev${seen.length}` }, responseOptions: JSON_HEADERS };
       })
       .persist();
+  };
   const run = async (argv: string[]) => {
     const code = await main(argv, io);
     return { code, out: io.out(), err: io.err() };
   };
-  return { io, agent, hs, seen, record, acceptSends, run };
+  return { io, agent, hs, seen, record, plainRoom, acceptSends, run };
 }
 
 const sends = (seen: Seen[]) => seen.filter((s) => s.method === 'PUT');
 const txnOf = (p: string) => decodeURIComponent(p.split('/').pop()!);
+
+describe('mx send into an encrypted room', () => {
+  it.each([
+    ['text', ['hello']],
+    ['notice', ['hi', '--notice']],
+    ['emote', ['waves', '--emote']],
+    ['html', ['--html', '<b>x</b>']],
+    ['markdown', ['**x**', '--markdown']],
+    ['json', ['--json', '{"msgtype":"m.text","body":"j"}']],
+    ['custom type', ['--type', 'com.example.event', '--json', '{"a":1}']],
+    ['location', ['--location', 'geo:1,2']],
+  ])('refuses %s with exit code 9 and sends nothing', async (_kind, args) => {
+    const t = setup();
+    t.hs.intercept({ path: '/_matrix/client/v3/rooms/!room%3Ahs.test/state/m.room.encryption/', method: 'GET' })
+      .reply(200, { algorithm: 'm.megolm.v1.aes-sha2' }, JSON_HEADERS);
+    const { code, err } = await t.run(['send', ROOM, ...args]);
+    expect(code).toBe(9);
+    expect(JSON.parse(err).error.message).toMatch(/is an encrypted room .*nothing was sent/);
+    expect(t.seen).toEqual([]);
+  });
+
+  it('refuses a file before uploading it', async () => {
+    const t = setup();
+    const file = path.join(tempDir(), 'secret.txt');
+    writeFileSync(file, 'secret');
+    t.hs.intercept({ path: '/_matrix/client/v3/rooms/!room%3Ahs.test/state/m.room.encryption/', method: 'GET' })
+      .reply(200, { algorithm: 'm.megolm.v1.aes-sha2' }, JSON_HEADERS);
+    const { code } = await t.run(['send', ROOM, '--file', file]);
+    expect(code).toBe(9);
+    // No upload interceptor exists: an upload would have failed the run with another code.
+    expect(t.seen).toEqual([]);
+  });
+
+  it('still sends state events, which are never encrypted (and asks nothing about encryption for them)', async () => {
+    const t = setup();
+    t.hs.intercept({ path: '/_matrix/client/v3/rooms/!room%3Ahs.test/state/m.room.topic/', method: 'PUT' }).reply((request) => {
+      t.record(request);
+      return { statusCode: 200, data: { event_id: '$topic' }, responseOptions: JSON_HEADERS };
+    });
+    const { code, out } = await t.run(['send', ROOM, '--type', 'm.room.topic', '--state-key', '', '--json', '{"topic":"T"}']);
+    expect(code).toBe(0);
+    expect(JSON.parse(out).event_id).toBe('$topic');
+    expect(t.seen.map((r) => r.body)).toEqual([{ topic: 'T' }]);
+  });
+});
 
 describe('mx send', () => {
   it('sends m.text with a fresh transaction ID and prints event, room and txn IDs', async () => {
@@ -175,6 +227,7 @@ describe('mx send', () => {
 
   it('says the upload limit when the server refuses a file as too large', async () => {
     const t = setup();
+    t.plainRoom();
     const file = path.join(tempDir(), 'big.bin');
     writeFileSync(file, 'x'.repeat(100));
     t.hs.intercept({ path: (p) => p.startsWith('/_matrix/media/v3/upload'), method: 'POST' })
@@ -189,6 +242,7 @@ describe('mx send', () => {
 
   it('maps 403 (not in the room) to exit code 4', async () => {
     const t = setup();
+    t.plainRoom();
     t.hs.intercept({ path: (p) => p.startsWith(SEND_PREFIX), method: 'PUT' })
       .reply(403, { errcode: 'M_FORBIDDEN', error: 'User @me:hs.test not in room !room:hs.test' }, JSON_HEADERS);
     const { code, err } = await t.run(['send', ROOM, 'hi']);
@@ -198,6 +252,7 @@ describe('mx send', () => {
 
   it("explains the server's M_TOO_LARGE as a usage error", async () => {
     const t = setup();
+    t.plainRoom();
     t.hs.intercept({ path: (p) => p.startsWith(SEND_PREFIX), method: 'PUT' })
       .reply(413, { errcode: 'M_TOO_LARGE', error: 'event too large' }, JSON_HEADERS);
     const { code, err } = await t.run(['send', ROOM, 'x'.repeat(65_400)]);
@@ -306,6 +361,7 @@ describe('mx send --lines', () => {
 
   it('keeps one send in flight: a retried line is accepted before the next is sent', async () => {
     const t = setup({ input: '1\n2\n3\n' });
+    t.plainRoom();
     const answered: number[] = [];
     t.hs.intercept({ path: (p) => p.startsWith(SEND_PREFIX), method: 'PUT' }).reply<object>((request) => {
       t.record(request);
@@ -326,6 +382,7 @@ describe('mx send --lines', () => {
 
   it('stops at the first failure, after printing what was sent (403: exit 4)', async () => {
     const t = setup({ input: 'ok\nrefused\nnever\n' });
+    t.plainRoom();
     let n = 0;
     t.hs.intercept({ path: (p) => p.startsWith(SEND_PREFIX), method: 'PUT' }).reply<object>((request) => {
       t.record(request);

@@ -12,7 +12,7 @@ import { ROOM_POSITIONAL } from '../options.js';
 import {
   checkContentSize, isBlank, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
 } from '../../messages/content.js';
-import { deliver, type Sent, type Target } from '../../messages/deliver.js';
+import { deliver, refuseEncryptedRoom, type Sent, type Target } from '../../messages/deliver.js';
 import { fileContent, readLocalFile, uploadFile } from '../../messages/file.js';
 import { sendLines } from '../../messages/lines.js';
 import { newTxnId, parseTxnId } from '../../messages/txn.js';
@@ -114,6 +114,8 @@ export const sendCommand = defineCommand({
     const target: Target = { roomId: await resolveRoom(client, args.room), eventType, stateKey: args.stateKey };
     let contentUri: string | undefined;
     if (file) {
+      // Before the upload: a file for an encrypted room must not reach the server in clear.
+      await refuseEncryptedRoom(client, target.roomId);
       contentUri = await uploadFile(client, file);
       content = fileContent(file, contentUri, msgtype, text);
     }
