@@ -12,8 +12,9 @@
  *   this process last held it, and calls `fn(changedByOthers)`. When `changedByOthers` is true
  *   the caller must close any OlmMachine it kept from an earlier lock period and create it
  *   again: the machine caches sessions in memory, and an old one would work from stale state
- *   and could write it back over newer state. (On the first call it is true if the store
- *   holds anything.)
+ *   and could write it back over newer state. To make that mistake loud, the database
+ *   connections opened before such a change are refused from then on. (On the first call,
+ *   `changedByOthers` is true if the store holds anything.)
  * - When `fn` has settled (also when it throws), `withLock` waits for the transactions still
  *   running, appends every committed change to disk and fsyncs before the lock is released:
  *   once `withLock` resolves, the changes are durable. So a sync token that acknowledges
@@ -328,7 +329,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     if (!this.inLock) throw new Error('Bug: the crypto store was used outside withLock()');
     if (binding && binding.generation !== this.dbs.get(binding.dbName)?.generation) {
       throw new Error(
-        `Bug: a connection to ${binding.dbName} from before another process changed its schema was used; ` +
+        `Bug: a connection to ${binding.dbName} opened before another process changed the crypto store was used; ` +
           `re-create the OlmMachine when withLock() reports changes`,
       );
     }
@@ -651,6 +652,13 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     }
     // Logs the process will read from now on are opened here, where asynchronous I/O is fine.
     for (const db of next.dbs.values()) for (const st of db.stores.values()) if (st.end > FILE_HEADER_LEN) await this.openLog(st.file);
+    if (changed) {
+      // Connections opened before are refused from now on. The engine caches state (an
+      // outbound Megolm session, its next message index) in memory: a machine kept past a
+      // change by another process would reuse that index and save its stale session over the
+      // newer one. Refusing its connections turns that into an error instead.
+      for (const mem of this.dbs.values()) mem.generation = ++this.generation;
+    }
     return changed;
   }
 
