@@ -51,7 +51,7 @@ import { detachDatabase, rawStore, rawStoreOfHandle, type RawObjectStore } from 
 import { createPrivateFile, ensurePrivateDir, errorCode, errorMessage, fsyncDir } from './fs-util.js';
 import { bindings, installHooks, type Binding, type CapturedWrite, type HookOwner, type Need, type SchemaChange } from './idb-hooks.js';
 import type { IdbDatabase, IdbFactory, IdbKey, IdbObjectStore, IdbOpenRequest, IdbTransaction } from './idb-types.js';
-import { acquireLock, type HeldLock } from './file-lock.js';
+import { acquireLock, preloadLockfile, type HeldLock } from './file-lock.js';
 import { checkFileHeader, damaged, FILE_HEADER_LEN, fileHeader, frame, readOneFrame } from './log-format.js';
 import { applyOp, cloneState, ManifestFile, MANIFEST_NAME, referencedFiles, writeAll, type DbDef, type ManifestOp, type ManifestState, type StoreDef } from './manifest.js';
 import {
@@ -95,6 +95,8 @@ export interface PersistenceStats {
   /** Records decoded into memory. */
   recordsLoaded: number;
   flushes: number;
+  /** Duration of the last flush that wrote something (appends, fsyncs, manifest record), ms. */
+  lastFlushMs: number;
   /** Bytes appended to logs by flushes. */
   bytesWritten: number;
   compactions: number;
@@ -115,6 +117,7 @@ export interface PersistentIndexedDb {
 
 export async function openPersistentIndexedDb(folder: string, options: PersistentIndexedDbOptions = {}): Promise<PersistentIndexedDb> {
   installHooks();
+  preloadLockfile();
   const folderPath = path.resolve(folder);
   ensurePrivateDir(folderPath);
   return new PersistentIdb(folderPath, options);
@@ -202,6 +205,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     bytesRead: 0,
     recordsLoaded: 0,
     flushes: 0,
+    lastFlushMs: 0,
     bytesWritten: 0,
     compactions: 0,
     manifestRewrites: 0,
@@ -760,6 +764,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
 
   private async flush(lock: HeldLock): Promise<void> {
     if (this.pending.length === 0) return;
+    const started = performance.now();
     lock.assertHeld();
     const pending = this.pending;
     const work = cloneState(this.manifest.state);
@@ -841,6 +846,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     }
     this.pending = [];
     this.stats.flushes++;
+    this.stats.lastFlushMs = performance.now() - started;
 
     // Our records are now at known offsets.
     for (const t of targets.values()) {
