@@ -8,9 +8,14 @@ import { LocalStateError } from '../errors.js';
  * kind of file, a format version and a CRC-32 of those 12 bytes. A record is a 12-byte frame
  * header (payload length, CRC-32 of the payload, CRC-32 of those first 8 bytes) and the payload.
  *
- * The frame header has its own checksum so that a damaged length is told apart from a record
- * cut short by a crash: a bad length would otherwise look like "the file ends mid-record" and
- * be taken for a torn tail, dropping every committed record after it.
+ * The frame header has its own checksum so that a damaged length is caught as such instead of
+ * sending the reader off to a wrong position.
+ *
+ * Torn tail or damage? Only the manifest can have a torn tail that matters (a log's bytes past
+ * its committed end are never read). A bad record there is taken for the remains of an append
+ * cut short if no intact record follows it; one that does means it had been committed. A
+ * committed last record damaged later (a disk fault) cannot be told from a torn one, and is
+ * dropped like one: the price of accepting torn appends at all.
  */
 
 export const FILE_HEADER_LEN = 16;
@@ -81,36 +86,36 @@ export function readFrames(
   const records: FramedRecord[] = [];
   let pos = 0;
   while (pos < buf.length) {
-    const at = base + pos;
-    const left = buf.length - pos;
-    const torn = () => ({ records, validEnd: at, torn: true });
-    if (left < FRAME_HEADER_LEN) {
-      if (mode === 'tail') return torn();
-      throw damaged(file, `a record header is cut short at byte ${at}`);
+    const problem = frameProblem(buf, pos);
+    if (problem) {
+      // An append cut short leaves a prefix of what was written, maybe followed by zeros or
+      // stale bytes (a power loss), and nothing after it. Damage is anything else: a complete,
+      // valid record after the bad one means the bad one was committed once.
+      if (mode === 'tail' && !validFrameAfter(buf, pos)) return { records, validEnd: base + pos, torn: true };
+      throw damaged(file, `the record ${problem} at byte ${base + pos}`);
     }
     const len = buf.readUInt32LE(pos);
-    const headerOk = buf.readUInt32LE(pos + 8) === crc32(buf.subarray(pos, pos + 8));
-    if (!headerOk || len > MAX_PAYLOAD) {
-      // An interrupted append leaves a prefix of what was written, or (after a power loss on
-      // some file systems) zeros. A complete header that fails its checksum is neither.
-      if (mode === 'tail' && allZero(buf, pos)) return torn();
-      throw damaged(file, `the record header at byte ${at} fails its checksum`);
-    }
     const end = pos + FRAME_HEADER_LEN + len;
-    if (end > buf.length) {
-      if (mode === 'tail') return torn();
-      throw damaged(file, `the record at byte ${at} runs past the end of the data`);
-    }
-    const payload = buf.subarray(pos + FRAME_HEADER_LEN, end);
-    if (crc32(payload) !== buf.readUInt32LE(pos + 4)) {
-      // Only the last record can be a torn one; a bad record with others after it is damage.
-      if (mode === 'tail' && end === buf.length) return torn();
-      throw damaged(file, `the record at byte ${at} fails its checksum`);
-    }
-    records.push({ offset: at, length: FRAME_HEADER_LEN + len, payload });
+    records.push({ offset: base + pos, length: FRAME_HEADER_LEN + len, payload: buf.subarray(pos + FRAME_HEADER_LEN, end) });
     pos = end;
   }
   return { records, validEnd: base + pos, torn: false };
+}
+
+/** What is wrong with the frame at `pos`, or undefined if it is intact. */
+function frameProblem(buf: Buffer, pos: number): string | undefined {
+  if (buf.length - pos < FRAME_HEADER_LEN) return 'header is cut short';
+  const len = buf.readUInt32LE(pos);
+  if (buf.readUInt32LE(pos + 8) !== crc32(buf.subarray(pos, pos + 8)) || len > MAX_PAYLOAD) return 'header fails its checksum';
+  const end = pos + FRAME_HEADER_LEN + len;
+  if (end > buf.length) return 'runs past the end of the data';
+  if (crc32(buf.subarray(pos + FRAME_HEADER_LEN, end)) !== buf.readUInt32LE(pos + 4)) return 'fails its checksum';
+  return undefined;
+}
+
+function validFrameAfter(buf: Buffer, pos: number): boolean {
+  for (let p = pos + 1; p + FRAME_HEADER_LEN <= buf.length; p++) if (!frameProblem(buf, p)) return true;
+  return false;
 }
 
 /** Reads one framed record that must be intact (a record the manifest says is committed). */
@@ -118,11 +123,6 @@ export function readOneFrame(buf: Buffer, offset: number, file: string): Buffer 
   const { records } = readFrames(buf, offset, 'committed', file);
   if (records.length !== 1) throw damaged(file, `expected one record at byte ${offset}, found ${records.length}`);
   return records[0]!.payload;
-}
-
-function allZero(buf: Buffer, from: number): boolean {
-  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
-  return true;
 }
 
 export function damaged(file: string, what: string): LocalStateError {

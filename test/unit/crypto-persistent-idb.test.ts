@@ -301,7 +301,7 @@ describe('damage', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LocalStateError);
     expect((err as LocalStateError).exitCode).toBe(ExitCode.localState);
-    expect((err as Error).message).toMatch(/damaged: the record at byte \d+ fails its checksum/);
+    expect((err as Error).message).toMatch(/damaged: the record fails its checksum at byte \d+/);
     expect(readFileSync(log!)).toEqual(before);
     // The instance is unusable from then on, and nothing was written.
     await expect(b.withLock(async () => {})).rejects.toBeInstanceOf(LocalStateError);
