@@ -23,7 +23,8 @@
  *   could, after a crash, reuse a Megolm message index).
  * - A failed save makes this instance unusable (the in-memory state is ahead of the disk): the
  *   error is a LocalStateError, and the process should exit. A damaged store is a
- *   LocalStateError and is never changed or replaced.
+ *   LocalStateError and is never changed or replaced: damage met while the engine loads data
+ *   fails that engine call, and withLock then throws the LocalStateError and writes nothing.
  * - `withLock` calls of one process run one after another; `fn` must not call `withLock`.
  *
  * On disk (see manifest.ts for why the manifest exists):
@@ -53,7 +54,7 @@ import { bindings, installHooks, type Binding, type CapturedWrite, type HookOwne
 import type { IdbDatabase, IdbFactory, IdbKey, IdbObjectStore, IdbOpenRequest, IdbTransaction } from './idb-types.js';
 import { acquireLock, preloadLockfile, type HeldLock } from './file-lock.js';
 import { checkFileHeader, damaged, FILE_HEADER_LEN, fileHeader, frame, readOneFrame } from './log-format.js';
-import { applyOp, cloneState, ManifestFile, MANIFEST_NAME, referencedFiles, writeAll, type DbDef, type ManifestOp, type ManifestState, type StoreDef } from './manifest.js';
+import { applyOp, cloneState, ManifestFile, MANIFEST_NAME, referencedFiles, writeAll, type DbDef, type ManifestOp, type StoreDef } from './manifest.js';
 import {
   decodeRecord,
   decodeValue,
@@ -523,14 +524,9 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   }
 
   private storeMem(db: string, store: string): StoreMem {
-    const dbMem = this.dbs.get(db)!;
-    let mem = dbMem.stores.get(store);
-    if (!mem) {
-      // Not in the manifest and not created in this process: cannot happen, but an empty
-      // store that is fully known is the safe reading of it.
-      mem = { live: new LiveMap(), full: true };
-      dbMem.stores.set(store, mem);
-    }
+    const mem = this.dbs.get(db)?.stores.get(store);
+    // Every store comes from the manifest (refresh) or from a createObjectStore seen here.
+    if (!mem) throw new Error(`Bug: the crypto store does not know the object store ${db}/${store}`);
     return mem;
   }
 
@@ -541,8 +537,8 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   /** Reads the log's committed records and notes where each key's current value is. */
   private scan(db: string, store: string, mem: StoreMem, def: StoreDef | undefined): Buffer | undefined {
     const live = new LiveMap();
-    mem.live = live;
     if (!def || def.end === FILE_HEADER_LEN) {
+      mem.live = live;
       mem.full = true;
       return undefined;
     }
@@ -551,6 +547,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     for (const { rec, offset, length } of logRecords(buf.subarray(FILE_HEADER_LEN), FILE_HEADER_LEN, this.path(def.file))) {
       live.apply(rec, offset, length, false);
     }
+    mem.live = live; // only once the whole log was read without damage
     return buf;
   }
 
@@ -976,4 +973,3 @@ function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_').slice(0, 60) || '_';
 }
 
-export type { ManifestState };
