@@ -238,7 +238,7 @@ export class ManifestFile {
 
   /** Commits `ops` (already applied to `next`, the state they lead to) and makes it durable. */
   async append(writer: string, next: ManifestState, ops: ManifestOp[]): Promise<void> {
-    if (!this.fh) await this.create();
+    await this.ensureExists();
     const fh = this.fh!;
     const rec: ManifestRecord = { t: 'commit', writer, nextNo: next.nextNo, ops };
     const bytes = frame(Buffer.from(JSON.stringify(rec), 'utf8'));
@@ -265,8 +265,13 @@ export class ManifestFile {
     await this.replaceWith(bytes);
   }
 
-  private async create(): Promise<void> {
-    await this.replaceWith(fileHeader('manifest'));
+  /**
+   * Creates the (empty) manifest if there is none. Called before the first logs are written: a
+   * folder with logs and no manifest is taken for one that lost its manifest, so a process
+   * killed during its first flush must leave a manifest behind.
+   */
+  async ensureExists(): Promise<void> {
+    if (!this.fh) await this.replaceWith(fileHeader('manifest'));
   }
 
   private async replaceWith(bytes: Buffer): Promise<void> {

@@ -829,6 +829,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
 
     // Logs first, then the manifest record that commits them.
     try {
+      await this.manifest.ensureExists();
       for (const dir of newDirs) ensurePrivateDir(this.path(dir));
       await Promise.all([...targets.values()].map((t) => this.writeTarget(t)));
       if (newDirs.size > 0) {

@@ -332,6 +332,23 @@ describe('damage', () => {
     expect(readFileSync(manifest)).toEqual(bytes);
   });
 
+  it('opens a store whose first flush was killed after writing logs (nothing committed)', async () => {
+    await seed(await proc());
+    // What a kill -9 between the logs and the first commit record leaves: logs, and a
+    // manifest with no record yet.
+    const manifest = path.join(storeDir(), 'MANIFEST');
+    writeFileSync(manifest, readFileSync(manifest).subarray(0, 16));
+    const b = await proc();
+    expect(await b.withLock(async (changed) => changed)).toBe(false);
+    await seed(b); // creates it all again, over the leftovers
+    const c = await proc();
+    await c.withLock(async () => {
+      const db = await openDb(c.factory, 'd');
+      expect(await keys(db, 'plain')).toEqual([2, 'one']);
+      db.close();
+    });
+  });
+
   it('refuses a folder with logs but no manifest instead of starting afresh', async () => {
     await seed(await proc());
     rmSync(path.join(storeDir(), 'MANIFEST'));
