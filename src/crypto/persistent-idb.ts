@@ -53,7 +53,8 @@ import { createPrivateFile, ensurePrivateDir, errorCode, errorMessage, fsyncDir 
 import { bindings, installHooks, type Binding, type CapturedWrite, type HookOwner, type Need, type SchemaChange } from './idb-hooks.js';
 import type { IdbDatabase, IdbFactory, IdbKey, IdbObjectStore, IdbOpenRequest, IdbTransaction } from './idb-types.js';
 import { acquireLock, preloadLockfile, type HeldLock } from './file-lock.js';
-import { checkFileHeader, damaged, FILE_HEADER_LEN, fileHeader, frame, readOneFrame } from './log-format.js';
+import { planFlush, safeName, type AppendTarget, type Committed } from './flush-plan.js';
+import { checkFileHeader, damaged, FILE_HEADER_LEN, fileHeader, readOneFrame } from './log-format.js';
 import { applyOp, cloneState, ManifestFile, MANIFEST_NAME, referencedFiles, writeAll, type DbDef, type ManifestOp, type StoreDef } from './manifest.js';
 import {
   decodeRecord,
@@ -169,25 +170,6 @@ interface TxBuffer {
   entries: TxEntry[];
   /** Undoes, on abort, what a schema change did to `dbs`. */
   undo: (() => void)[];
-}
-
-/** The committed changes of one transaction, waiting for the flush. */
-type Committed =
-  | { kind: 'data'; db: string; store: string; rec: LogRecord; payload: Buffer }
-  | { kind: 'schema'; db: string; change: SchemaChange }
-  | { kind: 'version'; db: string; version: number }
-  | { kind: 'dropDb'; db: string };
-
-/** Records to append to one log file during a flush. */
-interface AppendTarget {
-  db: string;
-  store: string;
-  file: string;
-  isNew: boolean;
-  base: number;
-  frames: Buffer[];
-  size: number;
-  recs: { rec: LogRecord; rel: number; length: number }[];
 }
 
 const DEFAULTS = {
@@ -764,68 +746,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     const started = performance.now();
     lock.assertHeld();
     const pending = this.pending;
-    const work = cloneState(this.manifest.state);
-    const ops: ManifestOp[] = [];
-    const targets = new Map<string, AppendTarget>();
-    const dropped: string[] = [];
-    const newDirs = new Set<string>();
-    const apply = (op: ManifestOp) => {
-      applyOp(work, op);
-      ops.push(op);
-    };
-    const drop = (file: string) => {
-      const t = targets.get(file);
-      targets.delete(file);
-      if (!t?.isNew) dropped.push(file);
-    };
-    for (const c of pending) {
-      const db = work.dbs.get(c.db);
-      if (c.kind === 'version') {
-        if (db) {
-          apply({ op: 'version', name: c.db, version: c.version });
-        } else {
-          const no = work.nextNo++;
-          const dir = `${safeName(c.db)}-${no}`;
-          newDirs.add(dir);
-          apply({ op: 'db', name: c.db, no, dir, version: c.version });
-        }
-      } else if (c.kind === 'dropDb') {
-        if (!db) continue;
-        for (const st of db.stores.values()) drop(st.file);
-        apply({ op: 'dropDb', name: c.db });
-      } else if (c.kind === 'schema') {
-        const ch = c.change;
-        if (!db) throw new Error(`Bug: schema change in unknown database ${c.db}`);
-        if (ch.kind === 'store') {
-          const file = `${db.dir}/${safeName(ch.name)}-${work.nextNo++}.log`;
-          apply({ op: 'store', db: c.db, name: ch.name, file, keyPath: ch.keyPath, autoIncrement: ch.autoIncrement });
-          targets.set(file, { db: c.db, store: ch.name, file, isNew: true, base: FILE_HEADER_LEN, frames: [], size: 0, recs: [] });
-          newDirs.add(db.dir);
-        } else if (ch.kind === 'dropStore') {
-          drop(db.stores.get(ch.name)!.file);
-          apply({ op: 'dropStore', db: c.db, name: ch.name });
-        } else if (ch.kind === 'index') {
-          apply({ op: 'index', db: c.db, store: ch.store, index: { name: ch.name, keyPath: ch.keyPath, unique: ch.unique, multiEntry: ch.multiEntry } });
-        } else {
-          apply({ op: 'dropIndex', db: c.db, store: ch.store, name: ch.name });
-        }
-      } else {
-        const st = db?.stores.get(c.store);
-        if (!st) throw new Error(`Bug: change to unknown object store ${c.db}/${c.store}`);
-        let t = targets.get(st.file);
-        if (!t) {
-          t = { db: c.db, store: c.store, file: st.file, isNew: false, base: st.end, frames: [], size: 0, recs: [] };
-          targets.set(st.file, t);
-        }
-        const f = frame(c.payload);
-        t.recs.push({ rec: c.rec, rel: t.size, length: f.length });
-        t.frames.push(f);
-        t.size += f.length;
-      }
-    }
-    for (const t of targets.values()) {
-      if (t.isNew || t.size > 0) apply({ op: 'end', db: t.db, store: t.store, end: t.base + t.size });
-    }
+    const { work, ops, targets, dropped, newDirs } = planFlush(this.manifest.state, pending);
 
     // Logs first, then the manifest record that commits them.
     try {
@@ -969,8 +890,4 @@ function sortIndexes(s: StoreDef) {
   return [...s.indexes].sort((x, y) => (x.name < y.name ? -1 : 1));
 }
 
-/** A file name part from a database or store name (readable; uniqueness comes from the number). */
-function safeName(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_').slice(0, 60) || '_';
-}
 
