@@ -1,0 +1,64 @@
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { LocalStateError } from '../errors.js';
+
+/**
+ * Creates `dir` (and missing parents) mode 0700, and narrows an existing one that others can
+ * read: the crypto store's folders are mx's own, and its values, though encrypted, are keys.
+ */
+export function ensurePrivateDir(dir: string): void {
+  try {
+    const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // mkdir's mode is filtered by the umask; set it exactly.
+    if (created !== undefined || (statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  } catch (err) {
+    throw new LocalStateError(`Cannot create the crypto store folder ${dir}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Opens a file for writing that no committed state refers to (the caller holds the lock), mode
+ * 0600. 'w' and not 'wx': a file of that name can only be left over from a process killed
+ * before it committed, and is garbage.
+ */
+export async function createPrivateFile(file: string): Promise<FileHandle> {
+  const fh = await open(file, 'w', 0o600);
+  await fh.chmod(0o600); // the mode given to open() is filtered by the umask
+  return fh;
+}
+
+/**
+ * Makes a file's creation or rename durable. Not possible everywhere (Windows); the rename is
+ * atomic without it, so failures are ignored.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  await open(dir, 'r')
+    .then(async (d) => {
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    })
+    .catch(() => {});
+}
+
+/** Reads exactly `length` bytes at `position`; a short read means the file is shorter. */
+export async function readExactly(fh: FileHandle, position: number, length: number): Promise<Buffer | undefined> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) return undefined;
+    done += bytesRead;
+  }
+  return buf;
+}
+
+export function errorCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
