@@ -115,6 +115,8 @@ describe('mx tail', () => {
     await waitUntil(() => messages(tail.stdout()).length >= 500, '500 lines from tail', 60_000);
     tail.child.kill('SIGINT');
     const result = await tail.done;
+    // Exited by itself (saving its position), not killed by the signal.
+    expect(result.signal, result.stderr).toBeNull();
     expect(result.code, result.stderr).toBe(130);
     const got = messages(result.stdout);
     expect(got).toHaveLength(500);
@@ -198,6 +200,7 @@ describe('mx tail', () => {
     a.child.kill('SIGTERM');
     b.child.kill('SIGINT');
     const [ra, rb] = await Promise.all([a.done, b.done]);
+    expect([ra.signal, rb.signal]).toEqual([null, null]);
     expect([ra.code, rb.code]).toEqual([143, 130]);
     await expectExactlyOnceInOrder(user, messages(ra.stdout), sent);
     await expectExactlyOnceInOrder(user, messages(rb.stdout), sent);
