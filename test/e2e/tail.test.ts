@@ -171,13 +171,13 @@ describe('mx tail', () => {
     expect(r.stdout).toBe('hello from the pipe\n');
   });
 
-  it('mx tail | head -n 1 exits 0 promptly in a quiet room, its position right after the line head read', async () => {
+  it('mx tail | head -n 1 exits 0 in a quiet room, its position right after the line head read', async () => {
     const { user, rooms, creds } = await setup(1);
+    // In a quiet room no later write fails with EPIPE: mx must notice that head is gone by
+    // itself, or the pipeline never ends (and the shell's time limit fails the test).
     const pipeline = shell('mx tail | head -n 1; echo "mx exit ${PIPESTATUS[0]}" >&2', user);
     await sendTexts(creds, rooms[0]!, ['first']);
-    const sentAt = Date.now();
     const r = await pipeline.done;
-    expect(Date.now() - sentAt).toBeLessThan(10_000);
     expect(r.stderr).toContain('mx exit 0');
     expect(JSON.parse(r.stdout).content.body).toBe('first');
     // The line that went out is not shown again; the next one is.
