@@ -14,6 +14,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Checks after each test that every MockAgent interceptor it set up was used.
+          setupFiles: ['test/unit/setup.ts'],
         },
       },
       {

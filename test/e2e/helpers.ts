@@ -10,7 +10,7 @@
 // shared between tests should pass the configDir it got back (registerUser returns it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -345,6 +345,28 @@ export async function sendTexts(
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, worker));
   return ids;
+}
+
+/**
+ * Whether process `pid` is waiting for input on its file descriptor `fd`: Linux lists the fds an
+ * epoll instance watches in /proc/PID/fdinfo (lines "tfd: N ..."), and Node's event loop
+ * watches a pipe there while a read of it is pending. For "mx is now blocked reading stdin".
+ */
+export function isWaitingOnFd(pid: number, fd: number): boolean {
+  const watched = new RegExp(`^tfd:\\s+${fd}\\s`, 'm');
+  let entries: string[];
+  try {
+    entries = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return false; // gone
+  }
+  return entries.some((entry) => {
+    try {
+      return watched.test(readFileSync(`/proc/${pid}/fdinfo/${entry}`, 'utf8'));
+    } catch {
+      return false; // closed meanwhile
+    }
+  });
 }
 
 /** Polls `check` every 50 ms until it holds; throws (naming `what`) after `timeoutMs` (default 30 s). */

@@ -1,3 +1,4 @@
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpProxy, type HttpProxy } from './http-proxy.js';
 import { describeResult, homeserverUrl, registerUser, runMx } from './helpers.js';
@@ -28,10 +29,25 @@ describe('HTTP proxies from the environment', () => {
   });
 
   it('a proxy variable that is not a URL is a usage error, and nothing is sent', async () => {
-    const user = await registerUser();
-    proxy.seen.length = 0;
-    const r = await runMx(['whoami'], { configDir: user.configDir, env: { HTTPS_PROXY: 'not a url' } });
-    expect(r.code).toBe(2);
-    expect(JSON.parse(r.stderr).error.message).toMatch(/HTTPS_PROXY is not a URL/);
+    // The homeserver is a listener that counts connections: mx must not even connect.
+    let connections = 0;
+    const listener = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const homeserver = `http://127.0.0.1:${(listener.address() as AddressInfo).port}`;
+      for (const variable of ['HTTPS_PROXY', 'http_proxy']) {
+        const env = { [variable]: 'not a url', MX_HOMESERVER: homeserver, MX_ACCESS_TOKEN: 'syt_unused' };
+        const r = await runMx(['whoami'], { env });
+        expect(r.code, describeResult(['whoami'], r)).toBe(2);
+        expect(JSON.parse(r.stderr).error.message).toMatch(new RegExp(`^${variable} is not a URL`, 'i'));
+      }
+    } finally {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    }
+    expect(connections).toBe(0);
+    expect(proxy.seen).toEqual([]);
   });
 });

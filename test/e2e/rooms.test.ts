@@ -106,7 +106,7 @@ describe('rooms and messages: the walkthrough', () => {
 
   it('leaves and forgets a room, manages aliases, and reports unknown rooms and aliases', async () => {
     const configDir = tempConfigDir();
-    const a = await registerUser({ profile: 'a', configDir });
+    await registerUser({ profile: 'a', configDir });
     await registerUser({ profile: 'b', configDir });
     const opts = { configDir };
     const room = await mxJson<{ room_id: string }>(['-p', 'a', 'room', 'create', '--public'], opts);
@@ -125,6 +125,5 @@ describe('rooms and messages: the walkthrough', () => {
     expect(gone.code).toBe(5);
     const bad = await runMx(['-p', 'a', 'room', 'members', 'not-a-room'], opts);
     expect(bad.code).toBe(2);
-    expect(a.userId).toMatch(/^@/);
   });
 });

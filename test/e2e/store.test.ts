@@ -1,7 +1,7 @@
 import { readFileSync, statSync, writeFileSync, chmodSync, mkdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeResult, registerUser, runMx, startMx, tempConfigDir } from './helpers.js';
+import { describeResult, registerUser, runMx, startMx, tempConfigDir, waitUntil } from './helpers.js';
 
 interface Store {
   defaultProfile?: string;
@@ -31,19 +31,27 @@ describe('the profile store under stress', () => {
   it('kill -9 in the middle of writes leaves a readable store with everything that was saved', async () => {
     const alice = await registerUser({ profile: 'main' });
     const procs = Array.from({ length: 12 }, (_, i) =>
-      startMx(['login', alice.user, '--password-stdin', '-p', `k${i}`, '--homeserver', alice.homeserver], {
+      startMx(['login', alice.user, '--password-stdin', '-p', `k${i}`, '--homeserver', alice.homeserver, '--debug'], {
         configDir: alice.configDir, input: alice.password, timeoutMs: 120_000,
       }));
-    // Kill every other one at staggered moments while they log in and write.
+    // Kill every other one as soon as the server has answered its login: it is then saving the
+    // new profile (taking the lock, writing, renaming), while the others do the same.
+    const loggedIn = /> POST \S+\/login\n.*< 2\d\d /;
     await Promise.all(procs.map(async (proc, i) => {
       if (i % 2 === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 150 + 40 * i));
+      await waitUntil(() => loggedIn.test(proc.stderr()) || proc.child.exitCode !== null, `login k${i} to be answered`, 60_000);
       proc.child.kill('SIGKILL');
     }));
     const results = await Promise.all(procs.map((proc) => proc.done));
+    for (const [i, result] of results.entries()) {
+      if (i % 2 === 0 || result.signal === null) expect(result.code, describeResult([`login k${i}`], result)).toBe(0);
+    }
+    expect(results.filter((result) => result.signal === 'SIGKILL').length, 'processes killed').toBeGreaterThan(0);
     const saved = results.flatMap((result, i) => (result.code === 0 ? [`k${i}`] : []));
     const store = readStore(alice.configDir);
     for (const name of saved) expect(store.profiles[name]?.accessToken, name).toBeTruthy();
+    // A killed process's profile is there whole or not at all.
+    for (const [name, profile] of Object.entries(store.profiles)) expect(profile, name).toMatchObject({ userId: alice.userId, accessToken: expect.any(String) });
     // The store still works for the next process (a lock left by a killed one is taken over).
     const after = await runMx(['login', alice.user, '--password-stdin', '-p', 'after', '--homeserver', alice.homeserver], {
       configDir: alice.configDir, input: alice.password, timeoutMs: 60_000,

@@ -54,6 +54,7 @@ describe('mx tail across a homeserver restart', () => {
 
     tail.child.kill('SIGINT');
     const result = await tail.done;
+    expect(result.signal, result.stderr).toBeNull();
     expect(result.code, result.stderr).toBe(130);
     // Piped, so the notices are JSON lines on stderr: one per failed attempt, then one for the
     // reconnect; stdout holds only events.

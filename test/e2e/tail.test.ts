@@ -115,6 +115,8 @@ describe('mx tail', () => {
     await waitUntil(() => messages(tail.stdout()).length >= 500, '500 lines from tail', 60_000);
     tail.child.kill('SIGINT');
     const result = await tail.done;
+    // Exited by itself (saving its position), not killed by the signal.
+    expect(result.signal, result.stderr).toBeNull();
     expect(result.code, result.stderr).toBe(130);
     const got = messages(result.stdout);
     expect(got).toHaveLength(500);
@@ -169,13 +171,13 @@ describe('mx tail', () => {
     expect(r.stdout).toBe('hello from the pipe\n');
   });
 
-  it('mx tail | head -n 1 exits 0 promptly in a quiet room, its position right after the line head read', async () => {
+  it('mx tail | head -n 1 exits 0 in a quiet room, its position right after the line head read', async () => {
     const { user, rooms, creds } = await setup(1);
+    // In a quiet room no later write fails with EPIPE: mx must notice that head is gone by
+    // itself, or the pipeline never ends (and the shell's time limit fails the test).
     const pipeline = shell('mx tail | head -n 1; echo "mx exit ${PIPESTATUS[0]}" >&2', user);
     await sendTexts(creds, rooms[0]!, ['first']);
-    const sentAt = Date.now();
     const r = await pipeline.done;
-    expect(Date.now() - sentAt).toBeLessThan(10_000);
     expect(r.stderr).toContain('mx exit 0');
     expect(JSON.parse(r.stdout).content.body).toBe('first');
     // The line that went out is not shown again; the next one is.
@@ -198,6 +200,7 @@ describe('mx tail', () => {
     a.child.kill('SIGTERM');
     b.child.kill('SIGINT');
     const [ra, rb] = await Promise.all([a.done, b.done]);
+    expect([ra.signal, rb.signal]).toEqual([null, null]);
     expect([ra.code, rb.code]).toEqual([143, 130]);
     await expectExactlyOnceInOrder(user, messages(ra.stdout), sent);
     await expectExactlyOnceInOrder(user, messages(rb.stdout), sent);

@@ -7,7 +7,7 @@ import { fakeIo, tempDirMaker } from './fake-io.js';
 /**
  * The bad-input corpus: inputs a user or script can get wrong, across all commands. Each must
  * end with its documented exit code and a one-line message, no stack trace, and no request
- * (the MockAgent answers nothing: a request would surface as a network error, exit code 7).
+ * (checked on the MockAgent's log of what was dispatched).
  */
 const USAGE = 2;
 const NOT_FOUND = 5;
@@ -132,10 +132,6 @@ const cases: Case[] = [
 ];
 
 describe('bad-input corpus', () => {
-  it('has at least 60 cases', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(60);
-  });
-
   it.each(cases.map((c) => [c.argv.join(' ').slice(0, 60), c] as const))('mx %s', async (_name, c) => {
     const io = fakeIo({
       env: { MX_CONFIG_DIR: c.configDir?.() ?? tempDir(), MX_HOMESERVER: 'https://hs.test', MX_ACCESS_TOKEN: 'tok', ...c.env },
@@ -150,5 +146,6 @@ describe('bad-input corpus', () => {
     expect(error.exit_code).toBe(c.code);
     expect(io.err()).not.toMatch(/\n\s+at /);
     expect(io.out()).toBe('');
+    expect(io.requests()).toEqual([]);
   });
 });

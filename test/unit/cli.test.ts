@@ -1,7 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { MockAgent } from 'undici';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/main.js';
 import { fakeIo, JSON_HEADERS, tempDirMaker } from './fake-io.js';
 
@@ -35,13 +36,14 @@ describe('mx in-process', () => {
     [['login', '--token', '--with-token'], /mutually exclusive/],
     [['api', 'POST', '/v3/createRoom', '--data', '@no-such-file.json'], /cannot read --data file .*no-such-file.json: ENOENT/],
     [['api', 'POST', '/v3/createRoom', '--data', '{nope'], /--data is not valid JSON/],
-  ])('mx %j is a usage error (exit 2) with a one-line message', async (argv, message) => {
-    const { code, err } = await run(argv);
+  ])('mx %j is a usage error (exit 2) with a one-line message, before any request', async (argv, message) => {
+    const { code, err, io } = await run(argv);
     expect(code).toBe(2);
     const error = JSON.parse(err.trim()).error;
     expect(error.message).toMatch(message);
     expect(error.exit_code).toBe(2);
     expect(err.trim().split('\n')).toHaveLength(1);
+    expect(io.requests()).toEqual([]);
   });
 
   it('prints errors as text on a terminal', async () => {
@@ -82,6 +84,7 @@ describe('mx in-process', () => {
     const code = await main(['login', 'alice', '--homeserver', 'https://hs.test'], io);
     expect(code).toBe(3);
     expect(JSON.parse(io.err()).error.message).toBe('https://hs.test does not offer m.login.password (it offers: m.login.sso, m.login.token)');
+    expect(io.requests()).toEqual(['GET /_matrix/client/v3/login']);
   });
 
   it('warns about plain http to a host that is not loopback', async () => {
@@ -109,9 +112,10 @@ describe('mx in-process', () => {
     hs.intercept({ path: '/_matrix/client/v3/login', method: 'GET' }).reply(200, { flows: [{ type: 'm.login.password' }] }, JSON_HEADERS);
     hs.intercept({ path: '/_matrix/client/v3/login', method: 'POST' }).reply(200, { user_id: '@a:hs.test', access_token: 'tok', device_id: 'D' }, JSON_HEADERS);
     expect(await main(['login', 'a', '--homeserver', 'https://hs.test'], io)).toBe(0);
-    const { code, err } = await run(['whoami', '--homeserver', 'https://evil.test'], { env: { MX_CONFIG_DIR: dir } });
-    expect(code).toBe(2);
-    expect(err).toContain('will not send its token elsewhere');
+    const other = await run(['whoami', '--homeserver', 'https://evil.test'], { env: { MX_CONFIG_DIR: dir } });
+    expect(other.code).toBe(2);
+    expect(other.err).toContain('will not send its token elsewhere');
+    expect(other.io.requests()).toEqual([]);
   });
 
   it('mx api sends a JSON body read from stdin with --data -', async () => {
@@ -141,10 +145,50 @@ describe('mx in-process', () => {
     expect(JSON.parse(io.err()).error).toMatchObject({ errcode: 'M_LIMIT_EXCEEDED', exit_code: 7 });
   });
 
-  it('rejects a --retries or MX_RETRIES that is not a small whole number', async () => {
-    expect((await run(['whoami', '--retries', '-1'])).code).toBe(2);
-    expect((await run(['whoami'], { env: { MX_RETRIES: 'lots' } })).err).toContain('MX_RETRIES must be a whole number');
+  it('rejects a --retries or MX_RETRIES that is not a small whole number, before any request', async () => {
+    const flag = await run(['whoami', '--retries', '-1']);
+    expect(flag.code).toBe(2);
+    expect(flag.io.requests()).toEqual([]);
+    const env = await run(['whoami'], { env: { MX_RETRIES: 'lots' } });
+    expect(env.code).toBe(2);
+    expect(env.err).toContain('MX_RETRIES must be a whole number');
+    expect(env.io.requests()).toEqual([]);
   });
+});
+
+describe('a signal (io.signal aborted, as cli.ts does on SIGINT/SIGTERM)', () => {
+  const env = () => ({ MX_CONFIG_DIR: configDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: 'https://hs.test' });
+
+  it('abandons a request in flight: main returns 130 without waiting for the answer', async () => {
+    const controller = new AbortController();
+    const io = fakeIo({ env: env(), signal: controller.signal });
+    // An answer that would take ten minutes: only an abandoned request lets main return.
+    (io.dispatcher as MockAgent)
+      .get('https://hs.test')
+      .intercept({ path: '/_matrix/client/v3/sync?timeout=30000' })
+      .reply(200, { next_batch: 's1' }, JSON_HEADERS)
+      .delay(600_000);
+    const running = main(['api', 'GET', '/v3/sync?timeout=30000'], io);
+    await vi.waitUntil(() => io.requests().length === 1);
+    controller.abort('SIGINT');
+    expect(await running).toBe(130);
+    expect(io.out()).toBe('');
+    expect(io.err()).toBe('');
+  });
+
+  // TODO(src/input.ts readStdin): reading stdin ignores io.signal, so mx waiting for stdin only
+  // ends through cli.ts's 3 s grace timer (process.exit), not by returning from main. When
+  // readStdin stops on abort, this test passes: make it a plain it().
+  it.fails('stops a command waiting for stdin: main returns 143', async () => {
+    const controller = new AbortController();
+    const stdin = new PassThrough(); // open, never ended
+    const io = fakeIo({ env: env(), signal: controller.signal, stdin });
+    const running = main(['api', 'POST', '/v3/createRoom', '--data', '-'], io);
+    await vi.waitUntil(() => stdin.listenerCount('readable') + stdin.listenerCount('data') > 0);
+    controller.abort('SIGTERM');
+    expect(await running).toBe(143);
+    expect(io.requests()).toEqual([]);
+  }, 2_000);
 });
 
 describe('mx api with answers that are not JSON', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll } from 'vitest';
-import { MockAgent } from 'undici';
+import { MockAgent, type Dispatcher } from 'undici';
 import type { Io } from '../../src/io.js';
 
 export interface FakeIo extends Io {
@@ -13,6 +13,11 @@ export interface FakeIo extends Io {
   err: () => string;
   /** Delays the code asked for, in order. */
   sleeps: number[];
+  /**
+   * Every request mx made through this Io's MockAgent, answered or not ("GET /path?query"),
+   * in order. `expect(io.requests()).toEqual([])` is how a test says "no request was made".
+   */
+  requests: () => string[];
 }
 
 /** An Io for running main() in-process: captured output, a MockAgent, no real sleeping. */
@@ -45,13 +50,81 @@ export function fakeIo(options: Partial<Io> & { input?: string } = {}): FakeIo {
     outBytes: () => Buffer.concat(outChunks),
     err: () => err,
     sleeps,
+    requests() {
+      if (!(this.dispatcher instanceof TestMockAgent)) throw new Error('io.requests() needs the MockAgent that fakeIo() or mockAgent() made');
+      return this.dispatcher.requests.map((r) => `${r.method} ${r.path}`);
+    },
   };
 }
 
-export function mockAgent(): MockAgent {
-  const agent = new MockAgent();
+export interface SeenRequest {
+  method: string;
+  origin: string;
+  /** Path with query, as sent. */
+  path: string;
+}
+
+/**
+ * A MockAgent (no network) that also keeps a log of every request dispatched through it,
+ * whether an interceptor matched or not, and counts the requests in flight at once.
+ */
+export class TestMockAgent extends MockAgent {
+  readonly requests: SeenRequest[] = [];
+  /** Requests dispatched whose answer (or error) has not reached mx yet. */
+  inFlight = 0;
+  /** The most requests that were in flight at the same time. */
+  maxInFlight = 0;
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    this.requests.push({ method: options.method, origin: String(options.origin), path: options.path });
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let ended = false;
+    const end = () => {
+      if (!ended) {
+        ended = true;
+        this.inFlight--;
+      }
+    };
+    const endings = new Set<PropertyKey>(['onComplete', 'onError', 'onResponseEnd', 'onResponseError']);
+    const tracked = new Proxy(handler, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        const bound = value.bind(target);
+        return endings.has(property) ? (...args: unknown[]) => (end(), bound(...args)) : bound;
+      },
+    });
+    return super.dispatch(options, tracked);
+  }
+}
+
+/** Every MockAgent made since the last verifyMockAgents() (see test/unit/setup.ts). */
+const agents: MockAgent[] = [];
+
+/** A MockAgent that refuses real connections; verifyMockAgents() checks it after the test. */
+export function mockAgent(): TestMockAgent {
+  const agent = new TestMockAgent();
   agent.disableNetConnect();
+  agents.push(agent);
   return agent;
+}
+
+/**
+ * Run after each unit test (test/unit/setup.ts): fails the test if any interceptor it set up on a
+ * mockAgent() was not used as often as it said (a persistent one: not at all). A test that
+ * means "no request" says so with io.requests(), not with an interceptor left unused.
+ */
+export function verifyMockAgents(): void {
+  const problems: string[] = [];
+  for (const agent of agents.splice(0)) {
+    try {
+      agent.assertNoPendingInterceptors();
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (problems.length > 0) throw new Error(`the test left MockAgent interceptors unused:\n${problems.join('\n')}`);
 }
 
 export const JSON_HEADERS = { headers: { 'content-type': 'application/json' } };

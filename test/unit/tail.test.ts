@@ -32,17 +32,25 @@ interface FakeServer {
   messages: { roomId: string; query: URLSearchParams }[];
   positions(): Record<string, string> | undefined;
   setPositions(positions: Record<string, string>): void;
-  /** Runs mx in-process; `stdout` replaces the captured one (to fail or signal mid-stream). */
-  run(argv: string[], opts?: { stdout?: Writable; signal?: AbortSignal }): Promise<{ code: number; out: string; err: string; sleeps: number[] }>;
+  /**
+   * Runs mx in-process; `stdout` replaces the captured one (to fail or signal mid-stream).
+   * With `noRequests`, the server answers nothing and the run must make no request at all.
+   */
+  run(
+    argv: string[],
+    opts?: { stdout?: Writable; signal?: AbortSignal; noRequests?: boolean },
+  ): Promise<{ code: number; out: string; err: string; sleeps: number[] }>;
 }
 
 /**
  * `onSync(query)` answers /sync (a body, `{status, body}`, or an Error for a network failure);
- * `onMessages(roomId, query)` answers /rooms/{id}/messages.
+ * `onMessages(roomId, query)` answers /rooms/{id}/messages; `roomNames` answers the room-state
+ * lookups of text output with 404. Each run must use every one of them that is given.
  */
 function fakeServer(handlers: {
   onSync: (query: URLSearchParams, n: number) => Answer | unknown;
   onMessages?: (roomId: string, query: URLSearchParams) => unknown;
+  roomNames?: boolean;
   positions?: Record<string, string>;
 }): FakeServer {
   const configDir = mkdtempSync(path.join(tmpdir(), 'mx-tail-'));
@@ -74,17 +82,22 @@ function fakeServer(handlers: {
         return { statusCode: status ?? 200, data: body as object, responseOptions: JSON_HEADERS };
       })
       .persist();
-    hs.intercept({ path: (p) => /^\/_matrix\/client\/v3\/rooms\/[^/]+\/messages/.test(p), method: 'GET' })
-      .reply((request) => {
-        const url = new URL(request.path, HS);
-        const roomId = decodeURIComponent(url.pathname.split('/')[5]!);
-        messages.push({ roomId, query: url.searchParams });
-        return { statusCode: 200, data: handlers.onMessages?.(roomId, url.searchParams) as object, responseOptions: JSON_HEADERS };
-      })
-      .persist();
-    hs.intercept({ path: (p) => p.includes('/state/'), method: 'GET' })
-      .reply(404, { errcode: 'M_NOT_FOUND', error: 'no state' }, JSON_HEADERS)
-      .persist();
+    const { onMessages } = handlers;
+    if (onMessages) {
+      hs.intercept({ path: (p) => /^\/_matrix\/client\/v3\/rooms\/[^/]+\/messages/.test(p), method: 'GET' })
+        .reply((request) => {
+          const url = new URL(request.path, HS);
+          const roomId = decodeURIComponent(url.pathname.split('/')[5]!);
+          messages.push({ roomId, query: url.searchParams });
+          return { statusCode: 200, data: onMessages(roomId, url.searchParams) as object, responseOptions: JSON_HEADERS };
+        })
+        .persist();
+    }
+    if (handlers.roomNames) {
+      hs.intercept({ path: (p) => p.includes('/state/'), method: 'GET' })
+        .reply(404, { errcode: 'M_NOT_FOUND', error: 'no state' }, JSON_HEADERS)
+        .persist();
+    }
   };
 
   return {
@@ -95,9 +108,10 @@ function fakeServer(handlers: {
     setPositions: (positions) => writeStore(positions),
     async run(argv, opts = {}) {
       const io = fakeIo({ env: { MX_CONFIG_DIR: configDir }, ...(opts.signal ? { signal: opts.signal } : {}) });
-      install(io.dispatcher as MockAgent);
+      if (!opts.noRequests) install(io.dispatcher as MockAgent);
       if (opts.stdout) io.stdout = opts.stdout;
       const code = await main(argv, io);
+      if (opts.noRequests) expect(io.requests()).toEqual([]);
       const out = opts.stdout ? ((opts.stdout as Writable & { lines?: string[] }).lines ?? []).join('') : io.out();
       return { code, out, err: io.err(), sleeps: io.sleeps };
     },
@@ -209,7 +223,7 @@ describe('tail positions', () => {
     expect(ids((await server.run(['tail', '--from', 's5', '--cursor', 'a', '--until-idle'])).out)).toEqual(['$e9']);
     expect(ids((await server.run(['tail', '--from', 'now', '--cursor', 'b', '--until-idle'])).out)).toEqual([]);
     expect(server.positions()).toEqual({ 'tail:default': 's1', 'tail:a': 's6', 'tail:b': 's7' });
-    expect((await server.run(['tail', '--cursor', 'no/slash'])).code).toBe(2);
+    expect((await server.run(['tail', '--cursor', 'no/slash'], { noRequests: true })).code).toBe(2);
   });
 
   it('--no-save leaves the saved position alone', async () => {
@@ -321,7 +335,7 @@ describe('tail endings', () => {
       write(chunk, _encoding, callback) {
         lines.push(String(chunk));
         if (lines.length < 2) return callback();
-        setTimeout(() => controller.abort('SIGINT'), 10); // line 2 never completes
+        setImmediate(() => controller.abort('SIGINT')); // line 2 never completes
       },
     });
     const { code } = await server.run(['tail'], { stdout, signal: controller.signal });
@@ -394,7 +408,11 @@ describe('tail endings', () => {
   });
 
   it('-o text prints readable lines: time, room, sender, body', async () => {
-    const server = fakeServer({ positions: { 'tail:default': 's1' }, onSync: (q) => (q.get('since') === 's1' ? batch('s2', [message('e1', 'two\nlines')]) : batch('s2', [])) });
+    const server = fakeServer({
+      positions: { 'tail:default': 's1' },
+      roomNames: true,
+      onSync: (q) => (q.get('since') === 's1' ? batch('s2', [message('e1', 'two\nlines')]) : batch('s2', [])),
+    });
     const { out } = await server.run(['tail', '--until-idle', '-o', 'text']);
     expect(out).toBe(`2023-11-14 22:13:20  ${ROOM}  @bob:hs.test  two lines\n`);
   });
