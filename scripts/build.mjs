@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeMetafile, build } from 'esbuild';
@@ -117,9 +117,22 @@ const noTypeScript = {
 };
 
 /** Packages src/ loads with `await import()`; each becomes dist/lazy/NAME.cjs. */
-const LAZY_PACKAGES = ['ora', 'cli-table3', 'marked', 'mime', 'image-size', 'cosmiconfig', 'entities/decode'];
+const LAZY_PACKAGES = ['ora', 'cli-table3', 'marked', 'mime', 'image-size', 'cosmiconfig', 'entities/decode', 'fake-indexeddb'];
 const lazyName = (name) => name.replace('/', '-');
 const lazyFile = (name) => `./lazy/${lazyName(name)}.cjs`;
+
+/**
+ * Packages src/ loads with `await import()` that cannot be bundled and are copied into
+ * dist/vendor/ as they are: the crypto engine's glue finds its 7.8 MB WebAssembly file next to
+ * itself (__dirname). Copying keeps dist/ whole on its own (the bench runs a copy of it).
+ */
+const VENDORED = {
+  '@matrix-org/matrix-sdk-crypto-wasm': {
+    entry: 'node.cjs',
+    files: ['node.cjs', 'pkg/matrix_sdk_crypto_wasm_bg.cjs', 'pkg/matrix_sdk_crypto_wasm_bg.wasm', 'LICENSE', 'package.json'],
+  },
+};
+const vendorFile = (name) => `./vendor/${name.split('/').pop()}/${VENDORED[name].entry}`;
 
 /** In the main bundle, `await import('ora')` becomes a lazy require of dist/lazy/ora.cjs. */
 function lazyPackages(seen) {
@@ -127,17 +140,17 @@ function lazyPackages(seen) {
     name: 'mx-lazy-packages',
     setup(b) {
       b.onResolve({ filter: /^[a-z@]/ }, (args) => {
-        if (args.kind !== 'dynamic-import' || !LAZY_PACKAGES.includes(args.path)) return undefined;
+        if (args.kind !== 'dynamic-import' || !(LAZY_PACKAGES.includes(args.path) || args.path in VENDORED)) return undefined;
         seen.add(args.path);
         return { path: args.path, namespace: 'mx-lazy-ref' };
       });
       // esbuild keeps an import() of an external module as import(), which vm.Script cannot run;
       // a re-export in a module of its own becomes a require(), run when the import() happens.
       b.onLoad({ filter: /.*/, namespace: 'mx-lazy-ref' }, (args) => {
-        const file = JSON.stringify(lazyFile(args.path));
+        const file = JSON.stringify(args.path in VENDORED ? vendorFile(args.path) : lazyFile(args.path));
         return { loader: 'js', contents: `export * from ${file};\nexport { default } from ${file};` };
       });
-      b.onResolve({ filter: /^\.\/lazy\// }, (args) => (args.namespace === 'mx-lazy-ref' ? { path: args.path, external: true } : undefined));
+      b.onResolve({ filter: /^\.\/(lazy|vendor)\// }, (args) => (args.namespace === 'mx-lazy-ref' ? { path: args.path, external: true } : undefined));
     },
   };
 }
@@ -178,7 +191,7 @@ const result = await build({
   // Strict mode throughout, as in the ES modules it is made of (a directive must come first).
   banner: { js: `//mx-build:${BUILD_ID_PLACEHOLDER}\n'use strict';${importMetaUrl}` },
 });
-const missed = LAZY_PACKAGES.filter((name) => !lazySeen.has(name));
+const missed = [...LAZY_PACKAGES, ...Object.keys(VENDORED)].filter((name) => !lazySeen.has(name));
 if (missed.length) throw new Error(`no \`await import()\` of ${missed.join(', ')} in src/: update LAZY_PACKAGES`);
 await build({
   ...common,
@@ -212,9 +225,14 @@ if (/\bimport\(/.test(code)) throw new Error(`${outfile} has an import(), which 
 const buildId = createHash('sha256').update(code).digest('hex').slice(0, BUILD_ID_PLACEHOLDER.length);
 await writeFile(outfile, code.replace(BUILD_ID_PLACEHOLDER, buildId), 'latin1');
 
+const requireFromRoot = createRequire(path.join(root, 'package.json'));
+for (const [name, { files }] of Object.entries(VENDORED)) {
+  const from = path.join(root, 'node_modules', name);
+  for (const file of files) await cp(path.join(from, file), path.join(dist, 'vendor', name.split('/').pop(), file));
+}
+
 // undici's HTTP parser, for the bundle (llhttpFromFiles) and for bin/mx.js, which compiles it in
 // the background at start-up.
-const requireFromRoot = createRequire(path.join(root, 'package.json'));
 await writeFile(path.join(dist, 'llhttp-simd.wasm'), requireFromRoot('undici/lib/llhttp/llhttp_simd-wasm.js'));
 await writeFile(path.join(dist, 'llhttp.wasm'), requireFromRoot('undici/lib/llhttp/llhttp-wasm.js'));
 

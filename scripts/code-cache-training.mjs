@@ -62,8 +62,16 @@ function fakeHomeserver() {
     req.on('end', () => {
       const p = url.pathname;
       if (req.method === 'GET' && p === '/_matrix/client/v3/account/whoami') return reply(200, { user_id: USER, device_id: 'TRAINING' });
+      // The training room is a plain room: mx asks before every message.
+      if (req.method === 'GET' && p.startsWith('/_matrix/client/v3/rooms/') && p.endsWith('/state/m.room.encryption/')) {
+        return reply(404, { errcode: 'M_NOT_FOUND', error: 'Event not found.' });
+      }
       if (req.method === 'PUT' && p.startsWith('/_matrix/client/v3/rooms/') && p.includes('/send/')) return reply(200, { event_id: `$sent-${++sent}` });
       if (req.method === 'POST' && /^\/_matrix\/client\/v3\/user\/[^/]+\/filter$/.test(p)) return reply(200, { filter_id: '1' });
+      // The adopted token's device has keys of another client's: login sets up no encryption.
+      if (req.method === 'POST' && p === '/_matrix/client/v3/keys/query') {
+        return reply(200, { device_keys: { [USER]: { TRAINING: { user_id: USER, device_id: 'TRAINING' } } } });
+      }
       if (req.method === 'GET' && p === '/_matrix/client/v3/sync') return reply(200, syncResponse(url.searchParams.get('since')));
       unknown.push(`${req.method} ${p}`);
       return reply(404, { errcode: 'M_UNRECOGNIZED', error: 'not in the training server' });

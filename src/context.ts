@@ -2,6 +2,9 @@
  * What every command gets: the io, the global flags, the output writer, the profile store
  * and config, and the rules that turn them into "which homeserver, as whom".
  */
+import { openProfileCrypto } from './crypto/open.js';
+import type { CryptoSession } from './crypto/session.js';
+import { deleteCryptoStore } from './crypto/store-ref.js';
 import { ExitCode, MxError, UsageError } from './errors.js';
 import type { Io } from './io.js';
 import { discoverHomeserver, normalizeHomeserverUrl } from './matrix/discovery.js';
@@ -79,6 +82,56 @@ export class Context {
 
   warn(message: string): void {
     this.out.warn(message);
+  }
+
+  private cryptoSession: Promise<CryptoSession> | undefined;
+
+  /**
+   * The crypto store of the session's device, opened once per command (loading the engine);
+   * exit code 9 when the session has none (MX_ACCESS_TOKEN alone). main() closes it.
+   */
+  crypto(session: AuthedSession): Promise<CryptoSession> {
+    return (this.cryptoSession ??= openProfileCrypto({
+      client: session.client,
+      profileName: session.positionProfile,
+      profile: session.profile,
+      store: this.store,
+      stateDir: this.paths.stateDir,
+      debug: this.debug,
+    }));
+  }
+
+  /**
+   * After a login or registration saved `profileName`: retires the crypto store of the device the
+   * profile used before (when the device changed: that one is not this profile's any more) and
+   * sets up the new device's, which uploads its keys. A failure here does not undo the login
+   * (warned): the keys then go up at the device's first encrypted use.
+   */
+  async startEncryption(profileName: string, previous: Profile | undefined): Promise<void> {
+    const data = await this.store.read();
+    const profile = data.profiles[profileName];
+    if (previous?.userId && previous.deviceId && (previous.userId !== profile?.userId || previous.deviceId !== profile?.deviceId)) {
+      deleteCryptoStore(this.paths.stateDir, previous.userId, previous.deviceId);
+    }
+    this.snapshot = Promise.resolve(data);
+    try {
+      await (await this.crypto(await this.session())).catchUp();
+    } catch (error) {
+      if (!(error instanceof MxError) || error.exitCode === ExitCode.localState) throw error;
+      this.warn(`could not set up encryption for this device yet (${error.message}); mx will at its first encrypted use`);
+    }
+  }
+
+  /** Deletes the crypto store of a device that is gone (logged out, or its profile removed). */
+  retireDevice(profile: Profile | undefined): void {
+    if (profile?.userId && profile.deviceId) deleteCryptoStore(this.paths.stateDir, profile.userId, profile.deviceId);
+  }
+
+  /** Closes what the command opened (its crypto store). */
+  async close(): Promise<void> {
+    const crypto = this.cryptoSession;
+    this.cryptoSession = undefined;
+    if (crypto) await (await crypto.catch(() => undefined))?.close();
   }
 
   /** The HTTP plumbing of this process, for building a MatrixClient. */

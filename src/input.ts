@@ -1,11 +1,13 @@
 /** Reading what the user hands mx besides flags: all of stdin, or JSON inline, from a file or from stdin. */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { UsageError } from './errors.js';
 import type { Io } from './io.js';
 
-/** All of stdin as text. */
+/** All of stdin as text. A signal (SIGINT, SIGTERM) stops the wait: stdin is then destroyed. */
 export async function readStdin(io: Io): Promise<string> {
+  addAbortSignal(io.signal, io.stdin);
   const chunks: Buffer[] = [];
   for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');

@@ -62,7 +62,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const ctx = new Context(io, { ...global, output, retries }, config, paths);
     format = ctx.out.format();
     for (const warning of warnings) ctx.out.warn(warning);
-    return (await selected.def.run!(ctx, options)) ?? ExitCode.ok;
+    try {
+      return (await selected.def.run!(ctx, options)) ?? ExitCode.ok;
+    } finally {
+      await ctx.close();
+    }
   } catch (error) {
     if (io.signal.aborted) return exitCodeForAbort(io.signal.reason);
     return reportError(io, format, error, debug);

@@ -1,4 +1,4 @@
-import * as fake from 'fake-indexeddb';
+import { fakeIndexedDb } from './fake-idb.js';
 import type { IdbDatabase, IdbFactory, IdbKey, IdbKeyRange, IdbObjectStore, IdbRequest } from './idb-types.js';
 
 /**
@@ -75,7 +75,7 @@ function internalsMoved(what: string): Error {
  * makes the next open() start afresh. Throws an Error naming what moved.
  */
 export async function checkFakeIndexedDbInternals(): Promise<void> {
-  const factory = new fake.IDBFactory() as IdbFactory;
+  const factory = new (fakeIndexedDb().IDBFactory)() as IdbFactory;
   const db = await openWith(factory, 'check', 1, (d) => {
     d.createObjectStore('s').createIndex('byName', 'name');
   });

@@ -1,5 +1,5 @@
 import v8 from 'node:v8';
-import * as fake from 'fake-indexeddb';
+import { fakeIndexedDb } from './fake-idb.js';
 import type { IdbCursor, IdbDatabase, IdbIndex, IdbKey, IdbKeyRange, IdbObjectStore, IdbRequest, IdbTransaction, KeyPath } from './idb-types.js';
 import { canonicalKey, isKeyRange } from './store-log.js';
 
@@ -60,10 +60,10 @@ let installed = false;
 export function installHooks(): void {
   if (installed) return;
   installed = true;
-  const Store = (fake.IDBObjectStore as { prototype: Record<string, AnyFn> }).prototype;
-  const Cursor = (fake.IDBCursor as { prototype: Record<string, AnyFn> }).prototype;
-  const Database = (fake.IDBDatabase as { prototype: Record<string, AnyFn> }).prototype;
-  const Index = (fake.IDBIndex as { prototype: object }).prototype;
+  const Store = (fakeIndexedDb().IDBObjectStore as { prototype: Record<string, AnyFn> }).prototype;
+  const Cursor = (fakeIndexedDb().IDBCursor as { prototype: Record<string, AnyFn> }).prototype;
+  const Database = (fakeIndexedDb().IDBDatabase as { prototype: Record<string, AnyFn> }).prototype;
+  const Index = (fakeIndexedDb().IDBIndex as { prototype: object }).prototype;
 
   const storeBinding = (store: IdbObjectStore) => bindings.get(store.transaction.db);
   // Looking at a store's indexes must not count as using them (which loads the whole store).

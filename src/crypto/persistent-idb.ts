@@ -46,7 +46,7 @@ import { randomBytes } from 'node:crypto';
 import { fstatSync, readdirSync, readSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import * as fake from 'fake-indexeddb';
+import { fakeIndexedDb, loadFakeIndexedDb } from './fake-idb.js';
 import { LocalStateError } from '../errors.js';
 import { detachDatabase, rawStore, rawStoreOfHandle, type RawObjectStore } from './fake-idb-internals.js';
 import { createPrivateFile, ensurePrivateDir, errorCode, errorMessage, fsyncDir } from './fs-util.js';
@@ -118,6 +118,7 @@ export interface PersistentIndexedDb {
 }
 
 export async function openPersistentIndexedDb(folder: string, options: PersistentIndexedDbOptions = {}): Promise<PersistentIndexedDb> {
+  await loadFakeIndexedDb();
   installHooks();
   preloadLockfile();
   const folderPath = path.resolve(folder);
@@ -142,7 +143,7 @@ export function installIndexedDbGlobals(factory: IdbFactory): void {
     'IDBTransaction',
     'IDBVersionChangeEvent',
   ] as const) {
-    g[name] = fake[name];
+    g[name] = fakeIndexedDb()[name];
   }
 }
 
@@ -220,7 +221,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     this.opts = { ...DEFAULTS, ...options };
     this.opts.staleMs = Math.max(this.opts.staleMs, 2000);
     this.manifest = new ManifestFile(folder);
-    this.factory = new fake.IDBFactory() as IdbFactory;
+    this.factory = new (fakeIndexedDb().IDBFactory)() as IdbFactory;
     const plainOpen = this.factory.open;
     const plainDelete = this.factory.deleteDatabase;
     const factory = this.factory as { open: IdbFactory['open']; deleteDatabase: IdbFactory['deleteDatabase'] };

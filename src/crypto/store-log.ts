@@ -1,5 +1,5 @@
 import v8 from 'node:v8';
-import { IDBKeyRange as FakeKeyRange } from 'fake-indexeddb';
+import { fakeIndexedDb } from './fake-idb.js';
 import type { IdbKey, IdbKeyRange, IdbKeyRangeClass } from './idb-types.js';
 import { damaged, readFrames } from './log-format.js';
 
@@ -16,7 +16,7 @@ import { damaged, readFrames } from './log-format.js';
  * value so that a log can be scanned for its keys without decoding a single value.
  */
 
-const KeyRange = FakeKeyRange as IdbKeyRangeClass;
+const KeyRange = () => fakeIndexedDb().IDBKeyRange as unknown as IdbKeyRangeClass;
 
 export const OP_PUT = 1;
 export const OP_DELETE = 2;
@@ -91,9 +91,9 @@ interface PlainRange {
 }
 
 function toKeyRange(r: PlainRange): IdbKeyRange {
-  if (r.lower === undefined) return KeyRange.upperBound(r.upper, r.upperOpen);
-  if (r.upper === undefined) return KeyRange.lowerBound(r.lower, r.lowerOpen);
-  return KeyRange.bound(r.lower, r.upper, r.lowerOpen, r.upperOpen);
+  if (r.lower === undefined) return KeyRange().upperBound(r.upper, r.upperOpen);
+  if (r.upper === undefined) return KeyRange().lowerBound(r.lower, r.lowerOpen);
+  return KeyRange().bound(r.lower, r.upper, r.lowerOpen, r.upperOpen);
 }
 
 /**
@@ -102,14 +102,14 @@ function toKeyRange(r: PlainRange): IdbKeyRange {
  */
 export function canonicalKey(value: unknown): IdbKey | undefined {
   try {
-    return KeyRange.only(value).lower as IdbKey;
+    return KeyRange().only(value).lower as IdbKey;
   } catch {
     return undefined;
   }
 }
 
 export function isKeyRange(value: unknown): value is IdbKeyRange {
-  return value instanceof (FakeKeyRange as unknown as abstract new (...args: never[]) => unknown);
+  return value instanceof (fakeIndexedDb().IDBKeyRange as unknown as abstract new (...args: never[]) => unknown);
 }
 
 /**

@@ -100,10 +100,10 @@ export interface ClientEvent {
   unsigned?: Record<string, unknown>;
 }
 
-/** GET /rooms/{roomId}/members: membership events, optionally filtered. */
-export async function getMembersByRoom(client: MatrixClient, roomId: string, membership?: string): Promise<ClientEvent[]> {
+/** GET /rooms/{roomId}/members: membership events, optionally only one membership or all but one. */
+export async function getMembersByRoom(client: MatrixClient, roomId: string, membership?: string, notMembership?: string): Promise<ClientEvent[]> {
   const answer = await matrixRequest<{ chunk?: unknown }>(client, {
-    method: 'GET', path: V3 + encodePath`/rooms/${roomId}/members`, query: { membership }, auth: true, idempotent: true,
+    method: 'GET', path: V3 + encodePath`/rooms/${roomId}/members`, query: { membership, not_membership: notMembership }, auth: true, idempotent: true,
     what: `list members of ${roomId}`,
   });
   return Array.isArray(answer.chunk) ? (answer.chunk as ClientEvent[]) : [];

@@ -1,9 +1,17 @@
-/** Sending one built event: a message (PUT with a transaction ID) or a state event. */
+/**
+ * Sending one built event to a room: a message (PUT with a transaction ID), encrypted when the
+ * room is, or a state event (never encrypted: the spec says so).
+ *
+ * A message never goes into an encrypted room in clear text: the room's state is asked before
+ * every message (a room can be switched to encrypted at any time, also during a long
+ * `--lines` run), and an encrypted room gets m.room.encrypted or nothing.
+ */
+import type { CryptoSession, RoomEncryptionSettings } from '../crypto/session.js';
 import { ExitCode, MxError } from '../errors.js';
 import { MatrixError } from '../matrix/errors.js';
 import { sendMessage, setRoomStateWithKey } from '../matrix/events.js';
 import type { MatrixClient } from '../matrix/http.js';
-import { getRoomEncryption } from '../matrix/rooms.js';
+import { getMembersByRoom, getRoomEncryption, getRoomStateWithKey } from '../matrix/rooms.js';
 import { MAX_EVENT_BYTES, type Content } from './content.js';
 
 export interface Target {
@@ -18,50 +26,105 @@ export interface Sent {
   event_id: string;
   room_id: string;
   txn_id?: string;
+  /** True when the message went out encrypted. */
+  encrypted?: boolean;
 }
 
-/**
- * Sends the event. `txnId` must be fixed before the first attempt: matrixRequest retries the
- * same PUT (same path, so the same txn ID) after a network error, a 5xx or a 429, and the
- * server answers a repeat with the first event's ID instead of a second event.
- *
- * A message event never goes into an encrypted room in clear text: the room's state is asked
- * before every send (a room can be switched to encrypted at any time, also during a long
- * `--lines` run). State events are never encrypted (the spec says so).
- */
-export async function deliver(client: MatrixClient, target: Target, content: Content, txnId: string): Promise<Sent> {
-  const { roomId, eventType, stateKey } = target;
-  try {
-    if (stateKey !== undefined) {
-      const { event_id } = await setRoomStateWithKey(client, roomId, eventType, stateKey, content);
-      return { event_id, room_id: roomId };
+/** The room's m.room.encryption content, or undefined for a plain room: asked of the server now. */
+export type RoomEncryption = Record<string, unknown> | undefined;
+
+/** How long a long-running sender trusts its last catch-up of the crypto state (device changes). */
+const CATCH_UP_EVERY_MS = 5_000;
+
+export class RoomSender {
+  private crypto: CryptoSession | undefined;
+  private caughtUpAt = -Infinity;
+
+  /** `openCrypto` opens the profile's crypto store (only asked for in an encrypted room). */
+  constructor(
+    private readonly client: MatrixClient,
+    readonly target: Target,
+    private readonly openCrypto: () => Promise<CryptoSession>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether the room is encrypted, asked now (a file must know before its upload). */
+  encryption(): Promise<RoomEncryption> {
+    return getRoomEncryption(this.client, this.target.roomId);
+  }
+
+  /**
+   * Sends the event. `txnId` must be fixed before the first attempt: matrixRequest retries the
+   * same PUT (same path, same txn ID, same ciphertext) after a network error, a 5xx or a 429, and
+   * the server answers a repeat with the first event's ID instead of a second event.
+   * `encryption` is the room's state when the caller asked it just before; else it is asked here.
+   */
+  async send(content: Content, txnId: string, encryption?: RoomEncryption): Promise<Sent> {
+    const { roomId, eventType, stateKey } = this.target;
+    try {
+      if (stateKey !== undefined) {
+        const { event_id } = await setRoomStateWithKey(this.client, roomId, eventType, stateKey, content);
+        return { event_id, room_id: roomId };
+      }
+      const state = encryption ?? (await this.encryption());
+      if (!state) {
+        const { event_id } = await sendMessage(this.client, roomId, eventType, txnId, content);
+        return { event_id, room_id: roomId, txn_id: txnId };
+      }
+      const encrypted = await this.encrypt(content, state);
+      const { event_id } = await sendMessage(this.client, roomId, 'm.room.encrypted', txnId, encrypted);
+      return { event_id, room_id: roomId, txn_id: txnId, encrypted: true };
+    } catch (error) {
+      throw tooLargeAsUsage(error, roomId);
     }
-    await refuseEncryptedRoom(client, roomId);
-    const { event_id } = await sendMessage(client, roomId, eventType, txnId, content);
-    return { event_id, room_id: roomId, txn_id: txnId };
-  } catch (error) {
-    if (error instanceof MatrixError && (error.errcode === 'M_TOO_LARGE' || error.status === 413)) {
-      throw new MxError(
-        `send to ${roomId}: the server refused the event as too large (M_TOO_LARGE); a whole event, ` +
-          `envelope included, may be at most ${MAX_EVENT_BYTES} bytes: shorten it or send it as a file with --file`,
-        ExitCode.usage,
-        error.details,
-        { cause: error },
-      );
+  }
+
+  /** The crypto session, caught up with to-device messages and device changes (again after a while). */
+  async cryptoSession(): Promise<CryptoSession> {
+    this.crypto ??= await this.openCrypto().catch((error: unknown) => {
+      if (error instanceof MxError && error.exitCode === ExitCode.encryption) {
+        throw new MxError(`${this.target.roomId} is an encrypted room and ${error.message}: nothing was sent`, ExitCode.encryption);
+      }
+      throw error;
+    });
+    if (this.now() - this.caughtUpAt > CATCH_UP_EVERY_MS) {
+      await this.crypto.catchUp();
+      this.caughtUpAt = this.now();
     }
-    throw error;
+    return this.crypto;
+  }
+
+  private async encrypt(content: Content, encryption: Record<string, unknown>): Promise<Content> {
+    const [crypto, settings] = await Promise.all([this.cryptoSession(), roomEncryptionSettings(this.client, this.target.roomId, encryption)]);
+    return crypto.encrypt(this.target.roomId, this.target.eventType, content, settings);
   }
 }
 
 /**
- * Asks the room's state now and refuses an encrypted room (exit code 9) before anything of the
- * message leaves mx: a file too is checked before its upload.
+ * Who gets the room key: joined members, and invited ones unless the history visibility is
+ * "joined" (an invitee may read from the invite on otherwise), as Element does.
  */
-export async function refuseEncryptedRoom(client: MatrixClient, roomId: string): Promise<void> {
-  if (await getRoomEncryption(client, roomId)) {
-    throw new MxError(
-      `${roomId} is an encrypted room and mx cannot encrypt messages yet: nothing was sent (mx never sends clear text there)`,
-      ExitCode.encryption,
+export async function roomEncryptionSettings(client: MatrixClient, roomId: string, encryption: Record<string, unknown>): Promise<RoomEncryptionSettings> {
+  const [members, visibility] = await Promise.all([
+    getMembersByRoom(client, roomId, undefined, 'leave'),
+    getRoomStateWithKey(client, roomId, 'm.room.history_visibility'),
+  ]);
+  const historyVisibility = typeof visibility?.history_visibility === 'string' ? visibility.history_visibility : 'shared';
+  const wanted = historyVisibility === 'joined' ? ['join'] : ['join', 'invite'];
+  const users = members.filter((m) => wanted.includes(String(m.content.membership)) && typeof m.state_key === 'string').map((m) => m.state_key!);
+  return { encryption, historyVisibility, members: [...new Set(users)] };
+}
+
+/** The server's M_TOO_LARGE as what it is: input too large (usage), with the limit said. */
+function tooLargeAsUsage(error: unknown, roomId: string): unknown {
+  if (error instanceof MatrixError && (error.errcode === 'M_TOO_LARGE' || error.status === 413)) {
+    return new MxError(
+      `send to ${roomId}: the server refused the event as too large (M_TOO_LARGE); a whole event, ` +
+        `envelope included, may be at most ${MAX_EVENT_BYTES} bytes: shorten it or send it as a file with --file`,
+      ExitCode.usage,
+      error.details,
+      { cause: error },
     );
   }
+  return error;
 }

@@ -23,15 +23,14 @@
  * stays flat for any input size.
  */
 import type { Io } from '../io.js';
-import type { MatrixClient } from '../matrix/http.js';
 import { checkContentSize, isBlank, type Content } from './content.js';
-import { deliver, type Sent, type Target } from './deliver.js';
+import type { RoomSender, Sent } from './deliver.js';
 import { lineTxnId } from './txn.js';
 
 export interface LinesOptions {
   io: Io;
-  client: MatrixClient;
-  target: Target;
+  /** Sends to the room (each line asks whether the room is encrypted). */
+  sender: RoomSender;
   /** Line n is sent with the transaction ID `txnBase-n` (n counts from 1, blank lines too). */
   txnBase: string;
   /** Builds one line's content (throws a UsageError for a bad line). */
@@ -42,7 +41,7 @@ export interface LinesOptions {
 
 /** Sends every non-blank line in order; returns how many were sent. Stops at the first failure. */
 export async function sendLines(options: LinesOptions): Promise<number> {
-  const { io, client, target, txnBase, build, onSent } = options;
+  const { io, sender, txnBase, build, onSent } = options;
   // Loaded here, not at start-up: only --lines reads lines.
   const { createInterface } = process.getBuiltinModule('node:readline');
   const input = createInterface({ input: io.stdin, crlfDelay: Infinity, signal: io.signal });
@@ -66,7 +65,8 @@ export async function sendLines(options: LinesOptions): Promise<number> {
       await inFlight;
       if (failure) break;
       if (problem) throw problem.error;
-      inFlight = deliver(client, target, content!, lineTxnId(txnBase, n))
+      inFlight = sender
+        .send(content!, lineTxnId(txnBase, n))
         .then(async (result) => {
           sent++;
           await onSent({ ...result, line: n });

@@ -5,7 +5,7 @@ import type { Colours } from './colour.js';
 const MEDIA_LABELS: Record<string, string> = { 'm.image': 'image', 'm.audio': 'audio', 'm.video': 'video', 'm.file': 'file' };
 
 /** The body of a message, or a short description of any other event. */
-export function summarizeEvent(event: Pick<ClientEvent, 'type' | 'content' | 'sender' | 'state_key'>): string {
+export function summarizeEvent(event: Pick<ClientEvent, 'type' | 'content' | 'sender' | 'state_key'> & { encryption?: { reason?: string } }): string {
   const content = event.content ?? {};
   const text = (key: string) => (typeof content[key] === 'string' ? (content[key] as string) : '');
   switch (event.type) {
@@ -28,7 +28,8 @@ export function summarizeEvent(event: Pick<ClientEvent, 'type' | 'content' | 'se
     case 'm.room.canonical_alias':
       return text('alias') ? `set the room's address to ${text('alias')}` : "removed the room's address";
     case 'm.room.encrypted':
-      return '[encrypted]';
+      // Still encrypted: mx could not decrypt it (crypto/decrypted.ts says why).
+      return `[unable to decrypt: ${event.encryption?.reason ?? 'not decrypted'}]`;
     default:
       return `[${event.type}]`;
   }

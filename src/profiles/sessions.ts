@@ -1,6 +1,7 @@
 /** Saving a new login (register, login) in a profile, without ever losing another user's token. */
 import { ExitCode, MxError } from '../errors.js';
 import type { Session } from '../matrix/account.js';
+import { newCryptoStoreKey } from '../crypto/store-ref.js';
 import type { Profile, ProfileStore } from './store.js';
 
 /**
@@ -16,28 +17,36 @@ export function assertProfileFree(profile: Profile | undefined, profileName: str
   }
 }
 
-/** Stores a fresh session in the profile; the first profile saved becomes the default. */
+/**
+ * Stores a fresh session in the profile; the first profile saved becomes the default. Returns
+ * the profile as it was before (undefined if new), so that the caller can retire what belonged
+ * to a device the profile no longer uses (its crypto store).
+ */
 export async function saveSession(
   store: ProfileStore,
   profileName: string,
   homeserver: string,
   session: Session,
   extra: Partial<Profile> = {},
-): Promise<void> {
-  await store.update((data) => {
+): Promise<Profile | undefined> {
+  return store.update((data) => {
     const previous = data.profiles[profileName];
     assertProfileFree(previous, profileName, session.user_id);
     const sameUser = previous?.userId === session.user_id && previous.homeserver === homeserver;
+    const sameDevice = sameUser && previous.deviceId === session.device_id;
     data.profiles[profileName] = {
       homeserver,
       userId: session.user_id,
       deviceId: session.device_id,
       accessToken: session.access_token,
+      // The same device (a login with --device-id) keeps its crypto store and so its identity.
+      cryptoKey: sameDevice && previous.cryptoKey ? previous.cryptoKey : newCryptoStoreKey(),
       ...extra,
       // Stream positions belong to the account: keep them for the same user only.
       ...(sameUser && previous.positions ? { positions: previous.positions } : {}),
     };
     data.defaultProfile ??= profileName;
+    return previous && { ...previous };
   });
 }
 

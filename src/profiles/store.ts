@@ -16,6 +16,8 @@ export interface Profile {
   isGuest?: boolean;
   /** Stream positions (sync next_batch tokens) saved by later commands, keyed by cursor name. */
   positions?: Record<string, string>;
+  /** The key of this device's crypto store (base64 of 32 bytes; see crypto/store-ref.ts). */
+  cryptoKey?: string;
 }
 
 export interface StoreData {
@@ -285,7 +287,7 @@ function storeProblem(value: unknown): string | undefined {
 function profileProblem(p: unknown): string | undefined {
   if (!isObject(p)) return 'it is not an object';
   if (typeof p.homeserver !== 'string') return '"homeserver" is missing or not a string';
-  for (const key of ['userId', 'deviceId', 'accessToken'] as const) {
+  for (const key of ['userId', 'deviceId', 'accessToken', 'cryptoKey'] as const) {
     if (p[key] !== undefined && typeof p[key] !== 'string') return `"${key}" is not a string`;
   }
   if (p.isGuest !== undefined && typeof p.isGuest !== 'boolean') return '"isGuest" is not a boolean';

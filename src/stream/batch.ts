@@ -37,6 +37,8 @@ export interface BatchOptions {
   pageSize?: number;
   /** Told when a room's events are fetched from /messages (for --debug). */
   onGap?: (roomId: string, reason: string) => void;
+  /** Decrypts a room's encrypted events in place (crypto/sync-crypto.ts); events pass as they are without it. */
+  decrypt?: (roomId: string, events: ClientEvent[]) => Promise<ClientEvent[]>;
 }
 
 const PAGE_SIZE = 200;
@@ -74,6 +76,7 @@ async function* timelineItems(
   nextBatch: string,
   opts: BatchOptions,
 ): AsyncGenerator<Item> {
+  const decrypt = opts.decrypt ?? (async (_roomId: string, events: ClientEvent[]) => events);
   const events = timeline.events ?? [];
   const reason = timeline.limited
     ? 'limited timeline'
@@ -81,7 +84,7 @@ async function* timelineItems(
       ? 'membership change'
       : undefined;
   if (!reason) {
-    for (const event of events) yield roomEvent('timeline', roomId, event);
+    for (const event of await decrypt(roomId, events)) yield roomEvent('timeline', roomId, event);
     return;
   }
   opts.onGap?.(roomId, reason);
@@ -95,12 +98,12 @@ async function* timelineItems(
     } catch (error) {
       // A room the user has left may refuse its history; the sync timeline is all there is then.
       if (membership === 'leave' && error instanceof MatrixError && error.status === 403 && from === opts.since) {
-        for (const event of events) yield roomEvent('timeline', roomId, event);
+        for (const event of await decrypt(roomId, events)) yield roomEvent('timeline', roomId, event);
         return;
       }
       throw error;
     }
-    for (const event of page.chunk) yield roomEvent('timeline', roomId, event);
+    for (const event of await decrypt(roomId, page.chunk)) yield roomEvent('timeline', roomId, event);
     // The spec: keep paginating until there is no `end` (an empty chunk does not mean the end).
     if (!page.end || (page.chunk.length === 0 && page.end === from)) return;
     from = page.end;

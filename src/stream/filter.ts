@@ -57,9 +57,24 @@ export function matchesPattern(pattern: string, type: string): boolean {
 
 const NOTHING: EventFilter = { not_types: ['*'] };
 
+/**
+ * Event types as the server must filter them: an encrypted event's type is m.room.encrypted
+ * until mx decrypts it, so that type always comes too and the clear type is checked here.
+ */
+export function serverTypes(types: string[]): string[] {
+  return types.includes(ENCRYPTED) ? types : [...types, ENCRYPTED];
+}
+const ENCRYPTED = 'm.room.encrypted';
+
+/** The type rule of a filter (see matchesFilter). */
+export function matchesTypes(types: string[], item: { type: string; encryption?: unknown }): boolean {
+  const undecrypted = item.type === ENCRYPTED && item.encryption !== undefined;
+  return undecrypted || types.some((pattern) => matchesPattern(pattern, item.type));
+}
+
 /** The filter for /sync: the timeline as asked, and every kind not asked for switched off. */
 export function buildSyncFilter(f: TailFilter): SyncFilter {
-  const selection: EventFilter = { ...(f.types ? { types: f.types } : {}), ...(f.senders ? { senders: f.senders } : {}) };
+  const selection: EventFilter = { ...(f.types ? { types: serverTypes(f.types) } : {}), ...(f.senders ? { senders: f.senders } : {}) };
   const typesOnly: EventFilter = f.types ? { types: f.types } : {};
   return {
     presence: f.include.has('presence') ? selection : NOTHING,
@@ -95,14 +110,18 @@ export function positionOnlyFilter(): SyncFilter {
 
 /** The same selection for /rooms/{id}/messages, as its `filter` parameter (JSON). */
 export function roomEventFilter(f: TailFilter): string | undefined {
-  const filter: RoomEventFilter = { ...(f.types ? { types: f.types } : {}), ...(f.senders ? { senders: f.senders } : {}) };
+  const filter: RoomEventFilter = { ...(f.types ? { types: serverTypes(f.types) } : {}), ...(f.senders ? { senders: f.senders } : {}) };
   return Object.keys(filter).length ? JSON.stringify(filter) : undefined;
 }
 
-/** The client-side check of one item. Room rules apply only to items that belong to a room. */
-export function matchesFilter(f: TailFilter, item: { type: string; sender?: unknown; room_id?: unknown }): boolean {
+/**
+ * The client-side check of one item. Room rules apply only to items that belong to a room. An
+ * event that stayed encrypted passes any type rule: its clear type is unknown, and an event
+ * mx could not decrypt is shown, never dropped.
+ */
+export function matchesFilter(f: TailFilter, item: { type: string; sender?: unknown; room_id?: unknown; encryption?: unknown }): boolean {
   if (f.rooms && typeof item.room_id === 'string' && !f.rooms.includes(item.room_id)) return false;
-  if (f.types && !f.types.some((pattern) => matchesPattern(pattern, item.type))) return false;
+  if (f.types && !matchesTypes(f.types, item)) return false;
   if (f.senders && (typeof item.sender !== 'string' || !f.senders.includes(item.sender))) return false;
   return true;
 }

@@ -14,6 +14,7 @@
 import { ExitCode, MxError } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, type MatrixClient, type RetryPolicy } from '../matrix/http.js';
 import { sync, type SyncResponse } from '../matrix/sync.js';
+import type { SyncCrypto } from '../crypto/sync-crypto.js';
 import type { Output } from '../output/output.js';
 import { batchItems, type Item } from './batch.js';
 import { matchesFilter, positionOnlyFilter, roomEventFilter, type TailFilter } from './filter.js';
@@ -44,6 +45,8 @@ export interface TailOptions {
   /** Saves an encoded position; undefined with --no-save or without a profile of one's own. */
   save: ((value: string) => Promise<void>) | undefined;
   roomLabels: RoomLabels;
+  /** Encryption: each answer's crypto parts, and decrypting encrypted events. */
+  crypto: SyncCrypto;
 }
 
 /** Why writing stopped early: the output is gone (EPIPE), so stop quietly. */
@@ -92,6 +95,8 @@ export class Tail {
         if (this.since === undefined) {
           // From now: a sync that returns no events, only the current position.
           const now = await sync(client, { timeout: 0, filter: JSON.stringify(positionOnlyFilter()) }, policy);
+          // Its to-device messages too: the next sync, from its next_batch, acknowledges them.
+          await this.opts.crypto.receiveSync(now);
           this.since = now.next_batch;
           await this.save();
           continue;
@@ -124,8 +129,10 @@ export class Tail {
    * --count was reached (the position then stays at this batch, with what was written skipped).
    */
   private async writeBatch(response: SyncResponse): Promise<'more' | 'idle' | 'count'> {
-    const { client, filter, out } = this.opts;
+    const { client, filter, out, crypto } = this.opts;
     let wrote = 0;
+    // First the keys and devices this answer brings: its events may need them.
+    await crypto.receiveSync(response);
     const items = batchItems(response, {
       client,
       userId: this.opts.userId,
@@ -133,6 +140,7 @@ export class Tail {
       include: filter.include,
       messagesFilter: roomEventFilter(filter),
       onGap: (roomId, reason) => out.debug?.(`tail: reading ${roomId} from /messages (${reason})`),
+      decrypt: (roomId, events) => crypto.decrypt(roomId, events),
     });
     for await (const item of items) {
       if (this.skip.has(item.id) || !matchesFilter(filter, item.event)) continue;

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadFakeIndexedDb } from '../../src/crypto/fake-idb.js';
 import * as fake from 'fake-indexeddb';
 import { checkFakeIndexedDbInternals } from '../../src/crypto/fake-idb-internals.js';
 import { installHooks } from '../../src/crypto/idb-hooks.js';
@@ -13,6 +14,9 @@ import { installHooks } from '../../src/crypto/idb-hooks.js';
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
 
 describe('fake-indexeddb internals used by the crypto store', () => {
+  // The crypto store loads fake-indexeddb on demand (openPersistentIndexedDb does it).
+  beforeAll(loadFakeIndexedDb);
+
   it('is pinned to one exact version', () => {
     const wanted = pkg.dependencies['fake-indexeddb'];
     expect(wanted).toMatch(/^\d+\.\d+\.\d+$/);

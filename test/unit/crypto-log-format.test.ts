@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadFakeIndexedDb } from '../../src/crypto/fake-idb.js';
 import { LocalStateError } from '../../src/errors.js';
 import { checkFileHeader, FILE_HEADER_LEN, fileHeader, frame, readFrames } from '../../src/crypto/log-format.js';
 import { canonicalKey, keyId } from '../../src/crypto/store-log.js';
@@ -52,6 +53,9 @@ describe('record framing', () => {
 });
 
 describe('key identities', () => {
+  // The crypto store loads fake-indexeddb on demand (openPersistentIndexedDb does it).
+  beforeAll(loadFakeIndexedDb);
+
   it('are equal exactly for keys IndexedDB treats as equal', () => {
     const id = (k: unknown) => keyId(canonicalKey(k)!);
     expect(id(0)).toBe(id(-0));

@@ -139,3 +139,15 @@ export function tempDirMaker(prefix: string): () => string {
     return dir;
   };
 }
+
+/**
+ * stderr without the warning login and register give when the (fake) server has no key
+ * endpoints: they set up the new device's encryption, and these tests' servers answer only the
+ * account calls. Anything else on stderr stays.
+ */
+export function withoutEncryptionSetupWarning(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => !line.includes('could not set up encryption for this device yet'))
+    .join('\n');
+}

@@ -115,16 +115,16 @@ describe('send content', () => {
     writeFileSync(path.join(dir, 'broken.png'), 'not a png');
     const image = await readLocalFile(dir, 'pic.png');
     expect(image.info).toEqual({ mimetype: 'image/png', size: image.data.length, w: 3, h: 2 });
-    expect(fileContent(image, 'mxc://hs/abc', undefined, undefined)).toEqual({
+    expect(fileContent(image, { url: 'mxc://hs/abc' }, undefined, undefined)).toEqual({
       msgtype: 'm.image', body: 'pic.png', url: 'mxc://hs/abc', info: image.info,
     });
     const text = await readLocalFile(dir, path.join(dir, 'notes.txt'));
     expect(text.info).toEqual({ mimetype: 'text/plain', size: 6 });
     // A caption is the body; the file name moves to `filename` (spec v1.10).
-    expect(fileContent(text, 'mxc://hs/t', undefined, 'this week')).toEqual({
+    expect(fileContent(text, { url: 'mxc://hs/t' }, undefined, 'this week')).toEqual({
       msgtype: 'm.file', body: 'this week', filename: 'notes.txt', url: 'mxc://hs/t', info: text.info,
     });
-    expect(fileContent(text, 'mxc://hs/t', 'm.image', undefined).msgtype).toBe('m.image');
+    expect(fileContent(text, { url: 'mxc://hs/t' }, 'm.image', undefined).msgtype).toBe('m.image');
     expect((await readLocalFile(dir, 'blob')).mimetype).toBe('application/octet-stream');
     expect((await readLocalFile(dir, 'broken.png')).info).toEqual({ mimetype: 'image/png', size: 9 });
     await expect(readLocalFile(dir, 'missing.bin')).rejects.toThrow(/cannot read --file .*missing.bin: no such file/);

@@ -309,7 +309,11 @@ describe('mx send', () => {
     const t = setup({ env: { MX_CONFIG_DIR: dir, MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined } });
     t.acceptSends();
     expect((await t.run(['send', ROOM, 'hi'])).code).toBe(0);
-    expect(t.io.requests()).toEqual([expect.stringMatching(/^PUT \/_matrix\/client\/v3\/rooms\/[^/]+\/send\/m\.room\.message\//)]);
+    // Whether the room is encrypted, then the message: no sync.
+    expect(t.io.requests()).toEqual([
+      'GET /_matrix/client/v3/rooms/!room%3Ahs.test/state/m.room.encryption/',
+      expect.stringMatching(/^PUT \/_matrix\/client\/v3\/rooms\/[^/]+\/send\/m\.room\.message\//),
+    ]);
     expect(readFileSync(path.join(dir, 'profiles.json'), 'utf8')).toBe(before);
   });
 });

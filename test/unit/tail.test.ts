@@ -257,8 +257,8 @@ describe('tail gaps', () => {
       [ROOM, 'f', 't12', 's2'],
     ]);
     // The same selection as the timeline's.
-    expect(JSON.parse(server.messages[0]!.query.get('filter')!)).toEqual({ types: ['m.room.message'] });
-    expect(JSON.parse(server.syncs[0]!.get('filter')!).room.timeline).toEqual({ limit: 3, types: ['m.room.message'] });
+    expect(JSON.parse(server.messages[0]!.query.get('filter')!)).toEqual({ types: ['m.room.message', 'm.room.encrypted'] });
+    expect(JSON.parse(server.syncs[0]!.get('filter')!).room.timeline).toEqual({ limit: 3, types: ['m.room.message', 'm.room.encrypted'] });
     expect(server.positions()).toEqual({ 'tail:default': 's2' });
   });
 
@@ -310,7 +310,7 @@ describe('tail gaps', () => {
     const filtered = parseLines((await server.run(['tail', '--until-idle', '--no-save', '--type', 'm.room.mess*', '--sender', '@bob:hs.test'])).out);
     expect(filtered.map((e) => e.event_id)).toEqual(['$e1']);
     const filter = JSON.parse(server.syncs.at(-2)!.get('filter')!);
-    expect(filter.room.timeline).toMatchObject({ types: ['m.room.mess*'], senders: ['@bob:hs.test'] });
+    expect(filter.room.timeline).toMatchObject({ types: ['m.room.mess*', 'm.room.encrypted'], senders: ['@bob:hs.test'] });
     expect(filter.presence).toEqual({ not_types: ['*'] });
     expect(filter.room.ephemeral).toEqual({ not_types: ['*'] });
   });

@@ -45,7 +45,8 @@ export const loginCommand = defineCommand({
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
 
     const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, args, user);
-    await saveSession(ctx.store, profileName, homeserver, session);
+    const previous = await saveSession(ctx.store, profileName, homeserver, session);
+    await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
     });

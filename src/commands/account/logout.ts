@@ -22,8 +22,11 @@ export const logoutCommand = defineCommand({
         if (stored?.accessToken === client.accessToken) {
           delete stored.accessToken;
           delete stored.deviceId;
+          delete stored.cryptoKey;
         }
       });
+      // The device is gone on the server: its keys are of no more use.
+      ctx.retireDevice(profile);
     }
     await ctx.out.print(
       { logged_out: true, all_devices: args.all, profile: profileName ?? null },

@@ -64,7 +64,8 @@ export const registerCommand = defineCommand({
         withUserInteractiveAuth((auth) => register(client, auth ? { ...body, auth } : body), stageHandlers(token), explainMissing),
       );
     }
-    await saveSession(ctx.store, profileName, homeserver, session, args.guest ? { isGuest: true } : {});
+    const previous = await saveSession(ctx.store, profileName, homeserver, session, args.guest ? { isGuest: true } : {});
+    await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
     });

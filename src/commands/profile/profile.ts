@@ -85,6 +85,8 @@ const rm = defineCommand({
       if (data.defaultProfile === args.name) delete data.defaultProfile;
       return profile;
     });
+    // Without the profile, nothing can use the device's crypto store (its key was in the profile).
+    ctx.retireDevice(removed);
     if (removed.accessToken) ctx.warn(`the token of "${args.name}" was not logged out and stays valid on ${removed.homeserver}`);
     await ctx.out.print({ removed: args.name }, { text: (r) => `Removed profile "${r.removed}"` });
   },

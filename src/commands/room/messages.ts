@@ -3,6 +3,8 @@ import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { getRoomEvents, type ClientEvent } from '../../matrix/rooms.js';
 import { formatEventLine } from '../../output/event-summary.js';
+import { SyncCrypto } from '../../crypto/sync-crypto.js';
+import { matchesTypes, serverTypes } from '../../stream/filter.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
 
@@ -33,18 +35,24 @@ export const roomMessagesCommand = defineCommand({
       dir: args.dir as 'b' | 'f',
       from: args.from,
       all: Boolean(args.all),
-      filter: types?.length ? JSON.stringify({ types }) : undefined,
+      types: types?.length ? types : undefined,
     };
   },
-  async run(ctx, { room, limit, dir, from, all, filter }) {
-    const { client } = await ctx.session();
+  async run(ctx, { room, limit, dir, from, all, types }) {
+    // Encrypted events come whatever their clear type; that is checked once they are decrypted.
+    const filter = types ? JSON.stringify({ types: serverTypes(types) }) : undefined;
+    const wanted = (event: ClientEvent) => !types || matchesTypes(types, event);
+    const session = await ctx.session();
+    const { client } = session;
     const roomId = await resolveRoom(client, room);
+    const crypto = new SyncCrypto(() => ctx.crypto(session), true);
     const print = (event: ClientEvent) => ctx.out.item({ ...event, room_id: event.room_id ?? roomId }, (e, c) => formatEventLine(e, c));
 
     if (!all) {
       const page = await getRoomEvents(client, roomId, { dir, from, limit: limit ?? 10, filter });
+      const events = (await crypto.decrypt(roomId, page.chunk)).filter(wanted);
       // One page reads best oldest first, like a chat window, whichever way it was fetched.
-      for (const event of dir === 'b' ? [...page.chunk].reverse() : page.chunk) await print(event);
+      for (const event of dir === 'b' ? [...events].reverse() : events) await print(event);
       // Where the next page starts, for a person at a terminal.
       if (page.end && ctx.io.stderrIsTTY) ctx.out.notice(`more: --from ${page.end}`, { next_from: page.end });
       return;
@@ -55,7 +63,7 @@ export const roomMessagesCommand = defineCommand({
     let remaining = limit ?? Infinity;
     while (remaining > 0) {
       const page = await getRoomEvents(client, roomId, { dir, from: next, limit: Math.min(ALL_PAGE_SIZE, remaining), filter });
-      for (const event of page.chunk.slice(0, remaining)) await print(event);
+      for (const event of (await crypto.decrypt(roomId, page.chunk.slice(0, remaining))).filter(wanted)) await print(event);
       remaining -= page.chunk.length;
       if (!page.end || page.chunk.length === 0) break;
       next = page.end;

@@ -2,7 +2,7 @@
  * `mx send ROOM [TEXT]`: one message (or any event) to a room, printed as its event ID.
  * Never syncs and never touches a profile's stream positions: a send only sends.
  */
-import type { Context } from '../../context.js';
+import type { AuthedSession, Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
 import { readJsonData, readStdin } from '../../input.js';
@@ -12,8 +12,8 @@ import { ROOM_POSITIONAL } from '../options.js';
 import {
   checkContentSize, isBlank, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
 } from '../../messages/content.js';
-import { deliver, refuseEncryptedRoom, type Sent, type Target } from '../../messages/deliver.js';
-import { fileContent, readLocalFile, uploadFile } from '../../messages/file.js';
+import { RoomSender, type RoomEncryption, type Sent, type Target } from '../../messages/deliver.js';
+import { fileContent, largestFileContent, readLocalFile, sourceUri, uploadFile } from '../../messages/file.js';
 import { sendLines } from '../../messages/lines.js';
 import { newTxnId, parseTxnId } from '../../messages/txn.js';
 
@@ -104,22 +104,25 @@ export const sendCommand = defineCommand({
     if (file) {
       if (text !== undefined && isBlank(text)) throw new UsageError('empty caption: give a caption as TEXT, or no TEXT');
       // The mxc:// URI is not known before the upload; a long stand-in checks the size.
-      checkContentSize(fileContent(file, `mxc://${'x'.repeat(255)}/${'x'.repeat(64)}`, msgtype, text));
+      checkContentSize(largestFileContent(file, msgtype, text));
     } else {
       content = await buildContent(ctx, args, text, msgtype);
       checkContentSize(content);
     }
 
-    const { client } = await ctx.session();
-    const target: Target = { roomId: await resolveRoom(client, args.room), eventType, stateKey: args.stateKey };
+    const session = await ctx.session();
+    const sender = await roomSender(ctx, session, args.room, { eventType, stateKey: args.stateKey });
     let contentUri: string | undefined;
+    let encryption: RoomEncryption;
     if (file) {
-      // Before the upload: a file for an encrypted room must not reach the server in clear.
-      await refuseEncryptedRoom(client, target.roomId);
-      contentUri = await uploadFile(client, file);
-      content = fileContent(file, contentUri, msgtype, text);
+      // Before the upload: a file for an encrypted room is encrypted first, never uploaded in clear.
+      encryption = await sender.encryption();
+      if (encryption) await sender.cryptoSession(); // mx can encrypt here, or nothing is uploaded
+      const source = await uploadFile(session.client, file, Boolean(encryption));
+      contentUri = sourceUri(source);
+      content = fileContent(file, source, msgtype, text);
     }
-    const sent: Sent & { content_uri?: string } = await deliver(client, target, content!, txnId);
+    const sent: Sent & { content_uri?: string } = await sender.send(content!, txnId, encryption);
     if (contentUri) sent.content_uri = contentUri;
     await ctx.out.print(sent, { text: (r) => r.event_id });
   },
@@ -167,17 +170,21 @@ async function textOptions(args: SendArgs, msgtype: string | undefined): Promise
 
 async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string, txnBase: string, msgtype: string | undefined): Promise<void> {
   const options = await textOptions(args, msgtype);
-  const { client } = await ctx.session();
-  const target: Target = { roomId: await resolveRoom(client, args.room), eventType };
+  const sender = await roomSender(ctx, await ctx.session(), args.room, { eventType });
   await sendLines({
     io: ctx.io,
-    client,
-    target,
+    sender,
     txnBase,
     build: (line) => textContent(line, options),
     // One line per message, as soon as the server has it: an event ID, or NDJSON.
     onSent: (sent) => ctx.out.item(sent, (r) => r.event_id),
   });
+}
+
+/** Sends to ROOM (an alias is resolved), encrypting with the profile's crypto store when the room is encrypted. */
+async function roomSender(ctx: Context, session: AuthedSession, room: string, target: Omit<Target, 'roomId'>): Promise<RoomSender> {
+  const roomId = await resolveRoom(session.client, room);
+  return new RoomSender(session.client, { ...target, roomId }, () => ctx.crypto(session), ctx.io.now);
 }
 
 /** `echo text | mx send ROOM -`: the line break echo adds is not part of the message. */

@@ -12,6 +12,7 @@ import { readPosition, savePosition, SYNC_POSITION_KEY } from '../../stream/posi
 import { RoomLabels } from '../../stream/room-labels.js';
 import { roomRows } from '../../stream/sync-rows.js';
 import { defineCommand } from '../command.js';
+import { SyncCrypto } from '../../crypto/sync-crypto.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 
 export const syncCommand = defineCommand({
@@ -46,6 +47,10 @@ export const syncCommand = defineCommand({
     const since = args.since ?? (args.full ? undefined : saved || undefined);
 
     const response = await sync(client, { since, timeout: args.timeout, filter, full_state: args.fullState });
+    // Its to-device messages are processed and saved before the position that acknowledges them.
+    const crypto = new SyncCrypto(() => ctx.crypto(session));
+    await crypto.receiveSync(response);
+    await crypto.decryptTimelines(response);
 
     if (ctx.out.format('table') === 'json') {
       await ctx.out.print(response, {});

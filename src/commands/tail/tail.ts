@@ -5,6 +5,7 @@ import type { MatrixClient } from '../../matrix/http.js';
 import { parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { filterParam } from '../../matrix/sync.js';
+import { SyncCrypto } from '../../crypto/sync-crypto.js';
 import { buildSyncFilter, EXTRA_KINDS, parseIncludes, parseTypePatterns, type TailFilter } from '../../stream/filter.js';
 import { decodePosition, DEFAULT_CURSOR, readPosition, savePosition, tailPositionKey } from '../../stream/positions.js';
 import { watchReaderGone } from '../../stream/reader-gone.js';
@@ -89,6 +90,7 @@ export const tailCommand = defineCommand({
       maxRetries: opts.maxRetries,
       save: opts.save && positionProfile ? (value) => savePosition(ctx.store, positionProfile, opts.key, value) : undefined,
       roomLabels: new RoomLabels(client, labels),
+      crypto: new SyncCrypto(() => ctx.crypto(session)),
     });
 
     // Where to start.

@@ -1,0 +1,77 @@
+/**
+ * Opening the crypto store of the profile a command acts as. Only a profile's own login has
+ * one: a session from MX_ACCESS_TOKEN alone has no keys (it is some device mx knows nothing
+ * about), so it can neither encrypt nor decrypt.
+ */
+import { existsSync } from 'node:fs';
+import { ExitCode, MxError } from '../errors.js';
+import type { MatrixClient } from '../matrix/http.js';
+import { matrixRequest } from '../matrix/http.js';
+import type { Profile, ProfileStore } from '../profiles/store.js';
+import { CryptoSession } from './session.js';
+import { cryptoStoreFolder, decodeCryptoStoreKey, newCryptoStoreKey } from './store-ref.js';
+
+export interface CryptoOwner {
+  client: MatrixClient;
+  /** The profile whose login the client uses; undefined for MX_ACCESS_TOKEN alone. */
+  profileName: string | undefined;
+  profile: Profile | undefined;
+  store: ProfileStore;
+  stateDir: string;
+  debug?: (line: string) => void;
+}
+
+/** Why a session cannot have a crypto store, or undefined when it can. */
+export function noCryptoReason(owner: Pick<CryptoOwner, 'profileName' | 'profile' | 'client'>): string | undefined {
+  const { profile, profileName, client } = owner;
+  if (!profileName || !profile || profile.accessToken !== client.accessToken) {
+    return 'a session from MX_ACCESS_TOKEN has no encryption keys; use a profile (mx login) for encrypted rooms';
+  }
+  if (!profile.userId || !profile.deviceId) return `profile "${profileName}" has no device ID; log in again (mx login -p ${profileName})`;
+  return undefined;
+}
+
+export async function openProfileCrypto(owner: CryptoOwner): Promise<CryptoSession> {
+  const reason = noCryptoReason(owner);
+  if (reason) throw new MxError(reason, ExitCode.encryption);
+  const { client, profile, profileName, store, stateDir } = owner;
+  const userId = profile!.userId!;
+  const deviceId = profile!.deviceId!;
+  const folder = cryptoStoreFolder(stateDir, userId, deviceId);
+  let key = profile!.cryptoKey;
+  if (!key || !existsSync(folder)) {
+    await refuseForeignDevice(client, userId, deviceId);
+    // A profile saved before mx had encryption has no key yet: it gets one now.
+    key ??= await saveNewKey(store, profileName!, profile!);
+  }
+  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, owner.debug);
+}
+
+/**
+ * A new store makes a new identity for the device. A device whose keys are on the server
+ * already was set up by another client (a token adopted with `login --with-token`): its keys
+ * are not mx's, and uploading others would break that client. Refused.
+ */
+async function refuseForeignDevice(client: MatrixClient, userId: string, deviceId: string): Promise<void> {
+  const answer = await matrixRequest<{ device_keys?: Record<string, Record<string, unknown>> }>(client, {
+    method: 'POST', path: '/_matrix/client/v3/keys/query', body: { device_keys: { [userId]: [deviceId] } },
+    auth: true, idempotent: true, what: 'query this device\'s keys',
+  });
+  if (answer.device_keys?.[userId]?.[deviceId]) {
+    throw new MxError(
+      `device ${deviceId} has encryption keys on the server that mx does not hold here (made by another client, ` +
+        'or its crypto store was deleted); log in with mx login for a device of its own to use encrypted rooms',
+      ExitCode.encryption,
+    );
+  }
+}
+
+async function saveNewKey(store: ProfileStore, profileName: string, profile: Profile): Promise<string> {
+  return store.update((data) => {
+    const stored = data.profiles[profileName];
+    if (!stored || stored.deviceId !== profile.deviceId || stored.userId !== profile.userId) {
+      throw new MxError(`profile "${profileName}" changed while mx was using it; run the command again`, ExitCode.temporary);
+    }
+    return (stored.cryptoKey ??= newCryptoStoreKey());
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * Where a profile's crypto store lives and what opens it. One store per user and device,
+ * beside the profile store: `<state dir>/crypto/<hash of user and device>/`, 0700. Its key (32
+ * random bytes, base64) is kept in the profile with the access token: the store is encrypted at
+ * rest with it, and a copy of the folder without the profile store cannot be read.
+ */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+
+export function cryptoStoreFolder(stateDir: string, userId: string, deviceId: string): string {
+  const { createHash } = process.getBuiltinModule('node:crypto');
+  const id = createHash('sha256').update(`${userId}\n${deviceId}`).digest('hex').slice(0, 32);
+  return path.join(stateDir, 'crypto', id);
+}
+
+/** A fresh store key, as kept in the profile. */
+export function newCryptoStoreKey(): string {
+  return process.getBuiltinModule('node:crypto').randomBytes(32).toString('base64');
+}
+
+export function decodeCryptoStoreKey(key: string): Uint8Array {
+  return new Uint8Array(Buffer.from(key, 'base64'));
+}
+
+/** Deletes a device's store: after a logout or `profile rm` the device is gone for good. */
+export function deleteCryptoStore(stateDir: string, userId: string, deviceId: string): void {
+  rmSync(cryptoStoreFolder(stateDir, userId, deviceId), { recursive: true, force: true });
+}
