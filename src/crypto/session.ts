@@ -159,9 +159,12 @@ export class CryptoSession {
 
   private async decryptOne(machine: Sdk.OlmMachine, roomId: string, event: RoomEvent): Promise<RoomEvent> {
     const { sdk } = this;
-    if (event.content.algorithm !== MEGOLM) {
-      return undecryptable(event, typeof event.content.algorithm === 'string' ? 'unsupported_algorithm' : 'malformed',
-        `algorithm ${JSON.stringify(event.content.algorithm)}`);
+    const { algorithm, ciphertext, session_id: sessionId } = event.content;
+    if (algorithm !== MEGOLM) {
+      return undecryptable(event, typeof algorithm === 'string' ? 'unsupported_algorithm' : 'malformed', `algorithm ${JSON.stringify(algorithm)}`);
+    }
+    if (typeof ciphertext !== 'string' || typeof sessionId !== 'string') {
+      return undecryptable(event, 'malformed', 'a Megolm event needs "ciphertext" and "session_id" strings');
     }
     let decrypted: Sdk.DecryptedRoomEvent;
     try {
