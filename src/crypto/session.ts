@@ -11,7 +11,8 @@
  * - a sync position that acknowledges to-device messages is saved only after the period that
  *   processed them ended (`receiveSync`, `catchUp`);
  * - an encrypted event is sent only after the period that encrypted it ended (`encrypt`), so a
- *   crash can never make the same Megolm message index encrypt two messages.
+ *   crash can never make the same Megolm message index encrypt two messages; and its ciphertext
+ *   is kept until the server has it, for a re-run with the same transaction ID (outbox.ts).
  */
 import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
 import { ExitCode, MxError } from '../errors.js';
@@ -20,6 +21,7 @@ import { sync, type SyncResponse } from '../matrix/sync.js';
 import { clearEvent, MEGOLM, reasonOf, undecryptable, type RoomEvent } from './decrypted.js';
 import { engineLogger, loadEngine, type CryptoSdk } from './engine.js';
 import { openPersistentIndexedDb, type PersistentIndexedDb } from './persistent-idb.js';
+import { forgetCiphertext, keepCiphertext, pendingCiphertext } from './outbox.js';
 import { readCryptoPosition, saveCryptoPosition } from './position.js';
 import { processOutgoingRequests, sendRequest } from './requests.js';
 
@@ -113,8 +115,11 @@ export class CryptoSession {
    * with the new ones, shares the room key as the room's settings say, then encrypts. Returns
    * the m.room.encrypted content; send it only after this resolved.
    */
-  async encrypt(roomId: string, eventType: string, content: Record<string, unknown>, room: RoomEncryptionSettings): Promise<Record<string, unknown>> {
+  async encrypt(roomId: string, eventType: string, content: Record<string, unknown>, room: RoomEncryptionSettings, txnId: string): Promise<Record<string, unknown>> {
     const { sdk } = this;
+    // A transaction ID seen before whose PUT got no answer: its ciphertext, not a new one.
+    const pending = pendingCiphertext(this.ref.folder, roomId, txnId);
+    if (pending) return pending;
     const algorithm = room.encryption.algorithm;
     if (algorithm !== MEGOLM) {
       throw new MxError(`${roomId} uses the encryption algorithm ${String(algorithm)}; mx encrypts only with ${MEGOLM}: nothing was sent`, ExitCode.encryption);
@@ -130,8 +135,15 @@ export class CryptoSession {
       for (const request of await machine.shareRoomKey(new sdk.RoomId(roomId), users(), this.settings(room))) {
         await sendRequest(sdk, machine, this.client, request);
       }
-      return JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
+      const encrypted = JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
+      keepCiphertext(this.ref.folder, roomId, txnId, encrypted);
+      return encrypted;
     });
+  }
+
+  /** The server answered the PUT of an encrypted event: its ciphertext need not be kept. */
+  sent(roomId: string, txnId: string): void {
+    forgetCiphertext(this.ref.folder, roomId, txnId);
   }
 
   /**

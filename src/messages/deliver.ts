@@ -71,8 +71,11 @@ export class RoomSender {
         const { event_id } = await sendMessage(this.client, roomId, eventType, txnId, content);
         return { event_id, room_id: roomId, txn_id: txnId };
       }
-      const encrypted = await this.encrypt(content, state);
+      // The engine loads while the members are asked for.
+      const [crypto, settings] = await Promise.all([this.cryptoSession(), roomEncryptionSettings(this.client, roomId, state)]);
+      const encrypted = await crypto.encrypt(roomId, eventType, content, settings, txnId);
       const { event_id } = await sendMessage(this.client, roomId, 'm.room.encrypted', txnId, encrypted);
+      crypto.sent(roomId, txnId);
       return { event_id, room_id: roomId, txn_id: txnId, encrypted: true };
     } catch (error) {
       throw tooLargeAsUsage(error, roomId);
@@ -92,11 +95,6 @@ export class RoomSender {
       this.caughtUpAt = this.now();
     }
     return this.crypto;
-  }
-
-  private async encrypt(content: Content, encryption: Record<string, unknown>): Promise<Content> {
-    const [crypto, settings] = await Promise.all([this.cryptoSession(), roomEncryptionSettings(this.client, this.target.roomId, encryption)]);
-    return crypto.encrypt(this.target.roomId, this.target.eventType, content, settings);
   }
 }
 

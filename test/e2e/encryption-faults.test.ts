@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
+import { startFaultProxy } from './fault-proxy.js';
 import { describeResult, homeserverUrl, mxJson, parseJsonLines, registerUser, runMx, startMx, waitUntil, type RegisteredUser } from './helpers.js';
 
 interface Line {
@@ -98,6 +99,33 @@ describe('encryption under faults', () => {
     const history = parseJsonLines<Line>((await runMx(['room', 'messages', roomId, '--limit', '30'], opts)).stdout);
     expect(history.filter((e) => ids.includes(e.event_id)).every((e) => e.type === 'm.room.message')).toBe(true);
   }, 180_000);
+
+  it('a send whose answer was lost, run again with its --txn-id, sends the same ciphertext: one event, no index spent', async () => {
+    const proxy = await startFaultProxy(homeserverUrl());
+    try {
+      const user = await registerUser({ homeserver: proxy.url });
+      const opts = { configDir: user.configDir };
+      const { room_id: roomId } = await mxJson<{ room_id: string }>(['room', 'create', '--encrypted'], opts);
+      const first = await mxJson<{ event_id: string }>(['send', roomId, 'first'], opts);
+      proxy.dropAfterForwarding('/send/m.room.encrypted/', 1);
+      const lost = await runMx(['send', roomId, 'once', '--txn-id', 'nightly-1', '--retries', '0'], opts);
+      expect(lost.code, describeResult(['send'], lost)).toBe(7);
+      const again = await mxJson<{ event_id: string }>(['send', roomId, 'once', '--txn-id', 'nightly-1'], opts);
+      const third = await mxJson<{ event_id: string }>(['send', roomId, 'third'], opts);
+
+      const raw = await mxJson<{ chunk: { event_id: string; type: string; content: { ciphertext: string } }[] }>(
+        ['api', 'GET', `/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=f&limit=100`], opts,
+      );
+      const encrypted = raw.chunk.filter((e) => e.type === 'm.room.encrypted');
+      expect(encrypted.map((e) => e.event_id)).toEqual([first.event_id, again.event_id, third.event_id]);
+      const [a, b, c] = encrypted.map((e) => megolmIndex(e.content.ciphertext));
+      expect([b! - a!, c! - b!]).toEqual([1, 1]);
+      const history = parseJsonLines<Line>((await runMx(['room', 'messages', roomId, '--all', '--dir', 'f', '--type', 'm.room.message'], opts)).stdout);
+      expect(history.map((e) => e.content.body)).toEqual(['first', 'once', 'third']);
+    } finally {
+      await proxy.close();
+    }
+  });
 
   it('a damaged crypto store is reported (exit 8) and left byte for byte', async () => {
     const { user, roomId } = await mxInPeerRoom(peer);

@@ -155,6 +155,25 @@ describe('encrypted rooms with another client', () => {
     expect(text.stdout).toMatch(/\[unable to decrypt: missing_key\]/);
   });
 
+  it('room create --encrypted (and --direct, unless --no-encrypted) makes encrypted rooms the peer reads', async () => {
+    const user = await registerUser();
+    const opts = { configDir: user.configDir };
+    const encryptionOf = async (roomId: string) =>
+      runMx(['api', 'GET', `/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.encryption/`], opts);
+    const made = await mxJson<{ room_id: string }>(['room', 'create', '--encrypted', '--invite', peer.userId], opts);
+    expect(JSON.parse((await encryptionOf(made.room_id)).stdout)).toEqual({ algorithm: 'm.megolm.v1.aes-sha2' });
+    const direct = await mxJson<{ room_id: string }>(['room', 'create', '--direct', '--invite', peer.userId], opts);
+    expect(JSON.parse((await encryptionOf(direct.room_id)).stdout).algorithm).toBe('m.megolm.v1.aes-sha2');
+    const plainDirect = await mxJson<{ room_id: string }>(['room', 'create', '--direct', '--no-encrypted', '--invite', peer.userId], opts);
+    expect((await encryptionOf(plainDirect.room_id)).code).toBe(5);
+
+    await peer.joinRoom(made.room_id);
+    const sent = await mxJson<{ event_id: string; encrypted?: boolean }>(['send', made.room_id, 'made by mx'], opts);
+    expect(sent.encrypted).toBe(true);
+    const got = await peer.waitForDecryptedMessages(made.room_id, (m) => m.event_id === sent.event_id, 20_000);
+    expect(got[0]!.content.body).toBe('made by mx');
+  });
+
   it('MX_ACCESS_TOKEN alone has no keys: sends are refused (exit 9), events stay encrypted with the reason', async () => {
     const { user, roomId } = await mxInPeerRoom(peer);
     const creds = JSON.parse((await runMx(['profile', 'show', '--show-token'], { configDir: user.configDir })).stdout) as { access_token: string };

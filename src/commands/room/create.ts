@@ -3,6 +3,7 @@ import { getTokenOwner } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
 import { recordDirectRoom } from '../../matrix/account-data.js';
 import { parseAliasLocalpart, parseEventType, parseUserId } from '../../matrix/identifiers.js';
+import { MEGOLM } from '../../crypto/decrypted.js';
 import { createRoom, type CreateRoomRequest } from '../../matrix/rooms.js';
 import { defineCommand } from '../command.js';
 
@@ -21,6 +22,7 @@ export const roomCreateCommand = defineCommand({
       .option('visibility', { type: 'string', choices: ['public', 'private'], describe: 'listed in the room directory or not' })
       .option('invite', { type: 'string', array: true, describe: 'invite this user (repeatable)' })
       .option('direct', { type: 'boolean', describe: 'a direct chat with the invited user(s), listed as one in their clients (m.direct)' })
+      .option('encrypted', { type: 'boolean', describe: 'end-to-end encrypted (m.megolm.v1.aes-sha2); --direct rooms are, unless --no-encrypted' })
       .option('room-version', { type: 'string', describe: 'room version, e.g. 11 or 12' })
       .option('state', { type: 'string', array: true, describe: 'initial state event as JSON {"type","state_key","content"} (repeatable)' })
       .conflicts('public', 'preset'),
@@ -36,7 +38,7 @@ export const roomCreateCommand = defineCommand({
       ...(args.invite?.length ? { invite: args.invite.map((user) => (parseUserId(user), user)) } : {}),
       ...(args.direct ? { is_direct: true } : {}),
       ...(args.roomVersion ? { room_version: args.roomVersion } : {}),
-      ...(args.state?.length ? { initial_state: args.state.map(parseStateEvent) } : {}),
+      ...initialState(args.state?.map(parseStateEvent) ?? [], args.encrypted ?? Boolean(args.direct)),
     };
   },
   async run(ctx, body) {
@@ -61,7 +63,17 @@ export const roomCreateCommand = defineCommand({
   },
 });
 
-function parseStateEvent(json: string): NonNullable<CreateRoomRequest['initial_state']>[number] {
+type StateEvent = NonNullable<CreateRoomRequest['initial_state']>[number];
+
+/** --state events, with m.room.encryption for an encrypted room (unless --state gives one). */
+function initialState(state: StateEvent[], encrypted: boolean): Pick<CreateRoomRequest, 'initial_state'> {
+  const events = encrypted && !state.some((e) => e.type === 'm.room.encryption')
+    ? [...state, { type: 'm.room.encryption', state_key: '', content: { algorithm: MEGOLM } }]
+    : state;
+  return events.length ? { initial_state: events } : {};
+}
+
+function parseStateEvent(json: string): StateEvent {
   let value: unknown;
   try {
     value = JSON.parse(json);
