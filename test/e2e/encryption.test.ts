@@ -34,6 +34,26 @@ async function tailUntilIdle(user: RegisteredUser, extra: string[] = []): Promis
   return parseJsonLines<Line>(r.stdout);
 }
 
+describe('a new device\'s keys', () => {
+  it('register uploads device keys, one-time keys and a fallback key', async () => {
+    const user = await registerUser();
+    const deviceId = String(user.output.device_id);
+    const query = await mxJson<{ device_keys: Record<string, Record<string, { algorithms: string[]; keys: Record<string, string> }>> }>(
+      ['api', 'POST', '/v3/keys/query', '--data', JSON.stringify({ device_keys: { [user.userId]: [deviceId] } })],
+      { configDir: user.configDir },
+    );
+    const device = query.device_keys[user.userId]![deviceId]!;
+    expect(device.algorithms).toContain('m.megolm.v1.aes-sha2');
+    expect(Object.keys(device.keys).sort()).toEqual([`curve25519:${deviceId}`, `ed25519:${deviceId}`]);
+    const sync = await mxJson<{ device_one_time_keys_count: Record<string, number>; device_unused_fallback_key_types: string[] }>(
+      ['api', 'GET', '/v3/sync?timeout=0&filter=' + encodeURIComponent('{"room":{"rooms":[]}}')],
+      { configDir: user.configDir },
+    );
+    expect(sync.device_one_time_keys_count.signed_curve25519).toBeGreaterThanOrEqual(25);
+    expect(sync.device_unused_fallback_key_types).toContain('signed_curve25519');
+  });
+});
+
 describe('encrypted rooms with another client', () => {
   let peer: Peer;
   beforeAll(async () => {
