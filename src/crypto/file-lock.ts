@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage } from './fs-util.js';
+import { errorCode, errorMessage } from '../fs-util.js';
 
 export interface HeldLock {
   /** Throws a LocalStateError if another process may have taken the lock over. */

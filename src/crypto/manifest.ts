@@ -3,7 +3,7 @@ import { fstatSync, statSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from '../errors.js';
-import { createPrivateFile, errorCode, errorMessage, fsyncDir, readExactly } from './fs-util.js';
+import { createPrivateFile, errorCode, errorMessage, fsyncDir, readExactly } from '../fs-util.js';
 import type { KeyPath } from './idb-types.js';
 import { checkFileHeader, damaged, FILE_HEADER_LEN, fileHeader, frame, readFrames } from './log-format.js';
 

@@ -49,7 +49,7 @@ import path from 'node:path';
 import { fakeIndexedDb, loadFakeIndexedDb } from './fake-idb.js';
 import { LocalStateError } from '../errors.js';
 import { detachDatabase, rawStore, rawStoreOfHandle, type RawObjectStore } from './fake-idb-internals.js';
-import { createPrivateFile, ensurePrivateDir, errorCode, errorMessage, fsyncDir } from './fs-util.js';
+import { createPrivateFile, ensurePrivateDir, errorCode, errorMessage, fsyncDir } from '../fs-util.js';
 import { bindings, installHooks, type Binding, type CapturedWrite, type HookOwner, type Need, type SchemaChange } from './idb-hooks.js';
 import type { IdbDatabase, IdbFactory, IdbKey, IdbObjectStore, IdbOpenRequest, IdbTransaction } from './idb-types.js';
 import { acquireLock, preloadLockfile, type HeldLock } from './file-lock.js';

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { LocalStateError, UsageError } from '../errors.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/format.js';
 import { isValidProfileName } from './select.js';
-import { describeJsonError, errorCode, errorMessage, isObject } from './util.js';
+import { errorCode, errorMessage } from '../fs-util.js';
+import { describeJsonError, isObject } from './util.js';
 
 
 /** User defaults. Flags and MX_* variables override each of them. */

@@ -3,7 +3,8 @@ import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { describeJsonError, errorCode, errorMessage, isObject } from './util.js';
+import { errorCode, errorMessage, fsyncDir } from '../fs-util.js';
+import { describeJsonError, isObject } from './util.js';
 
 export { DEFAULT_PROFILE_NAME, isValidProfileName, selectProfileName, validateProfileName } from './select.js';
 
@@ -165,17 +166,7 @@ export class ProfileStore {
       await rm(tmp, { force: true }).catch(() => {});
       throw new LocalStateError(`Cannot write the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
     }
-    // Make the rename itself durable. Not possible everywhere (Windows); the rename is still
-    // atomic without it, so failures are ignored.
-    await open(dir, 'r')
-      .then(async (d) => {
-        try {
-          await d.sync();
-        } finally {
-          await d.close();
-        }
-      })
-      .catch(() => {});
+    await fsyncDir(dir);
   }
 
   /**

@@ -1,6 +1,7 @@
+/** File system helpers the profile store and the crypto store share. */
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { LocalStateError } from '../errors.js';
+import { LocalStateError } from './errors.js';
 
 /**
  * Creates `dir` (and missing parents) mode 0700, and narrows an existing one that others can
