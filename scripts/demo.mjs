@@ -122,6 +122,24 @@ const STEPS = [
     note: "Bob's tail resumes from its stored position: exactly the new events, as NDJSON for jq.",
     args: () => ['tail', '-p', 'bob', '--until-idle'],
   },
+  {
+    note: 'An end-to-end encrypted direct chat with Bob (direct chats are encrypted, as in Element).',
+    args: (c) => ['room', 'create', '--direct', '--invite', `@bob:${c.serverName}`],
+    after: (r, c) => {
+      c.vars.secretRoom = JSON.parse(r.stdout).room_id;
+    },
+  },
+  {
+    args: (c) => ['join', '-p', 'bob', c.vars.secretRoom, '-o', 'text'],
+  },
+  {
+    note: 'Encrypted with the room key mx shared with Bob\'s device; the server stores only ciphertext.',
+    args: (c) => ['send', c.vars.secretRoom, 'the launch code is 0000'],
+  },
+  {
+    note: 'Bob reads it decrypted, with an "encryption" field saying how it came.',
+    args: () => ['tail', '-p', 'bob', '--until-idle', '--type', 'm.room.message'],
+  },
 ];
 
 /** Quotes an argument for display the way a shell user would type it. */
