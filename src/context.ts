@@ -89,8 +89,9 @@ export class Context {
   /**
    * The crypto store of the session's device, opened once per command (loading the engine);
    * exit code 9 when the session has none (MX_ACCESS_TOKEN alone). main() closes it.
+   * `catchUp` (for the first opening): also catch up with to-device messages (see open.ts).
    */
-  crypto(session: AuthedSession): Promise<CryptoSession> {
+  crypto(session: AuthedSession, options: { catchUp?: boolean } = {}): Promise<CryptoSession> {
     return (this.cryptoSession ??= openProfileCrypto({
       client: session.client,
       profileName: session.positionProfile,
@@ -98,7 +99,7 @@ export class Context {
       store: this.store,
       stateDir: this.paths.stateDir,
       debug: this.debug,
-    }));
+    }, options));
   }
 
   /**
@@ -115,7 +116,7 @@ export class Context {
     }
     this.snapshot = Promise.resolve(data);
     try {
-      await (await this.crypto(await this.session())).catchUp();
+      await this.crypto(await this.session(), { catchUp: true });
     } catch (error) {
       if (!(error instanceof MxError) || error.exitCode === ExitCode.localState) throw error;
       this.warn(`could not set up encryption for this device yet (${error.message}); mx will at its first encrypted use`);

@@ -40,7 +40,10 @@ export class RoomSender {
   private crypto: CryptoSession | undefined;
   private caughtUpAt = -Infinity;
 
-  /** `openCrypto` opens the profile's crypto store (only asked for in an encrypted room). */
+  /**
+   * `openCrypto` opens the profile's crypto store, caught up with to-device messages (only asked
+   * for in an encrypted room).
+   */
   constructor(
     private readonly client: MatrixClient,
     readonly target: Target,
@@ -84,16 +87,19 @@ export class RoomSender {
 
   /** The crypto session, caught up with to-device messages and device changes (again after a while). */
   async cryptoSession(): Promise<CryptoSession> {
-    this.crypto ??= await this.openCrypto().catch((error: unknown) => {
-      if (error instanceof MxError && error.exitCode === ExitCode.encryption) {
-        throw new MxError(`${this.target.roomId} is an encrypted room and ${error.message}: nothing was sent`, ExitCode.encryption);
-      }
-      throw error;
-    });
-    if (this.now() - this.caughtUpAt > CATCH_UP_EVERY_MS) {
+    if (!this.crypto) {
+      this.crypto = await this.openCrypto().catch((error: unknown) => {
+        if (error instanceof MxError && error.exitCode === ExitCode.encryption) {
+          throw new MxError(`${this.target.roomId} is an encrypted room and ${error.message}: nothing was sent`, ExitCode.encryption);
+        }
+        throw error;
+      });
+    } else if (this.now() - this.caughtUpAt > CATCH_UP_EVERY_MS) {
       await this.crypto.catchUp();
-      this.caughtUpAt = this.now();
+    } else {
+      return this.crypto;
     }
+    this.caughtUpAt = this.now();
     return this.crypto;
   }
 }

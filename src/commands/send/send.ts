@@ -184,7 +184,7 @@ async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string,
 /** Sends to ROOM (an alias is resolved), encrypting with the profile's crypto store when the room is encrypted. */
 async function roomSender(ctx: Context, session: AuthedSession, room: string, target: Omit<Target, 'roomId'>): Promise<RoomSender> {
   const roomId = await resolveRoom(session.client, room);
-  return new RoomSender(session.client, { ...target, roomId }, () => ctx.crypto(session), ctx.io.now);
+  return new RoomSender(session.client, { ...target, roomId }, () => ctx.crypto(session, { catchUp: true }), ctx.io.now);
 }
 
 /** `echo text | mx send ROOM -`: the line break echo adds is not part of the message. */
