@@ -70,8 +70,10 @@ export class CryptoSession {
 
   /** Loads the engine and opens the store (created when new); nothing is sent yet. */
   static async open(client: MatrixClient, ref: CryptoStoreRef, debug?: (line: string) => void): Promise<CryptoSession> {
+    const started = process.hrtime.bigint();
     const [sdk, idb] = await Promise.all([loadEngine(debug), openPersistentIndexedDb(ref.folder)]);
     idb.installGlobals();
+    debug?.(`crypto: engine loaded, store opened in ${elapsedMs(started)} ms`);
     return new CryptoSession(sdk, idb, ref, client, debug);
   }
 
@@ -212,12 +214,17 @@ export class CryptoSession {
   }
 
   /** Runs `fn` with an up-to-date machine inside the store's lock; durable once it resolves. */
-  private locked<T>(fn: (machine: Sdk.OlmMachine) => Promise<T>): Promise<T> {
-    return this.idb.withLock(async (changedByOthers) => {
+  private async locked<T>(fn: (machine: Sdk.OlmMachine) => Promise<T>): Promise<T> {
+    const asked = process.hrtime.bigint();
+    let held = asked;
+    const result = await this.idb.withLock(async (changedByOthers) => {
+      held = process.hrtime.bigint();
       if (changedByOthers) this.closeMachine();
       this.machine ??= await this.openMachine();
       return fn(this.machine);
     });
+    this.debug?.(`crypto: store lock waited ${Number(held - asked) / 1e6 | 0} ms, held ${elapsedMs(held)} ms`);
+    return result;
   }
 
   private async openMachine(): Promise<Sdk.OlmMachine> {
@@ -242,6 +249,10 @@ export class CryptoSession {
 /** The crypto-only sync from this store's own position (started early, while the engine loads). */
 export function fetchCryptoSync(client: MatrixClient, folder: string): Promise<SyncResponse> {
   return sync(client, { since: readCryptoPosition(folder), timeout: 0, filter: CRYPTO_ONLY_FILTER });
+}
+
+function elapsedMs(since: bigint): number {
+  return Number((process.hrtime.bigint() - since) / 1_000_000n);
 }
 
 /** device_one_time_keys_count, with the signed_curve25519 count the engine needs (0 when absent). */
