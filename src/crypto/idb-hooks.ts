@@ -37,7 +37,7 @@ export type SchemaChange =
 export interface HookOwner {
   onTransaction(binding: Binding, tx: IdbTransaction): void;
   beforeOp(binding: Binding, store: IdbObjectStore, need: Need): void;
-  onWrite(binding: Binding, store: IdbObjectStore, write: CapturedWrite): void;
+  onWrite(store: IdbObjectStore, write: CapturedWrite): void;
   onSchemaChange(binding: Binding, tx: IdbTransaction, change: SchemaChange): void;
 }
 
@@ -105,7 +105,7 @@ export function installHooks(): void {
         b.owner.beforeOp(b, this, need);
         const request = orig.apply(this, args) as IdbRequest;
         // The value as given now; the caller may change the object once put() returns.
-        b.owner.onWrite(b, this, { kind: 'put', request, valueBytes: v8.serialize(args[0]) });
+        b.owner.onWrite(this, { kind: 'put', request, valueBytes: v8.serialize(args[0]) });
         return request;
       },
     );
@@ -118,8 +118,8 @@ export function installHooks(): void {
       const query = args[0];
       b.owner.beforeOp(b, this, needFor(query));
       const request = orig.apply(this, args) as IdbRequest;
-      if (isKeyRange(query)) b.owner.onWrite(b, this, { kind: 'deleteRange', request, range: query });
-      else b.owner.onWrite(b, this, { kind: 'delete', request, key: canonicalKey(query)! });
+      if (isKeyRange(query)) b.owner.onWrite(this, { kind: 'deleteRange', request, range: query });
+      else b.owner.onWrite(this, { kind: 'delete', request, key: canonicalKey(query)! });
       return request;
     },
   );
@@ -133,7 +133,7 @@ export function installHooks(): void {
       // until the flush.
       b.owner.beforeOp(b, this, { kind: 'all' });
       const request = orig.apply(this, args) as IdbRequest;
-      b.owner.onWrite(b, this, { kind: 'clear', request });
+      b.owner.onWrite(this, { kind: 'clear', request });
       return request;
     },
   );
@@ -146,7 +146,7 @@ export function installHooks(): void {
       if (!b) return orig.apply(this, args);
       b.owner.beforeOp(b, store, { kind: 'all' });
       const request = orig.apply(this, args) as IdbRequest;
-      b.owner.onWrite(b, store, { kind: 'put', request, valueBytes: v8.serialize(args[0]) });
+      b.owner.onWrite(store, { kind: 'put', request, valueBytes: v8.serialize(args[0]) });
       return request;
     },
   );
@@ -158,7 +158,7 @@ export function installHooks(): void {
       b.owner.beforeOp(b, store, { kind: 'all' });
       const key = canonicalKey(this.primaryKey)!;
       const request = orig.apply(this, args) as IdbRequest;
-      b.owner.onWrite(b, store, { kind: 'delete', request, key });
+      b.owner.onWrite(store, { kind: 'delete', request, key });
       return request;
     },
   );

@@ -1,0 +1,86 @@
+import { readSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { LocalStateError } from '../errors.js';
+import { errorCode, errorMessage } from '../fs-util.js';
+import { checkFileHeader, damaged } from './log-format.js';
+import type { StoreDef } from './manifest.js';
+import type { PersistenceStats } from './persistent-idb.js';
+
+/**
+ * The object store logs this process has open, and reads of their committed bytes. Reads
+ * happen inside IndexedDB operations (lazy loading), which are synchronous, so a log is opened
+ * ahead of its use: at lock entry for the logs the manifest lists, and when a flush or a
+ * compaction creates one.
+ */
+export class LogFiles {
+  private readonly handles = new Map<string, FileHandle>();
+
+  constructor(
+    readonly folder: string,
+    private readonly stats: PersistenceStats,
+  ) {}
+
+  /** A path in the store folder (the manifest names files relative to it). */
+  path(file: string): string {
+    return path.join(this.folder, file);
+  }
+
+  /** The handle of a log opened before (see above). */
+  handle(file: string): FileHandle {
+    const fh = this.handles.get(file);
+    if (fh) return fh;
+    throw new Error(`Bug: log ${file} was not opened before use`);
+  }
+
+  async open(file: string): Promise<void> {
+    if (this.handles.has(file)) return;
+    try {
+      this.handles.set(file, await open(this.path(file), 'r+'));
+    } catch (err) {
+      throw errorCode(err) === 'ENOENT'
+        ? damaged(this.path(file), 'it is missing')
+        : new LocalStateError(`Cannot open the crypto store file ${this.path(file)}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  async close(file: string): Promise<void> {
+    const fh = this.handles.get(file);
+    this.handles.delete(file);
+    await fh?.close().catch(() => {});
+  }
+
+  /** Closes and deletes a log that no committed state refers to any more. */
+  async remove(file: string): Promise<void> {
+    await this.close(file);
+    await rm(this.path(file), { force: true }).catch(() => {});
+  }
+
+  async closeAll(): Promise<void> {
+    for (const fh of this.handles.values()) await fh.close().catch(() => {});
+    this.handles.clear();
+  }
+
+  /** The whole committed part of a log, header checked. */
+  readCommitted(def: StoreDef): Buffer {
+    const fd = this.handle(def.file).fd;
+    const buf = Buffer.allocUnsafe(def.end);
+    let done = 0;
+    while (done < def.end) {
+      const n = readSync(fd, buf, done, def.end - done, done);
+      if (n === 0) throw damaged(this.path(def.file), `it is shorter than the ${def.end} bytes the manifest says are committed`);
+      done += n;
+    }
+    checkFileHeader(buf, 'log', this.path(def.file));
+    this.stats.bytesRead += def.end;
+    return buf;
+  }
+
+  /** `length` committed bytes of a log at `offset`; a short read is damage, as `ifShort` says. */
+  readAt(file: string, offset: number, length: number, ifShort: string): Buffer {
+    const buf = Buffer.allocUnsafe(length);
+    if (readSync(this.handle(file).fd, buf, 0, length, offset) !== length) throw damaged(this.path(file), ifShort);
+    this.stats.bytesRead += length;
+    return buf;
+  }
+}
