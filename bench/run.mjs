@@ -26,9 +26,15 @@
 // the output and bench/results.json list them.
 //
 // Options: --runs N (start-up samples per variant, default 11), --only a,b (figure groups:
-// startup, lines, tail-latency, tail-burst, sync), --keep (leave the temp dir). A bad option
-// exits 1.
+// startup, lines, tail-latency, tail-burst, sync, crypto), --keep (leave the temp dir). A bad
+// option exits 1.
+//
+// The crypto group measures encrypted rooms (see "Encryption" below): its other side is
+// bench/crypto-peer.mjs (the same crypto engine, in memory), and bench/crypto-fixture.mjs,
+// bundled from mx's sources with esbuild into the temp dir, puts 10,000 room keys into a
+// profile's crypto store.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, cpSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,7 +46,7 @@ import { registerWithSharedSecret, startSynapse } from '../test/homeserver/synap
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const GNU_TIME = '/usr/bin/time';
 const MIB = 1024 * 1024;
-const GROUPS = ['startup', 'lines', 'tail-latency', 'tail-burst', 'sync'];
+const GROUPS = ['startup', 'lines', 'tail-latency', 'tail-burst', 'sync', 'crypto'];
 
 const USAGE = `usage: node bench/run.mjs [--runs N] [--only ${GROUPS.join(',')}] [--keep]`;
 function usageError(message) {
@@ -205,11 +211,13 @@ function fmt(value, unit) {
   if (unit === 'ms') return `${value.toFixed(value < 100 ? 1 : 0)} ms`;
   if (unit === 'MiB') return `${value.toFixed(1)} MiB`;
   if (unit === '/s') return `${value.toFixed(0)}/s`;
+  if (unit === 'check') return value ? 'not loaded' : 'LOADED';
   return `${value} ${unit}`;
 }
 
 function budgetText(f) {
   if (!f.budget) return '';
+  if (f.unit === 'check') return 'never';
   const { of, op, limit } = f.budget;
   return of === 'ratio' ? `${op} ${limit}x` : `${op} ${fmt(limit, f.unit)}`;
 }
@@ -368,7 +376,7 @@ async function setup(hs, server, tmp) {
     await timed(process.execPath, [mxBin, 'login', '--with-token', '--homeserver', hs.url], { env: u.env, input: u.token });
   }
   const mx = (args) => [mxBin, ...args];
-  return { hs, mxBin, mx, users };
+  return { hs, server, tmp, home, mxBin, mx, users };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,12 +478,15 @@ async function measureLines({ hs, mx, users }) {
 
 /**
  * Starts `mx tail` (JSON lines on a pipe) and calls onLine(event, time) for each line; resolves
- * once tail has shown a first message, i.e. its long poll is running.
+ * once tail has shown a first message, i.e. its long poll is running. `env`: whose tail (the
+ * watcher's by default); `warmUp`: sends one message and resolves with its event ID (a plain
+ * one from the sender by default).
  */
-async function startTail({ hs, mx, users }, roomId, args, onLine) {
-  const { watcher, sender } = users;
+async function startTail({ hs, mx, users }, roomId, args, onLine, { env = users.watcher.env, warmUp } = {}) {
+  const { sender } = users;
+  warmUp ??= async () => (await hs.send(sender.token, roomId, 'warm-up')).event_id;
   const child = spawn(process.execPath, mx(['tail', '--room', roomId, '--type', 'm.room.message', '--no-save', ...args]), {
-    env: watcher.env,
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -509,9 +520,9 @@ async function startTail({ hs, mx, users }, roomId, args, onLine) {
     });
   // tail starts from "now" once it is up; send until one message comes through.
   for (let attempt = 0; ; attempt++) {
-    const { event_id } = await hs.send(sender.token, roomId, 'warm-up');
+    const eventId = await warmUp();
     try {
-      await seen(event_id, 3_000);
+      await seen(eventId, 3_000);
       break;
     } catch (error) {
       if (child.exitCode !== null || attempt > 10) throw error;
@@ -729,6 +740,449 @@ async function measureSync({ hs, mx, users }) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Encryption (group `crypto`)
+//
+// Encrypted rooms are made with createRoom and an m.room.encryption initial state (Megolm). mx's
+// users are logged in with mx in config dirs of their own, so that mx made their crypto stores
+// and uploaded their device keys; the other side of a room is bench/crypto-peer.mjs (the same
+// engine in memory, no process per message) where thousands of encrypted messages are needed.
+
+const ENCRYPTION_STATE = [{ type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } }];
+/** Member devices of the first-send figure; fresh sender device and room per sample. */
+const CRYPTO_MEMBERS = 10;
+const CRYPTO_FIRST_SEND_RUNS = 5;
+/** The encrypted burst that tail streams and `room messages --all` then reads back. */
+const CRYPTO_HISTORY_EVENTS = 5_000;
+const CRYPTO_HISTORY_RUNS = 3;
+/** Inbound room keys in the stores of the key-count figures. */
+const CRYPTO_MANY_KEYS = 10_000;
+const CRYPTO_FEW_KEYS = 10;
+/** Messages with a new room key, per tail, in the key-count tail figure. */
+const CRYPTO_KEY_TAIL_SAMPLES = 30;
+
+/** Helpers shared by the encryption measurements. */
+async function cryptoSetup(ctx) {
+  const { hs, server, tmp, home, mx } = ctx;
+  const { CryptoPeer } = await import('./crypto-peer.mjs');
+  const stamp = Date.now().toString(36);
+  const registered = (name) => {
+    const username = `bench-${name}-${stamp}`;
+    return registerWithSharedSecret(hs.url, server.registrationSharedSecret, { username, password: `pw-${username}` });
+  };
+  const c = {
+    ...ctx,
+    /** A user logged in with mx (`login --with-token`) in a config dir of its own: mx makes its crypto store and uploads its keys. */
+    async mxUser(name) {
+      const u = await registered(name);
+      const env = measuredEnv({ home, configDir: path.join(tmp, `config-${name}`) });
+      mkdirSync(env.MX_CONFIG_DIR, { recursive: true, mode: 0o700 });
+      await timed(process.execPath, mx(['login', '--with-token', '--homeserver', hs.url]), { env, input: u.access_token });
+      return { userId: u.user_id, deviceId: u.device_id, token: u.access_token, env };
+    },
+    /** A user registered with `mx register` (which uploads the device's keys). */
+    async mxRegistered(name) {
+      const username = `bench-${name}-${stamp}`;
+      const env = measuredEnv({ home, configDir: path.join(tmp, `config-${name}`) });
+      mkdirSync(env.MX_CONFIG_DIR, { recursive: true, mode: 0o700 });
+      await timed(process.execPath, mx(['register', username, '--password-stdin', '--homeserver', hs.url]), { env, input: `pw-${username}\n` });
+      const profile = JSON.parse(readFileSync(path.join(env.MX_CONFIG_DIR, 'profiles.json'), 'utf8')).profiles.default;
+      return { userId: profile.userId, deviceId: profile.deviceId, token: profile.accessToken, env };
+    },
+    /** A registered user whose device is not set up yet (the burst process sets it up). */
+    async peerUser(name) {
+      const u = await registered(name);
+      return { userId: u.user_id, deviceId: u.device_id, token: u.access_token };
+    },
+    /** A crypto peer in this process, on a device of a new user. */
+    async peer(name) {
+      const u = await c.peerUser(name);
+      const peer = await CryptoPeer.create({ url: hs.url, ...u, dispatcher: hs.dispatcher });
+      return Object.assign(peer, { deviceId: u.deviceId });
+    },
+    /** An encrypted room made by `owner`, with `members` invited and joined. */
+    async encryptedRoom(owner, members, name) {
+      const { room_id: roomId } = await hs.createRoom(owner.token, { name, invite: members.map((m) => m.userId), initial_state: ENCRYPTION_STATE });
+      await pool(SETUP_CONCURRENCY, members, (m) => hs.join(m.token, roomId));
+      return roomId;
+    },
+    /** `mx send` timed; checks that it went out encrypted or not, as expected. */
+    async send(user, roomId, encrypted, text, mxArgs = mx) {
+      const r = await timed(process.execPath, mxArgs(['send', roomId, text]), { env: user.env, capture: true });
+      const out = JSON.parse(r.stdout);
+      if (Boolean(out.encrypted) !== encrypted) throw new Error(`mx send to ${roomId}: expected ${encrypted ? 'an encrypted' : 'a plain'} send, got ${r.stdout}`);
+      return r;
+    },
+  };
+  return c;
+}
+
+/** Whether an event printed by mx is one it decrypted, with this body prefix. */
+const decryptedText = (event, prefix) => event.encryption?.decrypted === true && typeof event.content?.body === 'string' && event.content.body.startsWith(prefix);
+
+/**
+ * Where an encrypted `mx send`'s time goes, from `--debug` runs (its request log on stderr,
+ * timestamped here as lines arrive; the debug output itself costs a little).
+ */
+async function sendPhases(c, user, roomId, runs = 3) {
+  const phases = [];
+  for (let i = 0; i < runs; i++) {
+    const marks = {};
+    const t0 = performance.now();
+    const child = spawn(process.execPath, c.mx(['send', roomId, `phases ${i}`, '--debug']), { env: user.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let buf = '';
+    let last = '';
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      const now = performance.now() - t0;
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.startsWith('[debug] > ')) last = line;
+        else if (line.startsWith('[debug] < ') && /state\/m\.room\.encryption/.test(last)) marks.state ??= now;
+        else if (line.startsWith('[debug] < ') && / PUT /.test(last)) marks.put ??= now;
+        if (/\[debug\] > GET .*\/sync\?/.test(line)) marks.sync ??= now;
+        if (/Restored an Olm account/.test(line)) marks.machine ??= now;
+        if (/\[debug\] > PUT /.test(line)) marks.encrypted ??= now;
+      }
+    });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    marks.exit = performance.now() - t0;
+    if (code !== 0 || Object.keys(marks).length !== 6) throw new Error(`mx send --debug: exit ${code}, marks ${JSON.stringify(marks)}`);
+    phases.push({
+      'start, room state asked': marks.state,
+      'engine loaded, store opened (members asked meanwhile)': marks.sync - marks.state,
+      'crypto sync, lock, machine from the store': marks.machine - marks.sync,
+      'sync processed, key share checked, encrypted, saved': marks.encrypted - marks.machine,
+      'PUT': marks.put - marks.encrypted,
+      'close, exit': marks.exit - marks.put,
+      total: marks.exit,
+    });
+  }
+  return Object.fromEntries(Object.keys(phases[0]).map((k) => [k, Math.round(median(phases.map((p) => p[k])))]));
+}
+
+/**
+ * 1. `mx send` to an encrypted room whose key is already shared (two users, one device each)
+ * against a plain `mx send` by the same user, interleaved.
+ */
+async function measureCryptoSend(c) {
+  const { hs, users } = c;
+  const { sender, watcher } = users;
+  const plainRoom = (await hs.createRoom(sender.token, { name: 'bench crypto plain' })).room_id;
+  const room = await c.encryptedRoom(sender, [watcher], 'bench crypto send');
+  let n = 0;
+  const variants = {
+    plain: () => c.send(sender, plainRoom, false, `plain ${++n}`),
+    encrypted: () => c.send(sender, room, true, `encrypted ${++n}`),
+  };
+  const samples = { plain: { ms: [], rssMiB: [] }, encrypted: { ms: [], rssMiB: [] } };
+  for (const run of Object.values(variants)) await run(); // warm-up; the first encrypted send shares the key
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, run] of Object.entries(variants)) {
+      const r = await run();
+      samples[k].ms.push(r.ms);
+      samples[k].rssMiB.push(r.rssMiB);
+    }
+  }
+  const phases = await sendPhases(c, sender, room);
+  log(`encrypted send, medians of 3 --debug runs (ms): ${JSON.stringify(phases)}`);
+  return {
+    plainRoom,
+    room,
+    figures: [
+      // The issue's budget: an encrypted send, key already shared, at most 2.5x a plain one.
+      figure({ id: 'crypto.send.wall', label: 'mx send, encrypted room (key shared): wall', unit: 'ms', samples: samples.encrypted.ms,
+        baseline: { label: 'plain mx send', value: median(samples.plain.ms), unit: 'ms' }, budget: { of: 'ratio', op: '<=', limit: 2.5 }, note: { phases } }),
+      figure({ id: 'crypto.send.rss', label: 'mx send, encrypted room: peak RSS', unit: 'MiB', samples: samples.encrypted.rssMiB,
+        baseline: { label: 'plain mx send', value: median(samples.plain.rssMiB), unit: 'MiB' } }),
+    ],
+  };
+}
+
+/**
+ * 2. The first send to a room with 10 member devices (10 users registered with mx): keys query,
+ * one-time key claim, Olm sessions, the room key shared to 10 devices. Each sample is a new
+ * sender device (logged in with mx) and a new room, so that nothing is known or shared yet;
+ * the baseline is a plain `mx send` by that same device just before.
+ */
+async function measureCryptoFirstSend(c) {
+  const t0 = performance.now();
+  const members = [];
+  for (let i = 0; i < CRYPTO_MEMBERS; i++) members.push(await c.mxRegistered(`member${i}`));
+  log(`crypto first send: ${CRYPTO_MEMBERS} members registered with mx in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const samples = { plain: [], first: [], second: [] };
+  let last;
+  for (let i = 0; i < CRYPTO_FIRST_SEND_RUNS; i++) {
+    const sender = await c.mxUser(`first${i}`);
+    const plainRoom = (await c.hs.createRoom(sender.token, { name: `bench first plain ${i}` })).room_id;
+    const room = await c.encryptedRoom(sender, members, `bench first send ${i}`);
+    samples.plain.push((await c.send(sender, plainRoom, false, `plain ${i}`)).ms);
+    samples.first.push((await c.send(sender, room, true, `first send ${i}`)).ms);
+    samples.second.push((await c.send(sender, room, true, `second send ${i}`)).ms);
+    last = { room, text: `first send ${i}` };
+  }
+  // The members got the key: one of them reads the last room.
+  const r = await timed(process.execPath, c.mx(['room', 'messages', last.room, '--limit', '5']), { env: members[CRYPTO_MEMBERS - 1].env, capture: true });
+  if (!r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).some((e) => decryptedText(e, last.text))) {
+    throw new Error(`a member could not decrypt the first send:\n${r.stdout}`);
+  }
+  return [
+    figure({ id: 'crypto.first-send.wall', label: `mx send, first to ${CRYPTO_MEMBERS} member devices: wall`, unit: 'ms', samples: samples.first,
+      baseline: { label: 'plain mx send', value: median(samples.plain), unit: 'ms' }, note: { secondSendMedianMs: median(samples.second) } }),
+  ];
+}
+
+/** The crypto store folder of a device, as mx names it (src/crypto/store-ref.ts). */
+function cryptoStoreFolder(configDir, userId, deviceId) {
+  const id = createHash('sha256').update(`${userId}\n${deviceId}`).digest('hex').slice(0, 32);
+  return path.join(configDir, 'crypto', id);
+}
+
+/** Puts `count` inbound room keys into a user's store with bench/crypto-fixture.mjs (bundled on first use). */
+async function importRoomKeys(c, user, count) {
+  c.fixture ??= await (async () => {
+    const { build } = await import('esbuild');
+    const outfile = path.join(c.tmp, 'crypto-fixture.cjs');
+    await build({ entryPoints: [path.join(repoRoot, 'bench', 'crypto-fixture.mjs')], outfile, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' });
+    return outfile;
+  })();
+  const engine = path.join(path.dirname(path.dirname(c.mxBin)), 'dist', 'vendor', 'matrix-sdk-crypto-wasm', 'node.cjs');
+  const profile = JSON.parse(readFileSync(path.join(user.env.MX_CONFIG_DIR, 'profiles.json'), 'utf8')).profiles.default;
+  const keys = await c.hs.call('POST', '/keys/query', { token: user.token, body: { device_keys: { [user.userId]: [user.deviceId] } } });
+  const curve = keys.device_keys?.[user.userId]?.[user.deviceId]?.keys?.[`curve25519:${user.deviceId}`];
+  if (!curve) throw new Error(`${user.userId}'s device has no keys on the server`);
+  const folder = cryptoStoreFolder(user.env.MX_CONFIG_DIR, user.userId, user.deviceId);
+  const r = await timed(process.execPath, [c.fixture, engine, folder, profile.cryptoKey, user.userId, user.deviceId, curve, String(count)], { env: user.env, capture: true });
+  const out = JSON.parse(r.stdout);
+  log(`crypto keys: ${out.imported} room keys imported into ${user.userId}'s store in ${(out.importMs / 1000).toFixed(1)} s`);
+}
+
+/**
+ * 4. Key-count growth: two profiles alike but for the inbound room keys in their stores (10 and
+ * 10,000). (b) `mx send` to an encrypted room (key shared), interleaved; (a) mx tail, one of
+ * each, and a peer that sends, alternately to each one's room, a message under a new Megolm
+ * session: the time from the new key's to-device PUT answered (the key is on the server) to
+ * the message's line on tail's stdout. That covers tail's batch that brings the key (lock,
+ * the engine taking it, the store's flush) and the one that brings the event (decrypting
+ * with it), and also the event's PUT (the same for both sides). The first key of a tail
+ * process (when it first reads the store's key log) is in the warm-up, not in the figure.
+ */
+async function measureCryptoKeys(c) {
+  const few = await c.mxUser('keys-few');
+  const many = await c.mxUser('keys-many');
+  const peer = await c.peer('keys-peer');
+  await importRoomKeys(c, few, CRYPTO_FEW_KEYS);
+  await importRoomKeys(c, many, CRYPTO_MANY_KEYS);
+  const peerMember = { userId: peer.userId, token: peer.token };
+
+  // (b) send
+  const sendRooms = { few: await c.encryptedRoom(few, [peerMember], 'bench keys send few'), many: await c.encryptedRoom(many, [peerMember], 'bench keys send many') };
+  const who = { few, many };
+  const send = { few: { ms: [], rssMiB: [] }, many: { ms: [], rssMiB: [] } };
+  let n = 0;
+  for (const k of ['few', 'many']) await c.send(who[k], sendRooms[k], true, `warm-up ${k}`);
+  for (let i = 0; i < RUNS; i++) {
+    for (const k of ['few', 'many']) {
+      const r = await c.send(who[k], sendRooms[k], true, `keys ${++n}`);
+      send[k].ms.push(r.ms);
+      send[k].rssMiB.push(r.rssMiB);
+    }
+  }
+
+  // (a) tail
+  const tails = {};
+  const latency = { few: [], many: [] };
+  const fromEvent = { few: [], many: [] };
+  const lines = new Map();
+  try {
+    for (const k of ['few', 'many']) {
+      const roomId = await c.encryptedRoom(who[k], [peerMember], `bench keys tail ${k}`);
+      const members = [who[k].userId, peer.userId];
+      const tail = await startTail(c, roomId, [], (event) => lines.set(event.event_id, event), {
+        env: who[k].env,
+        warmUp: () => peer.sendText(roomId, members, 'warm-up', { newSession: true }),
+      });
+      tails[k] = { roomId, members, tail };
+    }
+    for (let i = -2; i < CRYPTO_KEY_TAIL_SAMPLES; i++) {
+      for (const k of i % 2 === 0 ? ['few', 'many'] : ['many', 'few']) {
+        const { roomId, members, tail } = tails[k];
+        await new Promise((resolve) => setTimeout(resolve, 100)); // both tails back in their long poll
+        await peer.share(roomId, members, { newSession: true });
+        const tKey = performance.now(); // the new key is on the server (its to-device PUT answered)
+        const eventId = await peer.put(roomId, await peer.encrypt(roomId, `new key ${k} ${i}`));
+        const tEvent = performance.now();
+        const tLine = await tail.seen(eventId);
+        if (!decryptedText(lines.get(eventId), 'new key ')) throw new Error(`mx tail (${k} keys) did not decrypt ${eventId}: ${JSON.stringify(lines.get(eventId))}`);
+        if (i >= 0) {
+          // The first two rounds warm up.
+          latency[k].push(tLine - tKey);
+          fromEvent[k].push(tLine - tEvent);
+        }
+      }
+    }
+  } finally {
+    for (const t of Object.values(tails)) await t.tail.stop();
+    peer.close();
+  }
+  const ms = (xs) => `${median(xs).toFixed(1)} ms`;
+  log(`crypto keys: mx tail, from the new key on the server to the line: ${ms(latency.few)} (${CRYPTO_FEW_KEYS} keys), ${ms(latency.many)} (${CRYPTO_MANY_KEYS} keys); ` +
+    `from the event's PUT answered: ${ms(fromEvent.few)}, ${ms(fromEvent.many)}`);
+  return [
+    // The issue's budget: a tail batch bringing one new key costs at most 1.2x with 10,000 keys stored.
+    figure({ id: 'crypto.keys.tail', label: `mx tail, msg with new key, ${CRYPTO_MANY_KEYS} keys stored`, unit: 'ms', samples: latency.many,
+      baseline: { label: `${CRYPTO_FEW_KEYS} keys`, value: median(latency.few), unit: 'ms' }, budget: { of: 'ratio', op: '<=', limit: 1.2 },
+      note: { fromEventPutMs: { few: median(fromEvent.few), many: median(fromEvent.many) } } }),
+    // The issue's budget: an encrypted send at most 1.5x with 10,000 keys stored.
+    figure({ id: 'crypto.keys.send', label: `mx send, encrypted, ${CRYPTO_MANY_KEYS} keys stored: wall`, unit: 'ms', samples: send.many.ms,
+      baseline: { label: `${CRYPTO_FEW_KEYS} keys`, value: median(send.few.ms), unit: 'ms' }, budget: { of: 'ratio', op: '<=', limit: 1.5 },
+      note: { rssMiB: { few: median(send.few.rssMiB), many: median(send.many.rssMiB) } } }),
+  ];
+}
+
+/**
+ * 3 and 5. A peer process sends 5,000 encrypted messages (room key rotated every 100, as the
+ * engine's defaults say) while mx tail streams and decrypts them (its rate, and its peak RSS
+ * after 1,000 and 5,000); then `mx room messages --all` reads the room's whole history back,
+ * decrypting (events/s, against a raw /messages pagination of the same history in this process).
+ */
+async function measureCryptoHistory(c) {
+  const { hs } = c;
+  const reader = await c.mxUser('reader');
+  const burster = await c.peerUser('burst');
+  const warmer = await c.peer('warm');
+  const warmerMember = { userId: warmer.userId, token: warmer.token };
+  const roomId = await c.encryptedRoom(reader, [burster, warmerMember], 'bench crypto history');
+  const members = [reader.userId, burster.userId, warmer.userId];
+
+  let count = 0;
+  let tFirst;
+  let tLast;
+  const memory = {};
+  let finished;
+  const allSeen = new Promise((resolve) => (finished = resolve));
+  const tail = await startTail(c, roomId, [], (event, t) => {
+    if (!decryptedText(event, 'burst ')) return;
+    count++;
+    tFirst ??= t;
+    tLast = t;
+    if (count % 1_000 === 0) memory[count] = procMemory(tail.child.pid);
+    if (count === 1_000) memory.at1000 = memory[count];
+    if (count === CRYPTO_HISTORY_EVENTS) {
+      memory.atEnd = procMemory(tail.child.pid);
+      finished();
+    }
+  }, { env: reader.env, warmUp: () => warmer.sendText(roomId, members, 'warm-up') });
+  let burst;
+  try {
+    const r = await timed(process.execPath, [path.join(repoRoot, 'bench', 'crypto-peer.mjs'), 'burst', hs.url, burster.userId, burster.deviceId, burster.token, roomId,
+      members.join(','), String(CRYPTO_HISTORY_EVENTS), String(BURST_CONCURRENCY)], { env: reader.env, capture: true });
+    burst = JSON.parse(r.stdout);
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`mx tail showed ${count} of ${CRYPTO_HISTORY_EVENTS} encrypted burst events decrypted`)), 120_000);
+    });
+    await Promise.race([allSeen, timeout]).finally(() => clearTimeout(timer));
+  } finally {
+    await tail.stop();
+    warmer.close();
+  }
+  const tailRate = CRYPTO_HISTORY_EVENTS / ((tLast - tFirst) / 1000);
+  const sendRate = CRYPTO_HISTORY_EVENTS / (burst.ms / 1000);
+  // Peak (and current) RSS at every 1,000 events: a step or a slope?
+  const rssSteps = Object.fromEntries(Object.entries(memory).filter(([k]) => /^\d+$/.test(k)).map(([k, m]) => [k, `${m.hwmMiB.toFixed(1)} (${m.rssMiB.toFixed(1)})`]));
+  log(`crypto burst: the server took ${sendRate.toFixed(0)}/s (${burst.sessions} room keys), tail decrypted ${tailRate.toFixed(0)}/s; ` +
+    `tail's peak (current) RSS in MiB by events: ${JSON.stringify(rssSteps)}`);
+
+  // History, newest first as `room messages` pages by default, 250 events a page both sides.
+  const rates = { raw: [], mx: [] };
+  const rss = [];
+  let rawEvents;
+  const rawPaginate = async () => {
+    let from;
+    let events = 0;
+    const t0 = performance.now();
+    for (;;) {
+      const page = await hs.call('GET', `/rooms/${encodeURIComponent(roomId)}/messages`, { token: reader.token, query: { dir: 'b', limit: 250, ...(from ? { from } : {}) } });
+      events += page.chunk.length;
+      if (!page.end || page.chunk.length === 0) break;
+      from = page.end;
+    }
+    rawEvents = events;
+    return events / ((performance.now() - t0) / 1000);
+  };
+  for (let i = 0; i < CRYPTO_HISTORY_RUNS; i++) {
+    rates.raw.push(await rawPaginate());
+    const r = await timed(process.execPath, c.mx(['room', 'messages', roomId, '--all']), { env: reader.env, capture: true });
+    const events = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const decrypted = events.filter((e) => decryptedText(e, 'burst ')).length;
+    if (decrypted !== CRYPTO_HISTORY_EVENTS) throw new Error(`mx room messages --all decrypted ${decrypted} of ${CRYPTO_HISTORY_EVENTS} burst events`);
+    if (events.length !== rawEvents) throw new Error(`mx room messages --all printed ${events.length} events, the server has ${rawEvents}`);
+    rates.mx.push(events.length / (r.ms / 1000));
+    rss.push(r.rssMiB);
+    log(`crypto history run ${i + 1}: raw /messages ${rates.raw.at(-1).toFixed(0)}/s, mx room messages --all ${rates.mx.at(-1).toFixed(0)}/s (${events.length} events, ${(r.ms / 1000).toFixed(1)} s, ${r.rssMiB.toFixed(0)} MiB)`);
+  }
+  return [
+    // The issue's budget: reading encrypted history at 1,000 events/s or more, mx's start included.
+    figure({ id: 'crypto.history.rate', label: `mx room messages --all, ${CRYPTO_HISTORY_EVENTS} encrypted: events/s`, unit: '/s', samples: rates.mx,
+      baseline: { label: 'raw /messages', value: median(rates.raw), unit: '/s' }, budget: { of: 'value', op: '>=', limit: 1000 }, note: { events: rawEvents, rssMiB: median(rss) } }),
+    figure({ id: 'crypto.tail.burst.rate', label: `mx tail, burst of ${CRYPTO_HISTORY_EVENTS} encrypted: events/s`, unit: '/s', samples: [tailRate],
+      baseline: { label: 'server took', value: sendRate, unit: '/s' }, note: { roomKeys: burst.sessions } }),
+    // As the plain burst's budget: tail's memory after 5,000 encrypted events against after 1,000.
+    figure({ id: 'crypto.tail.burst.rss', label: `mx tail peak RSS after ${CRYPTO_HISTORY_EVENTS} encrypted`, unit: 'MiB', samples: [memory.atEnd.hwmMiB],
+      baseline: { label: 'after 1000', value: memory.at1000.hwmMiB, unit: 'MiB' }, budget: { of: 'ratio', op: '<=', limit: 1.1 }, note: { byEvents: rssSteps } }),
+  ];
+}
+
+/**
+ * 6. Plain commands never load the engine: a copy of mx without the engine's files (its
+ * dist/vendor/ and fake-indexeddb's lazy bundle) must still send to a plain room, tail one and
+ * read its history; and the same copy must fail to send to an encrypted room (or the check
+ * would prove nothing).
+ */
+async function checkPlainWithoutEngine(c, { plainRoom, room }) {
+  const { users, mxBin } = c;
+  const { sender } = users;
+  const from = path.dirname(path.dirname(mxBin));
+  const dir = path.join(c.tmp, 'mx-no-engine');
+  const left = [path.join(from, 'dist', 'vendor'), path.join(from, 'dist', 'lazy', 'fake-indexeddb.cjs')];
+  for (const p of left) if (!existsSync(p)) throw new Error(`${p} is missing: has the build's layout changed?`);
+  cpSync(from, dir, { recursive: true, filter: (src) => !left.some((p) => src === p || src.startsWith(`${p}${path.sep}`)) });
+  const noEngine = (args) => [path.join(dir, 'bin', 'mx.js'), ...args];
+  const send = await c.send(sender, plainRoom, false, 'plain, no engine', noEngine);
+  await timed(process.execPath, noEngine(['room', 'messages', plainRoom, '--limit', '20']), { env: sender.env });
+  const tail = await startTail({ ...c, mx: noEngine }, plainRoom, [], () => {}, { env: sender.env });
+  const code = (await tail.stop()).code;
+  const control = await timed(process.execPath, noEngine(['send', room, 'must fail']), { env: sender.env }).then(
+    () => 'sent',
+    (error) => error.message,
+  );
+  if (control === 'sent') throw new Error('the copy of mx without the engine sent to an encrypted room: the check proves nothing');
+  log(`crypto: without the engine's files, plain send/room messages/tail work (tail exit ${code}); an encrypted send fails: ${control.split('\n')[1]?.slice(0, 160)}`);
+  return [
+    figure({ id: 'crypto.plain.no-engine', label: 'plain send, tail, messages: engine deleted', unit: 'check', value: 1, samples: [send.ms],
+      budget: { of: 'value', op: '>=', limit: 1 }, note: 'a copy of mx without dist/vendor/ and dist/lazy/fake-indexeddb.cjs; an encrypted send with it fails' }),
+  ];
+}
+
+async function measureCrypto(ctx) {
+  const c = await cryptoSetup(ctx);
+  const step = async (name, fn) => {
+    const t0 = performance.now();
+    const out = await fn();
+    log(`crypto ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return out;
+  };
+  const send = await step('send', () => measureCryptoSend(c));
+  const noEngine = await step('plain without the engine', () => checkPlainWithoutEngine(c, send));
+  const first = await step('first send', () => measureCryptoFirstSend(c));
+  const keys = await step('keys', () => measureCryptoKeys(c));
+  const history = await step('history', () => measureCryptoHistory(c));
+  return [...send.figures, ...first, ...history, ...keys, ...noEngine];
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   if (!existsSync(GNU_TIME)) {
@@ -754,7 +1208,7 @@ async function main() {
   const figures = [];
   try {
     const ctx = await setup(hs, server, tmp);
-    const steps = { startup: measureStartup, lines: measureLines, 'tail-latency': measureTailLatency, 'tail-burst': measureTailBurst, sync: measureSync };
+    const steps = { startup: measureStartup, lines: measureLines, 'tail-latency': measureTailLatency, 'tail-burst': measureTailBurst, sync: measureSync, crypto: measureCrypto };
     for (const [name, step] of Object.entries(steps)) {
       if (!only.has(name)) continue;
       const t0 = performance.now();
