@@ -89,7 +89,8 @@ export class Context {
   /**
    * The crypto store of the session's device, opened once per command (loading the engine);
    * exit code 9 when the session has none (MX_ACCESS_TOKEN alone). main() closes it.
-   * `catchUp` (for the first opening): also catch up with to-device messages (see open.ts).
+   * `catchUp` (for the first opening): ask for the to-device messages since the store's position
+   * while the engine loads; the first use of the store processes them (see session.ts).
    */
   crypto(session: AuthedSession, options: { catchUp?: boolean } = {}): Promise<CryptoSession> {
     return (this.cryptoSession ??= openProfileCrypto({
@@ -116,7 +117,7 @@ export class Context {
     }
     this.snapshot = Promise.resolve(data);
     try {
-      await this.crypto(await this.session(), { catchUp: true });
+      await (await this.crypto(await this.session(), { catchUp: true })).catchUp();
     } catch (error) {
       if (!(error instanceof MxError) || error.exitCode === ExitCode.localState) throw error;
       this.warn(`could not set up encryption for this device yet (${error.message}); mx will at its first encrypted use`);

@@ -8,7 +8,7 @@ import { ExitCode, MxError } from '../errors.js';
 import type { MatrixClient } from '../matrix/http.js';
 import { matrixRequest } from '../matrix/http.js';
 import type { Profile, ProfileStore } from '../profiles/store.js';
-import { CryptoSession, fetchCryptoSync } from './session.js';
+import { CryptoSession } from './session.js';
 import { cryptoStoreFolder, decodeCryptoStoreKey, newCryptoStoreKey } from './store-ref.js';
 
 export interface CryptoOwner {
@@ -32,9 +32,9 @@ export function noCryptoReason(owner: Pick<CryptoOwner, 'profileName' | 'profile
 }
 
 /**
- * Opens the store (loading the engine). With `catchUp`, the session is also caught up with the
- * to-device messages since the store's own position (what a send needs first): that sync is
- * asked for while the engine loads, not after.
+ * Opens the store (loading the engine). With `catchUp`, the session also catches up with the
+ * to-device messages since the store's own position (what a send needs first) in its first
+ * lock period: that sync is asked for while the engine loads, not after.
  */
 export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?: boolean } = {}): Promise<CryptoSession> {
   const reason = noCryptoReason(owner);
@@ -49,12 +49,7 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
     // A profile saved before mx had encryption has no key yet: it gets one now.
     key ??= await saveNewKey(store, profileName!, profile!);
   }
-  const prefetched = options.catchUp ? fetchCryptoSync(client, folder) : undefined;
-  // Settled at once, so that a failure while the engine loads is not an unhandled rejection.
-  prefetched?.catch(() => {});
-  const session = await CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, owner.debug);
-  if (prefetched) await session.catchUp(prefetched);
-  return session;
+  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { catchUp: options.catchUp, debug: owner.debug });
 }
 
 /**

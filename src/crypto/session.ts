@@ -59,6 +59,13 @@ export class CryptoSession {
   private machine: Sdk.OlmMachine | undefined;
   /** Users whose devices this process has asked the engine to track. */
   private readonly tracked = new Set<string>();
+  /**
+   * Whether a sender's device is cross-signed by its owner, per `user|device`: asked once per
+   * machine, not per event (the check verifies signatures, which costs ~1 ms a time).
+   */
+  private readonly verifiedDevices = new Map<string, boolean>();
+  /** A catch-up sync asked for early (while the engine loaded): processed in the next lock period. */
+  private pendingCatchUp: Promise<SyncResponse> | undefined;
 
   private constructor(
     private readonly sdk: CryptoSdk,
@@ -68,30 +75,43 @@ export class CryptoSession {
     private readonly debug: ((line: string) => void) | undefined,
   ) {}
 
-  /** Loads the engine and opens the store (created when new); nothing is sent yet. */
-  static async open(client: MatrixClient, ref: CryptoStoreRef, debug?: (line: string) => void): Promise<CryptoSession> {
+  /**
+   * Loads the engine and opens the store (created when new). With `catchUp`, the to-device
+   * messages since the store's own position are asked for at once, while the engine loads, and
+   * processed in the first lock period (see catchUp).
+   */
+  static async open(client: MatrixClient, ref: CryptoStoreRef, options: { catchUp?: boolean; debug?: (line: string) => void } = {}): Promise<CryptoSession> {
+    const { debug } = options;
     const started = process.hrtime.bigint();
+    const pending = options.catchUp ? fetchCryptoSync(client, ref.folder) : undefined;
+    // Handled now, so that a failure while the engine loads is not an unhandled rejection.
+    pending?.catch(() => {});
     const [sdk, idb] = await Promise.all([loadEngine(debug), openPersistentIndexedDb(ref.folder)]);
     idb.installGlobals();
     debug?.(`crypto: engine loaded, store opened in ${elapsedMs(started)} ms`);
-    return new CryptoSession(sdk, idb, ref, client, debug);
+    const session = new CryptoSession(sdk, idb, ref, client, debug);
+    session.pendingCatchUp = pending;
+    return session;
   }
 
+  /**
+   * Closes the store's files. The machine is let go without a lock period of its own: all it
+   * changed is on disk already (every lock period ends with a flush), and the process ends.
+   */
   async close(): Promise<void> {
-    if (this.machine) await this.locked(async () => this.closeMachine());
+    this.machine = undefined;
     await this.idb.close();
   }
 
   /**
    * The to-device messages, device list changes and key counts since this store's own sync
    * position, as `mx send` needs before it encrypts (a member's new device must get the key),
-   * and what `login` does to upload the device's keys. `response`, when given, is a sync answer
-   * fetched in the meantime (while the engine was loading) from readCryptoPosition()'s token.
+   * and what `login` does to upload the device's keys. One asked for at open is used (and,
+   * when the next call is an encrypt, processed in the same lock period as the encryption).
    */
-  async catchUp(prefetched?: Promise<SyncResponse>): Promise<void> {
-    const response = await (prefetched ?? fetchCryptoSync(this.client, this.ref.folder));
-    await this.receiveSync(response);
-    saveCryptoPosition(this.ref.folder, response.next_batch);
+  async catchUp(): Promise<void> {
+    this.pendingCatchUp ??= fetchCryptoSync(this.client, this.ref.folder);
+    await this.locked(async () => {});
   }
 
   /**
@@ -100,16 +120,20 @@ export class CryptoSession {
    * with this answer's next_batch (which acknowledges its to-device messages) be made.
    */
   async receiveSync(response: SyncResponse): Promise<void> {
+    await this.locked((machine) => this.processSync(machine, response));
+  }
+
+  private async processSync(machine: Sdk.OlmMachine, response: SyncResponse): Promise<void> {
+    // An answer with nothing for the engine (the common catch-up before a send) costs nothing.
+    if (!needsEngine(response)) return;
     const { sdk } = this;
     const toDevice = JSON.stringify(response.to_device?.events ?? []);
     const lists = (response as { device_lists?: { changed?: string[]; left?: string[] } }).device_lists ?? {};
     const counts = new Map(Object.entries(oneTimeKeyCounts(response)));
     const fallback = new Set((response as { device_unused_fallback_key_types?: string[] }).device_unused_fallback_key_types ?? []);
-    await this.locked(async (machine) => {
-      const users = (ids: string[] | undefined) => (ids ?? []).map((id) => new sdk.UserId(id));
-      await machine.receiveSyncChanges(toDevice, new sdk.DeviceLists(users(lists.changed), users(lists.left)), counts, fallback);
-      await processOutgoingRequests(sdk, machine, this.client);
-    });
+    const users = (ids: string[] | undefined) => (ids ?? []).map((id) => new sdk.UserId(id));
+    await machine.receiveSyncChanges(toDevice, new sdk.DeviceLists(users(lists.changed), users(lists.left)), counts, fallback);
+    await processOutgoingRequests(sdk, machine, this.client);
   }
 
   /**
@@ -189,15 +213,27 @@ export class CryptoSession {
     }
     const plaintext = JSON.parse(decrypted.event) as { type?: unknown; content?: unknown };
     const deviceId = decrypted.senderDevice?.toString();
-    const device = deviceId ? await machine.getDevice(new sdk.UserId(decrypted.sender.toString()), new sdk.DeviceId(deviceId)) : undefined;
+    const verified = deviceId ? await this.isVerified(machine, decrypted.sender.toString(), deviceId) : false;
     return clearEvent(event, plaintext, {
       algorithm: MEGOLM,
       decrypted: true,
       ...(deviceId ? { sender_device: deviceId } : {}),
       sender_key: decrypted.senderCurve25519Key,
       ...(typeof event.content.session_id === 'string' ? { session_id: event.content.session_id } : {}),
-      verified: device?.isCrossSignedByOwner() ?? false,
+      verified,
     });
+  }
+
+  private async isVerified(machine: Sdk.OlmMachine, userId: string, deviceId: string): Promise<boolean> {
+    const key = `${userId}|${deviceId}`;
+    let verified = this.verifiedDevices.get(key);
+    if (verified === undefined) {
+      const device = await machine.getDevice(new this.sdk.UserId(userId), new this.sdk.DeviceId(deviceId));
+      verified = device?.isCrossSignedByOwner() ?? false;
+      device?.free();
+      this.verifiedDevices.set(key, verified);
+    }
+    return verified;
   }
 
   /** The engine's settings for sharing this room's key (the spec's m.room.encryption fields). */
@@ -214,15 +250,24 @@ export class CryptoSession {
   }
 
   /** Runs `fn` with an up-to-date machine inside the store's lock; durable once it resolves. */
+  /**
+   * Runs `fn` with an up-to-date machine inside the store's lock; durable once it resolves. A
+   * pending catch-up sync is processed first, in the same period, and its position saved after.
+   */
   private async locked<T>(fn: (machine: Sdk.OlmMachine) => Promise<T>): Promise<T> {
     const asked = process.hrtime.bigint();
     let held = asked;
+    const pending = this.pendingCatchUp;
+    this.pendingCatchUp = undefined;
+    let caughtUp: SyncResponse | undefined;
     const result = await this.idb.withLock(async (changedByOthers) => {
       held = process.hrtime.bigint();
       if (changedByOthers) this.closeMachine();
       this.machine ??= await this.openMachine();
+      if (pending) await this.processSync(this.machine, (caughtUp = await pending));
       return fn(this.machine);
     });
+    if (caughtUp) saveCryptoPosition(this.ref.folder, caughtUp.next_batch);
     this.debug?.(`crypto: store lock waited ${Number(held - asked) / 1e6 | 0} ms, held ${elapsedMs(held)} ms`);
     return result;
   }
@@ -243,7 +288,28 @@ export class CryptoSession {
     this.machine = undefined;
     // A new machine knows only what the store says: track again what this process needs.
     this.tracked.clear();
+    this.verifiedDevices.clear();
   }
+}
+
+/** Below this many one-time keys on the server, the engine uploads more (it keeps 50). */
+const ONE_TIME_KEYS_LOW = 25;
+
+/**
+ * Whether an answer holds anything for the engine besides room events: to-device messages,
+ * device list changes, one-time keys running low, or no unused fallback key. (A server that says
+ * nothing of the keys is not asked for more.)
+ */
+export function needsEngine(response: SyncResponse): boolean {
+  const extra = response as {
+    device_lists?: { changed?: unknown[]; left?: unknown[] };
+    device_one_time_keys_count?: Record<string, number>;
+    device_unused_fallback_key_types?: string[];
+  };
+  const lists = extra.device_lists;
+  const oneTimeKeys = extra.device_one_time_keys_count ? (extra.device_one_time_keys_count.signed_curve25519 ?? 0) : Infinity;
+  const noFallbackKey = extra.device_unused_fallback_key_types !== undefined && !extra.device_unused_fallback_key_types.includes('signed_curve25519');
+  return Boolean(response.to_device?.events?.length || lists?.changed?.length || lists?.left?.length || oneTimeKeys < ONE_TIME_KEYS_LOW || noFallbackKey);
 }
 
 /** The crypto-only sync from this store's own position (started early, while the engine loads). */

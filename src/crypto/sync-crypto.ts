@@ -7,10 +7,7 @@
 import { ExitCode, MxError } from '../errors.js';
 import type { SyncResponse } from '../matrix/sync.js';
 import { undecryptable, type RoomEvent } from './decrypted.js';
-import type { CryptoSession } from './session.js';
-
-/** Below this many one-time keys on the server, the engine uploads more (it keeps 50). */
-const ONE_TIME_KEYS_LOW = 25;
+import { needsEngine, type CryptoSession } from './session.js';
 
 export class SyncCrypto {
   private session: Promise<CryptoSession> | undefined;
@@ -74,16 +71,4 @@ export class SyncCrypto {
       return undefined;
     }
   }
-}
-
-/** Whether an answer holds anything for the engine besides room events. */
-export function needsEngine(response: SyncResponse): boolean {
-  const extra = response as {
-    device_lists?: { changed?: unknown[]; left?: unknown[] };
-    device_one_time_keys_count?: Record<string, number>;
-  };
-  const lists = extra.device_lists;
-  // (A server that says nothing of the count is not asked for more keys.)
-  const oneTimeKeys = extra.device_one_time_keys_count ? (extra.device_one_time_keys_count.signed_curve25519 ?? 0) : Infinity;
-  return Boolean(response.to_device?.events?.length || lists?.changed?.length || lists?.left?.length || oneTimeKeys < ONE_TIME_KEYS_LOW);
 }
