@@ -5,8 +5,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
+import { mxInPeerRoom } from './encryption-helpers.js';
 import { startFaultProxy } from './fault-proxy.js';
-import { describeResult, homeserverUrl, mxJson, parseJsonLines, registerUser, runMx, startMx, waitUntil, type RegisteredUser } from './helpers.js';
+import { describeResult, homeserverUrl, mxJson, parseJsonLines, registerUser, runMx, startMx, waitUntil } from './helpers.js';
 
 interface Line {
   event_id: string;
@@ -16,15 +17,6 @@ interface Line {
   encryption?: { decrypted: boolean; reason?: string };
 }
 
-async function mxInPeerRoom(peer: Peer): Promise<{ user: RegisteredUser; roomId: string }> {
-  const user = await registerUser();
-  const roomId = await peer.createEncryptedRoom({ invite: [user.userId] });
-  const joined = await runMx(['join', roomId], { configDir: user.configDir });
-  expect(joined.code, describeResult(['join'], joined)).toBe(0);
-  await peer.waitForMembership(roomId, user.userId, 'join');
-  await peer.waitForDevice(user.userId, String(user.output.device_id));
-  return { user, roomId };
-}
 
 /** The message index of a Megolm ciphertext: version byte 3, then protobuf field 1 (a varint). */
 function megolmIndex(ciphertext: string): number {

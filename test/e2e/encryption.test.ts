@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
+import { mxInPeerRoom } from './encryption-helpers.js';
 import { describeResult, homeserverUrl, mxJson, parseJsonLines, registerUser, runMx, type RegisteredUser } from './helpers.js';
 
 interface Line {
@@ -15,18 +16,6 @@ interface Line {
   encryption?: { decrypted: boolean; algorithm: string; sender_device?: string; verified?: boolean; reason?: string };
 }
 
-/** A user of mx with its device, in a room the peer made encrypted and invited it to. */
-async function mxInPeerRoom(peer: Peer): Promise<{ user: RegisteredUser; deviceId: string; roomId: string }> {
-  const user = await registerUser();
-  const deviceId = String(user.output.device_id);
-  const roomId = await peer.createEncryptedRoom({ invite: [user.userId] });
-  const joined = await runMx(['join', roomId], { configDir: user.configDir });
-  expect(joined.code, describeResult(['join'], joined)).toBe(0);
-  await peer.waitForMembership(roomId, user.userId, 'join');
-  // The peer encrypts only for devices it knows.
-  await peer.waitForDevice(user.userId, deviceId);
-  return { user, deviceId, roomId };
-}
 
 async function tailUntilIdle(user: RegisteredUser, extra: string[] = []): Promise<Line[]> {
   const r = await runMx(['tail', '--until-idle', ...extra], { configDir: user.configDir });
