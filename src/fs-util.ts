@@ -1,6 +1,7 @@
 /** File system helpers the profile store and the crypto store share. */
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { LocalStateError } from './errors.js';
 
 /**
@@ -26,6 +27,33 @@ export async function createPrivateFile(file: string): Promise<FileHandle> {
   const fh = await open(file, 'w', 0o600);
   await fh.chmod(0o600); // the mode given to open() is filtered by the umask
   return fh;
+}
+
+/**
+ * Replaces `file` atomically: the data goes to a 0600 temp file in the same folder (a rename is
+ * atomic only within one filesystem), is fsynced, renamed over `file`, and the rename is made
+ * durable. A reader sees the old file or the new one, never a mix. On failure the temp file is
+ * removed and the error thrown as it came (callers say which file it was for).
+ */
+export async function replaceFileAtomically(file: string, data: string | Uint8Array): Promise<void> {
+  // node:crypto is loaded here, on the first write, not at start-up (~3 ms of every mx command).
+  const { randomBytes } = process.getBuiltinModule('node:crypto');
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmp, 'wx', 0o600);
+    await fh.chmod(0o600); // the mode given to open() is filtered by the umask
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, file);
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(path.dirname(file));
 }
 
 /**

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { fstatSync, statSync } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from '../errors.js';
-import { createPrivateFile, errorCode, errorMessage, fsyncDir, readExactly } from '../fs-util.js';
+import { errorCode, errorMessage, readExactly, replaceFileAtomically } from '../fs-util.js';
 import type { KeyPath } from './idb-types.js';
 import { checkFileHeader, damaged, FILE_HEADER_LEN, fileHeader, frame, readFrames } from './log-format.js';
 
@@ -275,21 +274,11 @@ export class ManifestFile {
   }
 
   private async replaceWith(bytes: Buffer): Promise<void> {
-    const tmp = path.join(this.folder, `${MANIFEST_NAME}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    let fh: FileHandle | undefined;
     try {
-      fh = await createPrivateFile(tmp);
-      await writeAll(fh, bytes, 0);
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
-      await rename(tmp, this.file);
+      await replaceFileAtomically(this.file, bytes);
     } catch (err) {
-      await fh?.close().catch(() => {});
-      await rm(tmp, { force: true }).catch(() => {});
       throw new LocalStateError(`Cannot write the crypto store manifest ${this.file}: ${errorMessage(err)}`, { cause: err });
     }
-    await fsyncDir(this.folder);
     await this.fh?.close();
     this.fh = await open(this.file, 'r+');
     this.ino = fstatSync(this.fh.fd).ino;

@@ -22,7 +22,7 @@ export interface CryptoOwner {
 }
 
 /** Why a session cannot have a crypto store, or undefined when it can. */
-export function noCryptoReason(owner: Pick<CryptoOwner, 'profileName' | 'profile' | 'client'>): string | undefined {
+function noCryptoReason(owner: Pick<CryptoOwner, 'profileName' | 'profile' | 'client'>): string | undefined {
   const { profile, profileName, client } = owner;
   if (!profileName || !profile || profile.accessToken !== client.accessToken) {
     return 'a session from MX_ACCESS_TOKEN has no encryption keys; use a profile (mx login) for encrypted rooms';

@@ -6,8 +6,9 @@
  * One small file per (room, transaction ID) in the store's folder, removed once the PUT was
  * answered.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { replaceFileAtomically } from '../fs-util.js';
 
 function outboxFile(folder: string, roomId: string, txnId: string): string {
   const { createHash } = process.getBuiltinModule('node:crypto');
@@ -24,18 +25,10 @@ export function pendingCiphertext(folder: string, roomId: string, txnId: string)
 }
 
 /** Keeps the ciphertext on disk (fsynced) before it is sent. */
-export function keepCiphertext(folder: string, roomId: string, txnId: string, content: Record<string, unknown>): void {
+export async function keepCiphertext(folder: string, roomId: string, txnId: string, content: Record<string, unknown>): Promise<void> {
   const file = outboxFile(folder, roomId, txnId);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify(content), { mode: 0o600 });
-  const fd = openSync(temp, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
+  await replaceFileAtomically(file, JSON.stringify(content));
 }
 
 /** The server has the event: nothing to keep. */

@@ -109,7 +109,7 @@ export async function openPersistentIndexedDb(folder: string, options: Persisten
 }
 
 /** Defines the IndexedDB globals the WebAssembly glue uses (`instanceof IDBDatabase`, ...). */
-export function installIndexedDbGlobals(factory: IdbFactory): void {
+function installIndexedDbGlobals(factory: IdbFactory): void {
   const g = globalThis as Record<string, unknown>;
   g.indexedDB = factory;
   for (const name of [

@@ -5,8 +5,9 @@
  * older than it could be (two processes racing) only makes the next catch-up see some messages
  * again, which the engine ignores.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { replaceFileAtomically } from '../fs-util.js';
 
 const FILE = 'sync-position';
 
@@ -18,9 +19,6 @@ export function readCryptoPosition(folder: string): string | undefined {
   }
 }
 
-export function saveCryptoPosition(folder: string, token: string): void {
-  const file = path.join(folder, FILE);
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, token, { mode: 0o600 });
-  renameSync(temp, file);
+export async function saveCryptoPosition(folder: string, token: string): Promise<void> {
+  await replaceFileAtomically(path.join(folder, FILE), token);
 }

@@ -49,7 +49,7 @@ export interface RoomEncryptionSettings {
 }
 
 /** A sync filter that brings no room at all: only to-device messages, device lists and key counts. */
-export const CRYPTO_ONLY_FILTER = JSON.stringify({
+const CRYPTO_ONLY_FILTER = JSON.stringify({
   presence: { not_types: ['*'] },
   account_data: { not_types: ['*'] },
   room: { rooms: [] },
@@ -162,7 +162,7 @@ export class CryptoSession {
         await sendRequest(sdk, machine, this.client, request);
       }
       const encrypted = JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
-      keepCiphertext(this.ref.folder, roomId, txnId, encrypted);
+      await keepCiphertext(this.ref.folder, roomId, txnId, encrypted);
       return encrypted;
     });
   }
@@ -267,7 +267,7 @@ export class CryptoSession {
       if (pending) await this.processSync(this.machine, (caughtUp = await pending));
       return fn(this.machine);
     });
-    if (caughtUp) saveCryptoPosition(this.ref.folder, caughtUp.next_batch);
+    if (caughtUp) await saveCryptoPosition(this.ref.folder, caughtUp.next_batch);
     this.debug?.(`crypto: store lock waited ${Number(held - asked) / 1e6 | 0} ms, held ${elapsedMs(held)} ms`);
     return result;
   }
@@ -313,7 +313,7 @@ export function needsEngine(response: SyncResponse): boolean {
 }
 
 /** The crypto-only sync from this store's own position (started early, while the engine loads). */
-export function fetchCryptoSync(client: MatrixClient, folder: string): Promise<SyncResponse> {
+function fetchCryptoSync(client: MatrixClient, folder: string): Promise<SyncResponse> {
   return sync(client, { since: readCryptoPosition(folder), timeout: 0, filter: CRYPTO_ONLY_FILTER });
 }
 

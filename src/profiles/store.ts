@@ -1,9 +1,9 @@
 import { chmodSync, readFileSync, statSync } from 'node:fs';
-import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage, fsyncDir } from '../fs-util.js';
+import { errorCode, errorMessage, replaceFileAtomically } from '../fs-util.js';
 import { describeJsonError, isObject } from './util.js';
 
 export { DEFAULT_PROFILE_NAME, isValidProfileName, selectProfileName, validateProfileName } from './select.js';
@@ -146,27 +146,12 @@ export class ProfileStore {
     }
   }
 
-  /** Temp file in the same folder (rename is atomic only within a filesystem), fsync, rename. */
   private async writeAtomically(text: string): Promise<void> {
-    const dir = path.dirname(this.storeFile);
-    // node:crypto is loaded here, on the first write, not at start-up (~3 ms of every mx command).
-    const { randomBytes } = process.getBuiltinModule('node:crypto');
-    const tmp = `${this.storeFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    let fh: Awaited<ReturnType<typeof open>> | undefined;
     try {
-      fh = await open(tmp, 'wx', 0o600);
-      await fh.chmod(0o600); // the mode given to open() is filtered by the umask
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
-      await rename(tmp, this.storeFile);
+      await replaceFileAtomically(this.storeFile, text);
     } catch (err) {
-      await fh?.close().catch(() => {});
-      await rm(tmp, { force: true }).catch(() => {});
       throw new LocalStateError(`Cannot write the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
     }
-    await fsyncDir(dir);
   }
 
   /**
