@@ -104,13 +104,20 @@ export async function receive(m: sdk.OlmMachine, server: FakeServer, user: strin
 }
 
 /** Tracks the members, claims one-time keys, shares the room key: what `mx send` does first. */
-export async function shareRoomKey(m: sdk.OlmMachine, server: FakeServer, user: string, roomId: string, members: string[]): Promise<void> {
+export async function shareRoomKey(
+  m: sdk.OlmMachine,
+  server: FakeServer,
+  user: string,
+  roomId: string,
+  members: string[],
+  settings = new sdk.EncryptionSettings(),
+): Promise<void> {
   const ids = () => members.map((u) => new sdk.UserId(u));
   await m.updateTrackedUsers(ids());
   await server.drive(m, user);
   const claim = await m.getMissingSessions(ids());
   if (claim) await m.markRequestAsSent(claim.id, claim.type, server.answer(claim, user));
-  for (const r of await m.shareRoomKey(new sdk.RoomId(roomId), ids(), new sdk.EncryptionSettings())) {
+  for (const r of await m.shareRoomKey(new sdk.RoomId(roomId), ids(), settings)) {
     const req = r as { id: string; type: sdk.RequestType; body: string; event_type: string };
     await m.markRequestAsSent(req.id, req.type, server.answer(req, user));
   }
