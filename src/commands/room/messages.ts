@@ -57,16 +57,25 @@ export const roomMessagesCommand = defineCommand({
       if (page.end && ctx.io.stderrIsTTY) ctx.out.notice(`more: --from ${page.end}`, { next_from: page.end });
       return;
     }
-    // --all streams page by page in the server's order (memory stays flat);
+    // --all streams page by page in the server's order (memory stays flat: one page ahead);
     // --all --dir f is the whole history oldest first.
-    let next = from;
     let remaining = limit ?? Infinity;
-    while (remaining > 0) {
-      const page = await getRoomEvents(client, roomId, { dir, from: next, limit: Math.min(ALL_PAGE_SIZE, remaining), filter });
-      for (const event of (await crypto.decrypt(roomId, page.chunk.slice(0, remaining))).filter(wanted)) await print(event);
+    const fetchPage = (pageFrom: string | undefined) => {
+      const request = getRoomEvents(client, roomId, { dir, from: pageFrom, limit: Math.min(ALL_PAGE_SIZE, remaining), filter });
+      // Awaited later: a failure meanwhile must not count as unhandled.
+      request.catch(() => {});
+      return request;
+    };
+    let next = fetchPage(from);
+    for (;;) {
+      const page = await next;
+      const events = page.chunk.slice(0, remaining);
       remaining -= page.chunk.length;
-      if (!page.end || page.chunk.length === 0) break;
-      next = page.end;
+      const more = remaining > 0 && Boolean(page.end) && page.chunk.length > 0;
+      // The next page is on its way while this one is decrypted and printed.
+      if (more) next = fetchPage(page.end);
+      for (const event of (await crypto.decrypt(roomId, events)).filter(wanted)) await print(event);
+      if (!more) break;
     }
   },
 });
