@@ -115,6 +115,17 @@ export class CryptoSession {
   }
 
   /**
+   * Waits up to `timeoutMs` for to-device messages (a room key on its way) with a crypto-only
+   * long poll from the store's own position, then processes and saves what came, as catchUp
+   * does. The poll runs outside the store's lock: other processes use the store meanwhile.
+   */
+  async waitForToDevice(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    const response = await fetchCryptoSync({ ...this.client, signal }, this.ref.folder, timeoutMs);
+    this.pendingCatchUp = Promise.resolve(response);
+    await this.locked(async () => {});
+  }
+
+  /**
    * Feeds a sync answer's crypto parts to the engine and sends what it then asks for (key
    * uploads, key queries, to-device answers). Durable when it resolves: only then may a sync
    * with this answer's next_batch (which acknowledges its to-device messages) be made.
@@ -249,7 +260,6 @@ export class CryptoSession {
     return settings;
   }
 
-  /** Runs `fn` with an up-to-date machine inside the store's lock; durable once it resolves. */
   /**
    * Runs `fn` with an up-to-date machine inside the store's lock; durable once it resolves. A
    * pending catch-up sync is processed first, in the same period, and its position saved after.
@@ -312,9 +322,9 @@ export function needsEngine(response: SyncResponse): boolean {
   return Boolean(response.to_device?.events?.length || lists?.changed?.length || lists?.left?.length || oneTimeKeys < ONE_TIME_KEYS_LOW || noFallbackKey);
 }
 
-/** The crypto-only sync from this store's own position (started early, while the engine loads). */
-function fetchCryptoSync(client: MatrixClient, folder: string): Promise<SyncResponse> {
-  return sync(client, { since: readCryptoPosition(folder), timeout: 0, filter: CRYPTO_ONLY_FILTER });
+/** The crypto-only sync from this store's own position (a catch-up's is started early, while the engine loads). */
+function fetchCryptoSync(client: MatrixClient, folder: string, timeout = 0): Promise<SyncResponse> {
+  return sync(client, { since: readCryptoPosition(folder), timeout, filter: CRYPTO_ONLY_FILTER });
 }
 
 function elapsedMs(since: bigint): number {

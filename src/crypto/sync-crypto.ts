@@ -9,20 +9,45 @@ import type { SyncResponse } from '../matrix/sync.js';
 import { undecryptable, type RoomEvent } from './decrypted.js';
 import { needsEngine, type CryptoSession } from './session.js';
 
+/**
+ * How a stream waits for room keys that have not come yet: the sender's to-device message with
+ * the key can arrive after its room event (across federation, say).
+ */
+export interface KeyWait {
+  /** How long after an event came it is held back, at most, waiting for its key. */
+  ms: number;
+  signal: AbortSignal;
+  now: () => number;
+}
+
+/**
+ * Only events sent this recently are waited for: an older one's key would have come by now
+ * (a tail catching up on a backlog does not stop at each). By the sender's server's clock.
+ */
+const KEY_WAIT_RECENT_MS = 60_000;
+
 export class SyncCrypto {
   private session: Promise<CryptoSession> | undefined;
   /** Why this session has no crypto store, once found out (then events stay encrypted). */
   private unavailable: string | undefined;
+  private catchUp: boolean;
+  private readonly keyWait: KeyWait | undefined;
+  /** Megolm sessions whose key was waited for in vain: not waited for again. */
+  private readonly gaveUp = new Set<string>();
 
   /**
    * `catchUp`: before the first decryption, fetch the to-device messages since the store's own
    * position (room keys that came while no mx was syncing), as `room messages`, which does not
    * sync itself, needs. A stream that syncs (tail, sync) gets them in its own answers.
+   * `keyWait`: events whose room key is missing are held back a moment for it (tail).
    */
   constructor(
     private readonly open: () => Promise<CryptoSession>,
-    private catchUp = false,
-  ) {}
+    options: { catchUp?: boolean; keyWait?: KeyWait } = {},
+  ) {
+    this.catchUp = options.catchUp ?? false;
+    this.keyWait = options.keyWait;
+  }
 
   /**
    * The answer's to-device messages, device list changes and key counts, processed and saved.
@@ -46,7 +71,39 @@ export class SyncCrypto {
     if (!session) {
       return events.map((event) => (event.type === 'm.room.encrypted' ? undecryptable(event, 'no_crypto_store', this.unavailable!) : event));
     }
-    return session.decryptEvents(roomId, events);
+    const decrypted = await session.decryptEvents(roomId, events);
+    return this.keyWait ? this.waitForMissingKeys(session, roomId, events, decrypted, this.keyWait) : decrypted;
+  }
+
+  /**
+   * Holds back the events whose room key is missing while the key may still come: crypto-only
+   * long polls (keys processed and saved as they arrive), each followed by another try, until
+   * all decrypt or `keyWait.ms` has passed. Bounded: only recent events, and a Megolm session
+   * waited for in vain once is not waited for again. What still fails keeps its reason.
+   */
+  private async waitForMissingKeys(session: CryptoSession, roomId: string, originals: RoomEvent[], decrypted: RoomEvent[], keyWait: KeyWait): Promise<RoomEvent[]> {
+    const { ms, signal, now } = keyWait;
+    const out = [...decrypted];
+    const started = now();
+    let waiting = out.flatMap((event, i) => (this.worthWaitingFor(event, started) ? [i] : []));
+    const deadline = started + ms;
+    while (waiting.length > 0 && now() < deadline) {
+      await session.waitForToDevice(deadline - now(), signal);
+      const again = await session.decryptEvents(roomId, waiting.map((i) => originals[i]!));
+      waiting.forEach((i, k) => (out[i] = again[k]!));
+      waiting = waiting.filter((i) => out[i]!.encryption?.reason === 'missing_key');
+    }
+    for (const i of waiting) this.gaveUp.add(megolmSessionId(out[i]!));
+    return out;
+  }
+
+  private worthWaitingFor(event: RoomEvent, now: number): boolean {
+    return (
+      event.encryption?.reason === 'missing_key' &&
+      !this.gaveUp.has(megolmSessionId(event)) &&
+      typeof event.origin_server_ts === 'number' &&
+      event.origin_server_ts > now - KEY_WAIT_RECENT_MS
+    );
   }
 
   /** Decrypts, in place, the timelines of a sync answer's rooms (`mx sync` prints the answer itself). */
@@ -71,4 +128,8 @@ export class SyncCrypto {
       return undefined;
     }
   }
+}
+
+function megolmSessionId(event: RoomEvent): string {
+  return String(event.content.session_id);
 }

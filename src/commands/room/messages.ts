@@ -45,7 +45,7 @@ export const roomMessagesCommand = defineCommand({
     const session = await ctx.session();
     const { client } = session;
     const roomId = await resolveRoom(client, room);
-    const crypto = new SyncCrypto(() => ctx.crypto(session), true);
+    const crypto = new SyncCrypto(() => ctx.crypto(session), { catchUp: true });
     const print = (event: ClientEvent) => ctx.out.item({ ...event, room_id: event.room_id ?? roomId }, (e, c) => formatEventLine(e, c));
 
     if (!all) {

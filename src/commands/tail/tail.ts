@@ -15,6 +15,8 @@ import { defineCommand } from '../command.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TIMELINE_LIMIT = 50;
+/** How long an encrypted event whose room key has not come yet is held back for it. */
+const DEFAULT_KEY_WAIT_MS = 5_000;
 
 export const tailCommand = defineCommand({
   command: 'tail',
@@ -31,6 +33,7 @@ export const tailCommand = defineCommand({
       .option('until-idle', { type: 'boolean', describe: 'exit after the first poll that brings nothing new' })
       .option('timeout', { type: 'number', describe: `long-poll timeout in ms (default ${DEFAULT_TIMEOUT_MS}; with --until-idle 0)` })
       .option('limit', { type: 'number', default: DEFAULT_TIMELINE_LIMIT, describe: 'timeline events per room per poll; more are paged from history' })
+      .option('key-wait', { type: 'number', describe: `hold an encrypted event whose key has not come yet this long for it, in ms (default ${DEFAULT_KEY_WAIT_MS}; 0: never)` })
       .option('max-retries', { type: 'number', describe: 'reconnect at most this many times after failures in a row, then exit 7 (default: never give up)' })
       .option('save', { type: 'boolean', default: true, describe: 'save the position (--no-save leaves the saved one alone)' })
       .example('mx tail | jq -r .content.body', 'print message bodies as they arrive')
@@ -42,6 +45,7 @@ export const tailCommand = defineCommand({
       rooms: args.room?.length ? args.room : undefined,
       count: optionalInteger(args.count, '--count', 1),
       maxRetries: optionalInteger(args.maxRetries, '--max-retries', 0),
+      keyWaitMs: optionalInteger(args.keyWait, '--key-wait', 0) ?? DEFAULT_KEY_WAIT_MS,
       timeout: optionalInteger(args.timeout, '--timeout', 0) ?? (args.untilIdle ? 0 : DEFAULT_TIMEOUT_MS),
       timelineLimit: optionalInteger(args.limit, '--limit', 1) ?? DEFAULT_TIMELINE_LIMIT,
       key: tailPositionKey(args.cursor),
@@ -90,7 +94,9 @@ export const tailCommand = defineCommand({
       maxRetries: opts.maxRetries,
       save: opts.save && positionProfile ? (value) => savePosition(ctx.store, positionProfile, opts.key, value) : undefined,
       roomLabels: new RoomLabels(client, labels),
-      crypto: new SyncCrypto(() => ctx.crypto(session)),
+      crypto: new SyncCrypto(() => ctx.crypto(session), {
+        keyWait: opts.keyWaitMs > 0 ? { ms: opts.keyWaitMs, signal, now: ctx.io.now } : undefined,
+      }),
     });
 
     // Where to start.
