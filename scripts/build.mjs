@@ -18,6 +18,7 @@
 //   (string-width builds ICU tables when loaded).
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +27,8 @@ import { analyzeMetafile, build } from 'esbuild';
 import { trainCodeCache } from './code-cache-training.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+/** The files that set V8 flags at run time (see checkV8Flags). */
+const V8_FLAG_SETTERS = ['bin/mx.js', 'src/crypto/engine.ts'];
 const dist = path.join(root, 'dist');
 const outfile = path.join(dist, 'mx.cjs');
 /** Replaced by the bundle's content hash after the build (same length: the source map stays right). */
@@ -217,6 +220,7 @@ await build({
 if (h2.applied !== 1) throw new Error(`the lazy HTTP/2 plugin matched ${h2.applied} times, not once: has undici's layout changed?`);
 if (llhttp.applied !== 2) throw new Error(`the llhttp plugin matched ${llhttp.applied} times, not twice: has undici's layout changed?`);
 if (help.applied !== 2) throw new Error(`the lazy help-rendering plugin matched ${help.applied} times, not twice: has yargs changed?`);
+checkV8Flags();
 
 const code = await readFile(outfile, 'latin1');
 if (/[^\x00-\x7f]/.test(code)) throw new Error(`${outfile} is not pure ASCII`);
@@ -239,3 +243,22 @@ await writeFile(path.join(dist, 'llhttp.wasm'), requireFromRoot('undici/lib/llht
 if (process.argv.includes('--analyze')) console.log(await analyzeMetafile(result.metafile));
 
 await trainCodeCache({ root, log: (line) => console.error(`build: ${line}`) });
+
+/**
+ * bin/mx.js and the crypto engine's loader tune V8 with setFlagsFromString (Liftoff only for
+ * undici's parser, lazy compilation and tiering for the engine). V8 ignores a flag it does not
+ * know, with "Error: unrecognized flag" on stderr, so a Node upgrade that drops one would both
+ * pollute mx's stderr and silently undo the tuning: each flag must be one this Node lists.
+ */
+function checkV8Flags() {
+  const known = new Set(
+    [...execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1].replace(/-/g, '_')),
+  );
+  for (const file of V8_FLAG_SETTERS) {
+    const source = readFileSync(path.join(root, file), 'utf8');
+    const flags = [...source.matchAll(/setFlagsFromString\(\s*[`'"]--(?:no-)?([a-z0-9-]+)/g)].map((m) => m[1]);
+    if (flags.length === 0) throw new Error(`${file} sets no V8 flag any more: update V8_FLAG_SETTERS in scripts/build.mjs`);
+    const unknown = flags.filter((flag) => !known.has(flag.replace(/-/g, '_')));
+    if (unknown.length) throw new Error(`${file} sets V8 flags that Node ${process.version} does not know: ${unknown.join(', ')}`);
+  }
+}

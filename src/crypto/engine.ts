@@ -34,15 +34,19 @@ async function load(debug?: (line: string) => void): Promise<CryptoSdk> {
 function setEngineCompileFlags(): void {
   const { setFlagsFromString } = process.getBuiltinModule('node:v8');
   // 7.8 MB of WebAssembly: compiled lazily, function by function, as it is used (bin/mx.js
-  // turns lazy compilation off for undici's small parser, which is all used at once).
+  // turns lazy compilation off for undici's small parser, which is all used at once), and
+  // validated as each function is compiled, not all at once up front (an encrypted send uses
+  // ~10% of the module: validating the rest cost ~12 ms of every command that loads it).
   setFlagsFromString('--wasm-lazy-compilation');
+  setFlagsFromString('--wasm-lazy-validation');
   // bin/mx.js keeps wasm in Liftoff's baseline code (--liftoff-only, which also turned tier-up
   // off), because process.exit waits for optimizing compiles still running. Decrypting is
-  // different: Megolm advances its ratchet with SHA-256 up to ~100 times per event and checks an
-  // Ed25519 signature, and TurboFan's code does that 2-3x faster (`room messages --all` over
-  // 5,000 events: ~7 s in Liftoff, ~3.8 s here). A tiering budget 100x V8's default optimizes
-  // only the functions that stay hot through thousands of events, so a short command (a send,
-  // a page of history) starts no optimizing compile and exits as fast as under Liftoff alone.
+  // different: to decrypt an event, Megolm advances its ratchet from the key's first message
+  // index to the event's (an HMAC-SHA-256 per step) and checks an Ed25519 signature, and
+  // TurboFan's code does that 2-3x faster (`room messages --all` over 5,000 events: ~7 s in
+  // Liftoff, ~3.8 s here). A tiering budget 100x V8's default optimizes only the functions that
+  // stay hot through thousands of events, so a short command (a send, a page of history)
+  // starts no optimizing compile and exits as fast as under Liftoff alone.
   setFlagsFromString('--no-liftoff-only');
   setFlagsFromString('--wasm-tier-up');
   setFlagsFromString('--wasm-dynamic-tiering');
