@@ -46,7 +46,7 @@ import path from 'node:path';
 import { fakeIndexedDb, loadFakeIndexedDb } from './fake-idb.js';
 import { LocalStateError } from '../errors.js';
 import { ensurePrivateDir } from '../fs-util.js';
-import { acquireLock, preloadLockfile } from './file-lock.js';
+import { acquireLock, preloadLockfile, type HeldLock } from './file-lock.js';
 import { cannotSave, Flusher } from './flush.js';
 import { installHooks, type Binding, type CapturedWrite, type HookOwner, type Need, type SchemaChange } from './idb-hooks.js';
 import type { IdbFactory, IdbObjectStore, IdbTransaction } from './idb-types.js';
@@ -94,6 +94,12 @@ export interface PersistentIndexedDb {
   /** Makes `factory` globalThis.indexedDB and defines the IDB* classes, as the engine needs. */
   installGlobals(): void;
   withLock<T>(fn: (changedByOthers: boolean) => Promise<T>): Promise<T>;
+  /**
+   * Starts the next lock period now (takes the lock, reads others' changes), for a withLock
+   * that will come soon: the waiting and reading overlap with what the caller does meanwhile
+   * (the engine's WebAssembly compile). The lock is held from then on.
+   */
+  lockAhead(): void;
   /** Waits for a running withLock, then closes files. Close OlmMachines (inside withLock) first. */
   close(): Promise<void>;
   readonly stats: PersistenceStats;
@@ -169,6 +175,8 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   /** A damaged log found while loading inside fn: nothing may be written after that. */
   private loadError: LocalStateError | undefined;
   private closed = false;
+  /** A lock period's start taken ahead of its withLock (lockAhead). */
+  private ahead: Promise<{ lock: HeldLock; changed: boolean }> | undefined;
 
   constructor(
     readonly folder: string,
@@ -213,16 +221,29 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     return run;
   }
 
-  private async locked<T>(fn: (changedByOthers: boolean) => Promise<T>): Promise<T> {
+  lockAhead(): void {
+    if (this.ahead || this.inLock) return;
+    this.ahead = this.enter();
+    this.ahead.catch(() => {}); // thrown by the withLock that uses it
+  }
+
+  /** Takes the lock and reads what others committed since: the start of a lock period. */
+  private async enter(): Promise<{ lock: HeldLock; changed: boolean }> {
     this.assertOpen();
     const lock = await acquireLock(this.folder, this.opts.staleMs, this.opts.lockTimeoutMs);
     try {
-      let changed: boolean;
-      try {
-        changed = await this.refresher.refresh();
-      } catch (err) {
-        throw this.breakWith(err);
-      }
+      return { lock, changed: await this.refresher.refresh() };
+    } catch (err) {
+      await lock.release();
+      throw this.breakWith(err);
+    }
+  }
+
+  private async locked<T>(fn: (changedByOthers: boolean) => Promise<T>): Promise<T> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const { lock, changed } = await (ahead ?? this.enter());
+    try {
       this.inLock = true;
       let outcome: { ok: true; value: T } | { ok: false; error: unknown };
       try {
@@ -249,6 +270,9 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.queue;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead) await (await ahead.catch(() => undefined))?.lock.release();
     this.closed = true;
     await this.logs.closeAll();
     await this.manifest.close();

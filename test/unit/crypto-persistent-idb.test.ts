@@ -212,6 +212,49 @@ describe('persistence across processes', () => {
   });
 });
 
+describe('a lock period taken ahead', () => {
+  it('holds the lock from lockAhead on, and the next withLock sees what others changed before', async () => {
+    await seed(await proc());
+    const a = await proc();
+    const b = await proc({ lockTimeoutMs: 300 });
+    a.lockAhead();
+    // Once a holds the lock, b cannot take it.
+    await expect.poll(() => b.withLock(async () => 'got it').catch((e: unknown) => e)).toBeInstanceOf(LocalStateError);
+    await a.withLock(async (changed) => {
+      expect(changed).toBe(true);
+      const db = await openDb(a.factory, 'd');
+      await write(db, 'plain', (tx) => tx.objectStore('plain').put('ahead', 'ahead'));
+      db.close();
+    });
+    // Released at the end of that period, with its changes on disk.
+    await b.withLock(async () => {
+      const db = await openDb(b.factory, 'd');
+      expect(await get(db, 'plain', 'ahead')).toBe('ahead');
+      db.close();
+    });
+  });
+
+  it('is let go by close() when no withLock came', async () => {
+    const a = await proc();
+    await seed(a);
+    const b = await proc({ lockTimeoutMs: 1000 });
+    b.lockAhead();
+    await b.close();
+    await a.withLock(async (changed) => expect(changed).toBe(false));
+  });
+
+  it('reports damage found ahead from the withLock that uses it, and writes nothing', async () => {
+    await seed(await proc());
+    const manifest = path.join(storeDir(), 'MANIFEST');
+    writeFileSync(manifest, Buffer.concat([Buffer.from('garbage that is not a manifest record\n'), readFileSync(manifest)]));
+    const before = readFileSync(manifest);
+    const b = await proc();
+    b.lockAhead();
+    await expect(b.withLock(async () => 'never')).rejects.toBeInstanceOf(LocalStateError);
+    expect(readFileSync(manifest)).toEqual(before);
+  });
+});
+
 describe('lazy loading', () => {
   it('reads a store only when an operation touches it, and for get(key) only that record', async () => {
     await seed(await proc());
