@@ -1,6 +1,10 @@
 // The test peer: a matrix-js-sdk client with Rust crypto, driven from vitest. See index.ts
 // for why it exists, how it is set up, and the traps met on the way.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   ClientEvent,
   createClient,
@@ -14,7 +18,6 @@ import {
   type Room,
 } from 'matrix-js-sdk';
 import { EventShieldColour, EventShieldReason, type CryptoApi } from 'matrix-js-sdk/lib/crypto-api/index.js';
-import { LoggerLevel, Tracing } from '@matrix-org/matrix-sdk-crypto-wasm';
 import { loginWithPassword, registerAccount, type Session } from './account.js';
 import { downloadAndDecrypt, encryptAndUpload, type EncryptedFile } from './attachments.js';
 import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
@@ -92,20 +95,29 @@ let tracingPatched = false;
 /**
  * matrix-js-sdk's initRustCrypto runs `new Tracing(LoggerLevel.Debug).turnOn()` (Rust tracing
  * to console.debug, a process-wide singleton), which would print a page per peer into the test
- * output. Wrap Tracing.prototype.turnOn (the SDK and this file share the module instance) so
- * that it applies MX_PEER_LOG's level instead, or turns tracing off (the default).
+ * output. Wrap Tracing.prototype.turnOn of the engine module the SDK loads (its own copy, an
+ * older version than mx's, when npm could not share one) so that it applies MX_PEER_LOG's level
+ * instead, or turns tracing off (the default).
  */
-function tameRustTracing(): void {
+async function tameRustTracing(): Promise<void> {
   if (tracingPatched) return;
   tracingPatched = true;
+  const { LoggerLevel, Tracing } = await jsSdkRustCrypto();
   const level = printLevel();
   const levels = [LoggerLevel.Trace, LoggerLevel.Debug, LoggerLevel.Info, LoggerLevel.Warn, LoggerLevel.Error];
   const turnOn = Tracing.prototype.turnOn;
-  Tracing.prototype.turnOn = function (this: Tracing) {
+  Tracing.prototype.turnOn = function (this: InstanceType<typeof Tracing>) {
     if (level >= levels.length) return this.turnOff();
     this.minLevel = levels[level]!;
     return turnOn.call(this);
   };
+}
+
+/** The crypto engine module instance matrix-js-sdk imports (the ES module entry it resolves to). */
+async function jsSdkRustCrypto(): Promise<typeof import('@matrix-org/matrix-sdk-crypto-wasm')> {
+  const sdkDir = path.dirname(createRequire(import.meta.url).resolve('matrix-js-sdk/package.json'));
+  const own = path.join(sdkDir, 'node_modules', '@matrix-org', 'matrix-sdk-crypto-wasm', 'node.mjs');
+  return existsSync(own) ? ((await import(pathToFileURL(own).href)) as typeof import('@matrix-org/matrix-sdk-crypto-wasm')) : import('@matrix-org/matrix-sdk-crypto-wasm');
 }
 
 export class Peer {
@@ -128,7 +140,6 @@ export class Peer {
   /** Use startPeer(). */
   constructor(homeserverUrl: string, session: Session, password: string | undefined) {
     quietGlobalLogger(sdkGlobalLogger);
-    tameRustTracing();
     unrefLongSdkTimers();
     this.homeserverUrl = homeserverUrl;
     this.userId = session.userId;
@@ -496,6 +507,7 @@ export async function startPeer(opts: StartPeerOptions): Promise<Peer> {
   const session = opts.user
     ? await loginWithPassword(homeserverUrl, opts.user, password, device)
     : await registerAccount(homeserverUrl, opts.username ?? `peer-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, password, device);
+  await tameRustTracing();
   const peer = new Peer(homeserverUrl, session, password);
   try {
     await peer.start(opts.timeoutMs ?? 20_000);
