@@ -100,6 +100,7 @@ export class Context {
       store: this.store,
       stateDir: this.paths.stateDir,
       debug: this.debug,
+      warn: (message) => this.warn(message),
     }, options));
   }
 
@@ -127,6 +128,27 @@ export class Context {
   /** Deletes the crypto store of a device that is gone (logged out, or its profile removed). */
   retireDevice(profile: Profile | undefined): void {
     if (profile?.userId && profile.deviceId) deleteCryptoStore(this.paths.stateDir, profile.userId, profile.deviceId);
+  }
+
+  /**
+   * The session's device is gone on the server (logged out, or deleted): its token, device and
+   * crypto store key leave the profile, and the crypto store is deleted. The profile keeps its
+   * homeserver and user, so `mx login -p NAME` logs in again. Nothing happens for a session
+   * that is not the profile's own login (MX_ACCESS_TOKEN).
+   */
+  async forgetDevice(session: AuthedSession): Promise<void> {
+    const { profileName, profile, client } = session;
+    if (!profileName || !profile || client.accessToken !== profile.accessToken) return;
+    await this.store.update((data) => {
+      const stored = data.profiles[profileName];
+      // Only the token that went: another mx may have logged in again meanwhile.
+      if (stored?.accessToken === client.accessToken) {
+        delete stored.accessToken;
+        delete stored.deviceId;
+        delete stored.cryptoKey;
+      }
+    });
+    this.retireDevice(profile);
   }
 
   /** Closes what the command opened (its crypto store). */

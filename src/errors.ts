@@ -20,7 +20,11 @@ export const ExitCode = {
   temporary: 7,
   /** Local state is unusable: the profile store or config file is corrupt or unreadable. */
   localState: 8,
-  /** The room is encrypted and mx cannot encrypt for it here: nothing was sent. */
+  /**
+   * Encryption is not possible here: the room is encrypted and mx cannot encrypt for it (nothing
+   * was sent), or the account's secret storage or key backup does not allow a recovery (nothing
+   * was changed).
+   */
   encryption: 9,
   /** Interrupted by SIGINT (128 + 2, as shells report it). */
   interrupted: 130,

@@ -1,5 +1,7 @@
 import type { CommandDef } from './command.js';
 import { apiCommand } from './account/api.js';
+import { cryptoCommand } from './crypto/crypto.js';
+import { deviceCommand } from './device/device.js';
 import { loginCommand } from './account/login.js';
 import { logoutCommand } from './account/logout.js';
 import { registerCommand } from './account/register.js';
@@ -25,6 +27,8 @@ export const commands: CommandDef<any, any>[] = [
   sendCommand,
   syncCommand,
   tailCommand,
+  cryptoCommand,
+  deviceCommand,
   profileCommand,
   apiCommand,
 ];

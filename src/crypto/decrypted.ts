@@ -8,6 +8,7 @@
  */
 import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
 import type { ClientEvent } from '../matrix/rooms.js';
+import type { IdentityTrust } from './sender-trust.js';
 
 /** The `encryption` field of an event that came encrypted. */
 export interface EncryptionInfo {
@@ -19,6 +20,8 @@ export interface EncryptionInfo {
   session_id?: string;
   /** Decrypted: whether the sending device is verified by its owner (cross-signed). */
   verified?: boolean;
+  /** Decrypted: whether mx trusts the sender's identity (sender-trust.ts). */
+  identity?: IdentityTrust;
   /** Not decrypted: why (one of UNDECRYPTABLE_REASONS), and the engine's words. */
   reason?: UndecryptableReason;
   message?: string;

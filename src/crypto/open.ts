@@ -19,6 +19,7 @@ export interface CryptoOwner {
   store: ProfileStore;
   stateDir: string;
   debug?: (line: string) => void;
+  warn: (message: string) => void;
 }
 
 /** Why a session cannot have a crypto store, or undefined when it can. */
@@ -49,7 +50,7 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
     // A profile saved before mx had encryption has no key yet: it gets one now.
     key ??= await saveNewKey(store, profileName!, profile!);
   }
-  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { catchUp: options.catchUp, debug: owner.debug });
+  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn }, options);
 }
 
 /**

@@ -59,3 +59,9 @@ export async function processOutgoingRequests(sdk: typeof Sdk, machine: Sdk.OlmM
     for (const request of requests) await sendRequest(sdk, machine, client, request);
   }
 }
+
+/** Tracks `users` and asks the server for their devices and identities now (not only when they are stale). */
+export async function queryKeysNow(sdk: typeof Sdk, machine: Sdk.OlmMachine, client: MatrixClient, users: string[]): Promise<void> {
+  await machine.updateTrackedUsers(users.map((id) => new sdk.UserId(id)));
+  await sendRequest(sdk, machine, client, machine.queryKeysForUsers(users.map((id) => new sdk.UserId(id))));
+}

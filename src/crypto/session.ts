@@ -20,6 +20,8 @@ import type { MatrixClient } from '../matrix/http.js';
 import { sync, type SyncResponse } from '../matrix/sync.js';
 import { clearEvent, MEGOLM, reasonOf, undecryptable, type RoomEvent } from './decrypted.js';
 import { engineLogger, loadEngine, type CryptoSdk } from './engine.js';
+import { readBackupTarget, saveBackupTarget, uploadRoomKeys, type BackupTarget } from './backup.js';
+import { SenderTrust } from './sender-trust.js';
 import { openPersistentIndexedDb, type PersistentIndexedDb } from './persistent-idb.js';
 import { forgetCiphertext, keepCiphertext, pendingCiphertext } from './outbox.js';
 import { readCryptoPosition, saveCryptoPosition } from './position.js';
@@ -55,33 +57,41 @@ const CRYPTO_ONLY_FILTER = JSON.stringify({
   room: { rooms: [] },
 });
 
+/** How a session reports: debug lines (--debug), and warnings the user should see. */
+export interface SessionLog {
+  debug?: (line: string) => void;
+  warn: (message: string) => void;
+}
+
 export class CryptoSession {
   private machine: Sdk.OlmMachine | undefined;
   /** Users whose devices this process has asked the engine to track. */
   private readonly tracked = new Set<string>();
-  /**
-   * Whether a sender's device is cross-signed by its owner, per `user|device`: asked once per
-   * machine, not per event (the check verifies signatures, which costs ~1 ms a time).
-   */
-  private readonly verifiedDevices = new Map<string, boolean>();
+  private readonly senders: SenderTrust;
+  /** The current machine uploads new room keys to a server-side backup (backup.ts). */
+  private backingUp = false;
   /** A catch-up sync asked for early (while the engine loaded): processed in the next lock period. */
   private pendingCatchUp: Promise<SyncResponse> | undefined;
+  private readonly debug: ((line: string) => void) | undefined;
 
   private constructor(
     private readonly sdk: CryptoSdk,
     private readonly idb: PersistentIndexedDb,
-    private readonly ref: CryptoStoreRef,
-    private readonly client: MatrixClient,
-    private readonly debug: ((line: string) => void) | undefined,
-  ) {}
+    readonly ref: CryptoStoreRef,
+    readonly client: MatrixClient,
+    private readonly log: SessionLog,
+  ) {
+    this.debug = log.debug;
+    this.senders = new SenderTrust(sdk, log.warn);
+  }
 
   /**
    * Loads the engine and opens the store (created when new). With `catchUp`, the to-device
    * messages since the store's own position are asked for at once, while the engine loads, and
    * processed in the first lock period (see catchUp).
    */
-  static async open(client: MatrixClient, ref: CryptoStoreRef, options: { catchUp?: boolean; debug?: (line: string) => void } = {}): Promise<CryptoSession> {
-    const { debug } = options;
+  static async open(client: MatrixClient, ref: CryptoStoreRef, log: SessionLog, options: { catchUp?: boolean } = {}): Promise<CryptoSession> {
+    const { debug } = log;
     const started = process.hrtime.bigint();
     const pending = options.catchUp ? fetchCryptoSync(client, ref.folder) : undefined;
     // Handled now, so that a failure while the engine loads is not an unhandled rejection.
@@ -103,7 +113,7 @@ export class CryptoSession {
     const idb = await opened;
     idb.installGlobals();
     debug?.(`crypto: engine loaded, store opened in ${elapsedMs(started)} ms`);
-    const session = new CryptoSession(sdk, idb, ref, client, debug);
+    const session = new CryptoSession(sdk, idb, ref, client, log);
     session.pendingCatchUp = pending;
     return session;
   }
@@ -237,28 +247,38 @@ export class CryptoSession {
       return undecryptable(event, reason, message);
     }
     const plaintext = JSON.parse(decrypted.event) as { type?: unknown; content?: unknown };
+    const sender = decrypted.sender.toString();
     const deviceId = decrypted.senderDevice?.toString();
-    const verified = deviceId ? await this.isVerified(machine, decrypted.sender.toString(), deviceId) : false;
     return clearEvent(event, plaintext, {
       algorithm: MEGOLM,
       decrypted: true,
       ...(deviceId ? { sender_device: deviceId } : {}),
       sender_key: decrypted.senderCurve25519Key,
       ...(typeof event.content.session_id === 'string' ? { session_id: event.content.session_id } : {}),
-      verified,
+      verified: deviceId ? await this.senders.deviceVerified(machine, sender, deviceId) : false,
+      identity: await this.senders.identity(machine, sender),
     });
   }
 
-  private async isVerified(machine: Sdk.OlmMachine, userId: string, deviceId: string): Promise<boolean> {
-    const key = `${userId}|${deviceId}`;
-    let verified = this.verifiedDevices.get(key);
-    if (verified === undefined) {
-      const device = await machine.getDevice(new this.sdk.UserId(userId), new this.sdk.DeviceId(deviceId));
-      verified = device?.isCrossSignedByOwner() ?? false;
-      device?.free();
-      this.verifiedDevices.set(key, verified);
-    }
-    return verified;
+  /**
+   * From now on this device backs up room keys to `target`, starting with those it holds (at
+   * the end of this lock period); the backup's private key (base64) is kept in the store.
+   */
+  async startBackup(decryptionKey: string, target: BackupTarget): Promise<void> {
+    await this.locked(async (machine) => {
+      await machine.saveBackupDecryptionKey(this.sdk.BackupDecryptionKey.fromBase64(decryptionKey), target.version);
+      await machine.enableBackupV1(target.publicKey, target.version);
+      await saveBackupTarget(this.ref.folder, target);
+      this.backingUp = true;
+    });
+  }
+
+  /**
+   * Runs `fn` with the engine in a lock period of its own, for the crypto layer's own modules
+   * (recovery, key files, devices): what it changes is durable once this resolves.
+   */
+  use<T>(fn: (machine: Sdk.OlmMachine, sdk: CryptoSdk) => Promise<T>): Promise<T> {
+    return this.locked((machine) => fn(machine, this.sdk));
   }
 
   /** The engine's settings for sharing this room's key (the spec's m.room.encryption fields). */
@@ -289,7 +309,10 @@ export class CryptoSession {
       if (changedByOthers) this.closeMachine();
       this.machine ??= await this.openMachine();
       if (pending) await this.processSync(this.machine, (caughtUp = await pending));
-      return fn(this.machine);
+      const value = await fn(this.machine);
+      // Room keys this period received or made go to the key backup before the period ends.
+      if (this.backingUp) await uploadRoomKeys(this.sdk, this.machine, this.client, this.ref.folder, this.log.warn);
+      return value;
     });
     if (caughtUp) await saveCryptoPosition(this.ref.folder, caughtUp.next_batch);
     this.debug?.(`crypto: store lock waited ${Number(held - asked) / 1e6 | 0} ms, held ${elapsedMs(held)} ms`);
@@ -300,11 +323,17 @@ export class CryptoSession {
     const { sdk, ref } = this;
     const logger = engineLogger(this.debug);
     const handle = await sdk.StoreHandle.openWithKey(STORE_NAME, ref.key, logger);
+    let machine: Sdk.OlmMachine;
     try {
-      return await sdk.OlmMachine.initFromStore(new sdk.UserId(ref.userId), new sdk.DeviceId(ref.deviceId), handle, logger);
+      machine = await sdk.OlmMachine.initFromStore(new sdk.UserId(ref.userId), new sdk.DeviceId(ref.deviceId), handle, logger);
     } finally {
       handle.free();
     }
+    // The engine does not remember which backup it uploads to (backup.ts).
+    const backup = readBackupTarget(ref.folder);
+    if (backup) await machine.enableBackupV1(backup.publicKey, backup.version);
+    this.backingUp = Boolean(backup);
+    return machine;
   }
 
   private closeMachine(): void {
@@ -312,7 +341,7 @@ export class CryptoSession {
     this.machine = undefined;
     // A new machine knows only what the store says: track again what this process needs.
     this.tracked.clear();
-    this.verifiedDevices.clear();
+    this.senders.reset();
   }
 }
 

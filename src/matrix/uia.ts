@@ -3,8 +3,11 @@ import { ExitCode, MxError } from '../errors.js';
 import type { AuthData } from './account.js';
 import { MatrixError } from './errors.js';
 
-/** Builds the auth dict for one stage type, given the server's params for it. */
-export type StageHandler = (params: unknown) => Record<string, unknown>;
+/**
+ * Builds the auth dict for one stage type, given the server's params for it (asynchronously
+ * when it must ask for something first: a password only the server's challenge calls for).
+ */
+export type StageHandler = (params: unknown) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 interface UiaState {
   flows: { stages: string[] }[];
@@ -53,8 +56,23 @@ export async function withUserInteractiveAuth<T>(
       }
       const stage = doable[0];
       if (stage === undefined) throw new MxError('the homeserver asked for auth it says is complete', ExitCode.failure);
-      auth = { type: stage, ...(state.session ? { session: state.session } : {}), ...handlers[stage]!(state.params[stage]) };
+      auth = { type: stage, ...(state.session ? { session: state.session } : {}), ...(await handlers[stage]!(state.params[stage])) };
     }
   }
   throw new MxError('the homeserver kept asking for more authentication', ExitCode.failure);
+}
+
+/** The m.login.password stage for a logged-in user, with the password read when asked for. */
+export function passwordStage(userId: string, password: () => Promise<string>): Record<string, StageHandler> {
+  return { 'm.login.password': async () => ({ identifier: { type: 'm.id.user', user: userId }, password: await password() }) };
+}
+
+/** The error for a server that wants auth mx cannot give for this action. */
+export function explainMissingStages(action: string): (missing: string[], flows: string[][]) => MxError {
+  return (missing, flows) =>
+    new MxError(
+      `${action} needs auth mx cannot complete (${missing.join(', ')}); the server offers: ${flows.map((f) => f.join(' + ')).join(' | ')}. ` +
+        'mx can complete m.login.password; do this in a client that supports the others (e.g. Element)',
+      ExitCode.forbidden,
+    );
 }

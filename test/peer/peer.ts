@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import {
   ClientEvent,
   createClient,
+  Method,
   EventStatus,
   HistoryVisibility,
   Preset,
@@ -18,6 +19,7 @@ import {
   type Room,
 } from 'matrix-js-sdk';
 import { EventShieldColour, EventShieldReason, type CryptoApi } from 'matrix-js-sdk/lib/crypto-api/index.js';
+import { decodeRecoveryKey } from 'matrix-js-sdk/lib/crypto-api/recovery-key.js';
 import { loginWithPassword, registerAccount, type Session } from './account.js';
 import { downloadAndDecrypt, encryptAndUpload, type EncryptedFile } from './attachments.js';
 import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
@@ -91,6 +93,9 @@ async function pollFor<T>(check: () => T | undefined | Promise<T | undefined>, t
   }
 }
 
+/** Request options for the SDK's raw requests under /_matrix/client/v3. (IRequestOpts inherits a 'priority' that Node's RequestInit types make required.) */
+const V3_PREFIX = { prefix: '/_matrix/client/v3' } as Parameters<MatrixClient['http']['authedRequest']>[4];
+
 let tracingPatched = false;
 /**
  * matrix-js-sdk's initRustCrypto runs `new Tracing(LoggerLevel.Debug).turnOn()` (Rust tracing
@@ -133,6 +138,8 @@ export class Peer {
   private readonly seen = new Map<string, MatrixEvent[]>();
   private readonly sentEventIds = new Set<string>();
   private readonly deviceCache = new Map<string, { sender_device?: string; verified?: boolean }>();
+  /** The secret storage key the SDK is given when it asks (setUpRecovery, recoverWith). */
+  private secretStorageKey: Uint8Array | undefined;
   private stopped = false;
   private inFlight = 0;
   private syncState: string | null = null;
@@ -153,6 +160,13 @@ export class Peer {
       deviceId: session.deviceId,
       accessToken: session.accessToken,
       logger: this.log.logger(),
+      // What Element asks the user for: the recovery key, when the SDK needs secret storage.
+      cryptoCallbacks: {
+        getSecretStorageKey: async ({ keys }) => {
+          const keyId = Object.keys(keys)[0];
+          return this.secretStorageKey && keyId ? [keyId, this.secretStorageKey] : null;
+        },
+      },
       // Counts requests in flight, so that stop() can wait for the aborted ones to settle.
       fetchFn: (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
         this.inFlight++;
@@ -490,12 +504,78 @@ export class Peer {
    * key upload with the password if the server asks for it.
    */
   async bootstrapCrossSigning(): Promise<void> {
-    await this.crypto.bootstrapCrossSigning({
-      setupNewCrossSigning: true,
-      authUploadDeviceSigningKeys: async (makeRequest) => {
-        await makeRequest({ type: 'm.login.password', identifier: { type: 'm.id.user', user: this.userId }, password: this.password } as any);
-      },
-    });
+    await this.crypto.bootstrapCrossSigning({ setupNewCrossSigning: true, authUploadDeviceSigningKeys: (makeRequest) => this.authorise(makeRequest) });
+  }
+
+  private async authorise(makeRequest: (auth: any) => Promise<unknown>): Promise<void> {
+    await makeRequest({ type: 'm.login.password', identifier: { type: 'm.id.user', user: this.userId }, password: this.password });
+  }
+
+  /**
+   * Element's "set up secure backup": cross-signing, secret storage with a new recovery key and
+   * a key backup (this device's keys go into it). Returns the recovery key, as shown to the user.
+   */
+  async setUpRecovery(): Promise<string> {
+    const recoveryKey = await this.crypto.createRecoveryKeyFromPassphrase();
+    this.secretStorageKey = recoveryKey.privateKey;
+    await this.crypto.bootstrapCrossSigning({ setupNewCrossSigning: true, authUploadDeviceSigningKeys: (makeRequest) => this.authorise(makeRequest) });
+    await this.crypto.bootstrapSecretStorage({ createSecretStorageKey: async () => recoveryKey, setupNewSecretStorage: true, setupNewKeyBackup: true });
+    await this.crypto.checkKeyBackupAndEnable();
+    return recoveryKey.encodedPrivateKey!;
+  }
+
+  /**
+   * Element on a new login, "verify with recovery key": the cross-signing keys and the backup key
+   * from secret storage, this device cross-signed, the key backup restored. Returns how many
+   * room keys came from the backup.
+   */
+  async recoverWith(recoveryKey: string): Promise<number> {
+    this.secretStorageKey = decodeRecoveryKey(recoveryKey);
+    // The account's cross-signing keys as the server has them: the private ones must match.
+    await this.crypto.getUserDeviceInfo([this.userId], true);
+    await this.crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys: (makeRequest) => this.authorise(makeRequest) });
+    await this.crypto.crossSignDevice(this.deviceId);
+    await this.crypto.loadSessionBackupPrivateKeyFromSecretStorage();
+    await this.crypto.checkKeyBackupAndEnable();
+    return (await this.crypto.restoreKeyBackup()).imported;
+  }
+
+  /** Whether this peer sees `userId`'s device as signed by its owner (cross-signing), fetched now. */
+  async deviceSignedByOwner(userId: string, deviceId: string): Promise<boolean> {
+    await this.crypto.getUserDeviceInfo([userId], true);
+    return (await this.crypto.getDeviceVerificationStatus(userId, deviceId))?.signedByOwner ?? false;
+  }
+
+  /** The room keys this peer holds, in a passphrase-encrypted key file (Element's "Export E2E room keys"). */
+  async exportKeyFile(passphrase: string): Promise<string> {
+    const { OlmMachine } = await jsSdkRustCrypto();
+    return OlmMachine.encryptExportedRoomKeys(await this.crypto.exportRoomKeysAsJson(), passphrase, 100_000);
+  }
+
+  /** Imports a passphrase-encrypted key file (Element's "Import E2E room keys"). */
+  async importKeyFile(file: string, passphrase: string): Promise<void> {
+    const { OlmMachine } = await jsSdkRustCrypto();
+    await this.crypto.importRoomKeysAsJson(OlmMachine.decryptExportedRoomKeys(file, passphrase));
+  }
+
+  /** How many room keys the account's current key backup holds on the server (0 without one). */
+  async serverBackupKeyCount(): Promise<number> {
+    // Asked now: the SDK's getKeyBackupInfo() answers from a cache.
+    const info = await this.client.http
+      .authedRequest<{ count?: number }>(Method.Get, '/room_keys/version', undefined, undefined, V3_PREFIX)
+      .catch(() => undefined);
+    return info?.count ?? 0;
+  }
+
+  /** Makes a new key backup version without putting its key into secret storage: another client replacing the backup. */
+  async replaceBackupOutsideSecretStorage(): Promise<string> {
+    const { BackupDecryptionKey } = await jsSdkRustCrypto();
+    const key = BackupDecryptionKey.createRandomKey();
+    const answer = await this.client.http.authedRequest<{ version: string }>(Method.Post, '/room_keys/version', undefined, {
+      algorithm: 'm.megolm_backup.v1.curve25519-aes-sha2',
+      auth_data: { public_key: key.megolmV1PublicKey.publicKeyBase64 },
+    }, V3_PREFIX);
+    return answer.version;
   }
 }
 

@@ -123,6 +123,15 @@ const cases: Case[] = [
   { argv: ['tail', '--from', '{bad'], code: USAGE, message: /--from is not a sync token/ },
   { argv: ['sync', '--limit', '-1'], code: USAGE, message: /--limit must be/ },
   { argv: ['sync', '--filter', '{bad'], code: USAGE, message: /--filter is not valid JSON/ },
+  // Encryption: trust, recovery, key files, devices
+  { argv: ['crypto'], code: USAGE, message: /give a crypto command/ },
+  { argv: ['crypto', 'trust', 'bob'], code: USAGE, message: /user ID/ },
+  { argv: ['crypto', 'import', '-', '--passphrase-stdin'], code: USAGE, message: /cannot both come from stdin/ },
+  { argv: ['crypto', 'export', '-', '--force'], code: USAGE, message: /--force is for a file/ },
+  { argv: ['crypto', 'setup', '--recovery-key-file', ''], code: USAGE, message: /needs a file name/ },
+  { argv: ['crypto', 'import', 'no-such-file.txt'], code: USAGE, message: /cannot read no-such-file.txt/ },
+  { argv: ['device', 'rename', '', 'name'], code: USAGE, message: /needs a device ID/ },
+  { argv: ['device', 'delete'], code: USAGE, message: /Not enough non-option arguments/ },
   // Raw API calls
   { argv: ['api', 'FETCH', '/v3/x'], code: USAGE, message: /method must be one of/ },
   { argv: ['api', 'GET', 'v3/x'], code: USAGE, message: /path must start with \// },

@@ -7,7 +7,8 @@ export const logoutCommand = defineCommand({
   describe: "Invalidate the access token and clear it from the profile",
   builder: (y) => y.option('all', { type: 'boolean', default: false, describe: "log out all of the user's devices" }),
   async run(ctx, args) {
-    const { client, profileName, profile } = await ctx.session();
+    const session = await ctx.session();
+    const { client, profileName } = session;
     try {
       await logout(client, args.all);
     } catch (error) {
@@ -15,19 +16,8 @@ export const logoutCommand = defineCommand({
       if (!(error instanceof MatrixError && error.errcode === 'M_UNKNOWN_TOKEN')) throw error;
       ctx.warn('the server no longer knew this token');
     }
-    if (profileName && profile && client.accessToken === profile.accessToken) {
-      await ctx.store.update((data) => {
-        const stored = data.profiles[profileName];
-        // Only clear the token we logged out: another mx may have logged in again meanwhile.
-        if (stored?.accessToken === client.accessToken) {
-          delete stored.accessToken;
-          delete stored.deviceId;
-          delete stored.cryptoKey;
-        }
-      });
-      // The device is gone on the server: its keys are of no more use.
-      ctx.retireDevice(profile);
-    }
+    // The device is gone on the server: its token and keys are of no more use.
+    await ctx.forgetDevice(session);
     await ctx.out.print(
       { logged_out: true, all_devices: args.all, profile: profileName ?? null },
       { text: (r) => `Logged out${r.all_devices ? ' of all devices' : ''}${r.profile ? ` (profile "${r.profile}")` : ''}` },
