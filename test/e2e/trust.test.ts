@@ -121,6 +121,30 @@ describe('mx crypto setup on a fresh account', () => {
     expect(await element.deviceSignedByOwner(user.userId, String(user.output.device_id))).toBe(true);
   });
 
+  it('--reset replaces cross-signing, secret storage and backup (the password is asked for): the old recovery key stops working, the new one recovers', async () => {
+    const user = await registerUser();
+    const opts = { configDir: user.configDir };
+    const old = await mxJson<{ recovery_key: string; backup_version: string }>(['crypto', 'setup', '--password-stdin'], { ...opts, input: user.password });
+    const masterKey = async () =>
+      Object.values((await mxJson<{ master_keys: Record<string, { keys: Record<string, string> }> }>(['api', 'POST', '/v3/keys/query', '--data', JSON.stringify({ device_keys: { [user.userId]: [] } })], opts)).master_keys[user.userId]!.keys)[0];
+    const oldMaster = await masterKey();
+    // Replacing cross-signing keys needs the password.
+    expectExit(await runMx(['crypto', 'setup', '--reset', '--password-stdin'], { ...opts, input: 'wrong password' }), 3, ['crypto', 'setup', '--reset']);
+    const reset = await runMx(['crypto', 'setup', '--reset', '--password-stdin'], { ...opts, input: user.password });
+    expect(reset.code, describeResult(['crypto', 'setup', '--reset'], reset)).toBe(0);
+    expect(reset.stderr).toMatch(/old recovery key stops working/);
+    const fresh = JSON.parse(reset.stdout) as { recovery_key: string; backup_version: string; cross_signing: string };
+    expect(fresh.cross_signing).toBe('created');
+    expect(fresh.recovery_key).not.toBe(old.recovery_key);
+    expect(fresh.backup_version).not.toBe(old.backup_version);
+    expect(await masterKey()).not.toBe(oldMaster);
+
+    await mxLogin(user.userId, user.password, user.configDir, 'second');
+    const second = { configDir: user.configDir, env: { MX_PROFILE: 'second' } };
+    expectExit(await runMx(['crypto', 'recover', '--recovery-key-stdin'], { ...second, input: old.recovery_key }), 3, ['crypto', 'recover'], /wrong recovery key/);
+    expect((await mxJson<{ cross_signed: boolean }>(['crypto', 'recover', '--recovery-key-stdin'], { ...second, input: fresh.recovery_key })).cross_signed).toBe(true);
+  });
+
   it('--recovery-key-file writes the key to a new 0600 file and never over an existing one', async () => {
     const user = await registerUser();
     const opts = { configDir: user.configDir };
