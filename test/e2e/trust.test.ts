@@ -100,6 +100,21 @@ describe('recovery with the recovery key of an account Element set up', () => {
   });
 });
 
+describe('recovery with a secret storage passphrase', () => {
+  it('recovers with the passphrase Element set up instead of the key; a wrong passphrase changes nothing', async () => {
+    const peer = await peerOf({ homeserverUrl: homeserverUrl(), deviceName: 'element' });
+    await peer.setUpRecovery('a phrase only I know');
+    const configDir = tempConfigDir();
+    const deviceId = await mxLogin(peer.userId, peer.password!, configDir, 'element-user');
+    const store = cryptoStoreFiles(configDir);
+    const args = ['crypto', 'recover', '--recovery-key-stdin'];
+    expectExit(await runMx(args, { configDir, input: 'a phrase I got wrong' }), 3, args, /wrong passphrase/);
+    expect(cryptoStoreFiles(configDir)).toEqual(store);
+    expect((await mxJson<{ cross_signed: boolean }>(args, { configDir, input: 'a phrase only I know\n' })).cross_signed).toBe(true);
+    expect(await peer.deviceSignedByOwner(peer.userId, deviceId)).toBe(true);
+  });
+});
+
 describe('mx crypto setup on a fresh account', () => {
   it('prints the recovery key once; Element logs in, recovers with it and reads what mx sent; a second setup is refused', async () => {
     const user = await registerUser();

@@ -514,9 +514,10 @@ export class Peer {
   /**
    * Element's "set up secure backup": cross-signing, secret storage with a new recovery key and
    * a key backup (this device's keys go into it). Returns the recovery key, as shown to the user.
+   * With `passphrase`, the secret storage key is derived from it (Element's "use a security phrase").
    */
-  async setUpRecovery(): Promise<string> {
-    const recoveryKey = await this.crypto.createRecoveryKeyFromPassphrase();
+  async setUpRecovery(passphrase?: string): Promise<string> {
+    const recoveryKey = await this.crypto.createRecoveryKeyFromPassphrase(passphrase);
     this.secretStorageKey = recoveryKey.privateKey;
     await this.crypto.bootstrapCrossSigning({ setupNewCrossSigning: true, authUploadDeviceSigningKeys: (makeRequest) => this.authorise(makeRequest) });
     await this.crypto.bootstrapSecretStorage({ createSecretStorageKey: async () => recoveryKey, setupNewSecretStorage: true, setupNewKeyBackup: true });

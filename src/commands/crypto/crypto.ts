@@ -106,7 +106,7 @@ const recoverCommand = defineCommand({
     const input = await readSecret(ctx.io, {
       fromStdin: Boolean(args.recoveryKeyStdin), envVar: 'MX_RECOVERY_KEY', what: 'recovery key or passphrase', stdinFlag: '--recovery-key-stdin',
     });
-    const result = await recover(await ctx.crypto(session), input.trim(), (line) => ctx.out.notice(line));
+    const result = await recover(await ctx.crypto(session), input, (line) => ctx.out.notice(line));
     await ctx.out.print(result, {
       text: (r) =>
         `Device ${r.device_id} is cross-signed by ${r.user_id}.` +
