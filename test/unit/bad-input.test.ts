@@ -127,6 +127,7 @@ const cases: Case[] = [
   { argv: ['crypto'], code: USAGE, message: /give a crypto command/ },
   { argv: ['crypto', 'trust', 'bob'], code: USAGE, message: /user ID/ },
   { argv: ['crypto', 'import', '-', '--passphrase-stdin'], code: USAGE, message: /cannot both come from stdin/ },
+  { argv: ['crypto', 'export', ''], code: USAGE, message: /needs a file name/ },
   { argv: ['crypto', 'export', '-', '--force'], code: USAGE, message: /--force is for a file/ },
   { argv: ['crypto', 'setup', '--recovery-key-file', ''], code: USAGE, message: /needs a file name/ },
   { argv: ['crypto', 'import', 'no-such-file.txt'], code: USAGE, message: /cannot read no-such-file.txt/ },

@@ -21,14 +21,6 @@ import { PASSWORD_STDIN_OPTION } from '../options.js';
 
 const yesNo = (value: boolean) => (value ? 'yes' : 'no');
 
-/**
- * A FILE positional where `-` means stdin or stdout. yargs hands a lone `-` to a subcommand's
- * positional as '' (it re-parses positionals as `--file -`, and a value that starts with a dash
- * is taken for no value); an empty file name could mean nothing else.
- */
-function dashPositional(value: string): string {
-  return value === '' ? '-' : value;
-}
 
 const status = defineCommand({
   command: 'status',
@@ -122,6 +114,7 @@ function passphrase(ctx: Context, fromStdin: boolean, confirm: boolean): Promise
   return readSecret(ctx.io, { fromStdin, envVar: 'MX_PASSPHRASE', what: 'passphrase', stdinFlag: '--passphrase-stdin', confirm });
 }
 
+const FILE_POSITIONAL = { type: 'string', demandOption: true, describe: 'the key file; - for stdin or stdout' } as const;
 const PASSPHRASE_STDIN = { type: 'boolean', describe: 'read the passphrase from stdin (else MX_PASSPHRASE, else a prompt)' } as const;
 
 const exportCommand = defineCommand({
@@ -129,11 +122,14 @@ const exportCommand = defineCommand({
   describe: 'Export every room key this device holds to a passphrase-encrypted key file (mode 0600; - for stdout)',
   builder: (y) =>
     y
-      .positional('file', { type: 'string', demandOption: true })
+      .positional('file', FILE_POSITIONAL)
+      // Without this, yargs re-parses a positional "-" as a flag and hands over "".
+      .nargs('file', 1)
       .option('passphrase-stdin', PASSPHRASE_STDIN)
       .option('force', { type: 'boolean', default: false, describe: 'replace FILE if it exists' }),
   validate(args) {
-    const file = dashPositional(args.file);
+    const { file } = args;
+    if (file === '') throw new UsageError('export needs a file name (- for stdout)');
     if (file === '-' && args.force) throw new UsageError('--force is for a file, not stdout');
     return { file, passphraseStdin: Boolean(args.passphraseStdin), force: args.force };
   },
@@ -159,9 +155,10 @@ const exportCommand = defineCommand({
 const importCommand = defineCommand({
   command: 'import <file>',
   describe: 'Import the room keys of a passphrase-encrypted key file (- for stdin)',
-  builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('passphrase-stdin', PASSPHRASE_STDIN),
+  builder: (y) => y.positional('file', FILE_POSITIONAL).nargs('file', 1).option('passphrase-stdin', PASSPHRASE_STDIN),
   validate(args) {
-    const file = dashPositional(args.file);
+    const { file } = args;
+    if (file === '') throw new UsageError('import needs a file name (- for stdin)');
     if (file === '-' && args.passphraseStdin) throw new UsageError('the key file and the passphrase cannot both come from stdin');
     return { file, passphraseStdin: Boolean(args.passphraseStdin) };
   },
