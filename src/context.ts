@@ -7,6 +7,8 @@ import type { CryptoSession } from './crypto/session.js';
 import { deleteCryptoStore } from './crypto/store-ref.js';
 import { ExitCode, MxError, UsageError } from './errors.js';
 import type { Io } from './io.js';
+import { getTokenOwner } from './matrix/account.js';
+import { RoomSender, type Target } from './messages/deliver.js';
 import { discoverHomeserver, normalizeHomeserverUrl } from './matrix/discovery.js';
 import { DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
@@ -123,6 +125,25 @@ export class Context {
       if (!(error instanceof MxError) || error.exitCode === ExitCode.localState) throw error;
       this.warn(`could not set up encryption for this device yet (${error.message}); mx will at its first encrypted use`);
     }
+  }
+
+  /**
+   * Who and which device the session's token is: the profile's own login says, else (a token
+   * from MX_ACCESS_TOKEN) the server is asked, once per command.
+   */
+  whoAmI(session: AuthedSession): Promise<{ userId: string; deviceId: string | undefined }> {
+    const { profile, client } = session;
+    if (profile?.userId && profile.deviceId && profile.accessToken === client.accessToken) {
+      return Promise.resolve({ userId: profile.userId, deviceId: profile.deviceId });
+    }
+    return (this.tokenOwner ??= getTokenOwner(client).then((owner) => ({ userId: owner.user_id, deviceId: owner.device_id })));
+  }
+
+  private tokenOwner: Promise<{ userId: string; deviceId: string | undefined }> | undefined;
+
+  /** Sends events to a room as this session, encrypting with its crypto store where the room is encrypted. */
+  roomSender(session: AuthedSession, target: Target): RoomSender {
+    return new RoomSender(session.client, target, () => this.crypto(session, { catchUp: true }), this.io.now);
   }
 
   /** Deletes the crypto store of a device that is gone (logged out, or its profile removed). */

@@ -9,6 +9,8 @@ import { whoamiCommand } from './account/whoami.js';
 import { profileCommand } from './profile/profile.js';
 import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.js';
 import { roomCommand } from './room/room.js';
+import { reactCommand } from './send/react.js';
+import { redactCommand } from './send/redact.js';
 import { sendCommand } from './send/send.js';
 import { syncCommand } from './sync/sync.js';
 import { tailCommand } from './tail/tail.js';
@@ -25,6 +27,8 @@ export const commands: CommandDef<any, any>[] = [
   // `mx leave` is `mx room leave`, the way people say it.
   roomLeaveCommand,
   sendCommand,
+  reactCommand,
+  redactCommand,
   syncCommand,
   tailCommand,
   cryptoCommand,

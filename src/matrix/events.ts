@@ -55,3 +55,15 @@ export async function getMediaConfig(client: MatrixClient): Promise<{ 'm.upload.
     method: 'GET', path: '/_matrix/client/v1/media/config', auth: true, idempotent: true, what: 'read media config',
   });
 }
+
+/**
+ * PUT /rooms/{roomId}/redact/{eventId}/{txnId}: redacts an event (never encrypted: the server
+ * must read `redacts`). Idempotent by its transaction ID, like a send.
+ */
+export async function redactEvent(client: MatrixClient, roomId: string, eventId: string, txnId: string, reason?: string): Promise<{ event_id: string }> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'PUT', path: encodePath`/_matrix/client/v3/rooms/${roomId}/redact/${eventId}/${txnId}`, body: reason === undefined ? {} : { reason },
+    auth: true, idempotent: true, what: `redact ${eventId}`,
+  });
+  return requireStrings(answer, ['event_id'], `redact ${eventId}`);
+}

@@ -115,6 +115,17 @@ export function parseEventType(value: string): string {
   return value;
 }
 
+/**
+ * An event ID: `$` and an opaque ID (room versions 3+ use unpadded base64 of a hash; version 1
+ * and 2 IDs carry a `:server`). `flag` names where it came from, for the message.
+ */
+export function parseEventId(value: string, flag: string): string {
+  if (!/^\$[\x21-\x7E]{1,254}$/.test(value)) {
+    throw new UsageError(`invalid event ID "${printable(value)}" for ${flag}: it starts with $ (quote it in the shell: '$abc...')`);
+  }
+  return value;
+}
+
 /** Shows control characters escaped so an error message stays one readable line. */
 export function printable(value: string): string {
   return JSON.stringify(value).slice(1, -1);

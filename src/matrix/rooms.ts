@@ -167,3 +167,23 @@ export async function getRoomEvents(
   requireStrings(answer, ['start'], `read history of ${roomId}`);
   return { ...answer, chunk: Array.isArray(answer.chunk) ? answer.chunk : [] } as MessagesPage;
 }
+
+/** GET /rooms/{roomId}/event/{eventId}: one event; a MatrixError 404 M_NOT_FOUND when there is none (or it cannot be seen). */
+export async function getRoomEvent(client: MatrixClient, roomId: string, eventId: string): Promise<ClientEvent> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'GET', path: V3 + encodePath`/rooms/${roomId}/event/${eventId}`, auth: true, idempotent: true, what: `read event ${eventId} of ${roomId}`,
+  });
+  return requireStrings(answer, ['event_id', 'type', 'sender'], `read event ${eventId}`) as unknown as ClientEvent;
+}
+
+/**
+ * GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}: the events related to
+ * one, newest first (one page of `limit`).
+ */
+export async function getRelatedEvents(client: MatrixClient, roomId: string, eventId: string, relType: string, limit: number): Promise<ClientEvent[]> {
+  const answer = await matrixRequest<{ chunk?: unknown }>(client, {
+    method: 'GET', path: encodePath`/_matrix/client/v1/rooms/${roomId}/relations/${eventId}/${relType}`, query: { limit, dir: 'b' },
+    auth: true, idempotent: true, what: `read ${relType} relations of ${eventId}`,
+  });
+  return Array.isArray(answer.chunk) ? (answer.chunk as ClientEvent[]) : [];
+}

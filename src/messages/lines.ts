@@ -35,13 +35,15 @@ export interface LinesOptions {
   txnBase: string;
   /** Builds one line's content (throws a UsageError for a bad line). */
   build: (line: string) => Promise<Content>;
+  /** Adds what depends on the line sent before (a thread's fallback reply), once that one is sent. */
+  relate?: (content: Content, previous: string | undefined) => Content;
   /** Called in order, once per line the server accepted (the next line is sent once it resolves). */
   onSent: (sent: Sent & { line: number }) => Promise<void>;
 }
 
 /** Sends every non-blank line in order; returns how many were sent. Stops at the first failure. */
 export async function sendLines(options: LinesOptions): Promise<number> {
-  const { io, sender, txnBase, build, onSent } = options;
+  const { io, sender, txnBase, build, relate, onSent } = options;
   // Loaded here, not at start-up: only --lines reads lines.
   const { createInterface } = process.getBuiltinModule('node:readline');
   const input = createInterface({ input: io.stdin, crlfDelay: Infinity, signal: io.signal });
@@ -49,6 +51,7 @@ export async function sendLines(options: LinesOptions): Promise<number> {
   let failure: { error: unknown } | undefined;
   let lineNo = 0;
   let sent = 0;
+  let previous: string | undefined;
   try {
     for await (const line of input) {
       const n = ++lineNo;
@@ -58,17 +61,22 @@ export async function sendLines(options: LinesOptions): Promise<number> {
       let problem: { error: unknown } | undefined;
       try {
         content = await build(line);
-        checkContentSize(content, `line ${n}`);
+        if (!relate) checkContentSize(content, `line ${n}`);
       } catch (error) {
         problem = { error };
       }
       await inFlight;
       if (failure) break;
       if (problem) throw problem.error;
+      if (relate) {
+        content = relate(content!, previous);
+        checkContentSize(content, `line ${n}`);
+      }
       inFlight = sender
         .send(content!, lineTxnId(txnBase, n))
         .then(async (result) => {
           sent++;
+          previous = result.event_id;
           await onSent({ ...result, line: n });
         })
         .catch((error: unknown) => {

@@ -123,6 +123,18 @@ const cases: Case[] = [
   { argv: ['tail', '--from', '{bad'], code: USAGE, message: /--from is not a sync token/ },
   { argv: ['sync', '--limit', '-1'], code: USAGE, message: /--limit must be/ },
   { argv: ['sync', '--filter', '{bad'], code: USAGE, message: /--filter is not valid JSON/ },
+  // Relations, reactions, redactions, direct messages
+  { argv: ['send', ROOM, 'x', '--reply-to', 'abc'], code: USAGE, message: /invalid event ID "abc" for --reply-to/ },
+  { argv: ['send', ROOM, 'x', '--thread', '$'], code: USAGE, message: /invalid event ID/ },
+  { argv: ['send', ROOM, 'x', '--edit', '$a', '--reply-to', '$b'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['send', ROOM, '--lines', '--edit', '$a'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['send', ROOM, 'x', '--mention', 'bob'], code: USAGE, message: /user ID/ },
+  { argv: ['send', '@bob', 'x'], code: USAGE, message: /user ID/ },
+  { argv: ['send', '@bob:hs.test', '--type', 'm.room.topic', '--state-key', '', '--json', '{}'], code: USAGE, message: /not to a user/ },
+  { argv: ['react', ROOM, 'nope', '👍'], code: USAGE, message: /invalid event ID/ },
+  { argv: ['react', ROOM, '$a', ' '], code: USAGE, message: /give the reaction KEY/ },
+  { argv: ['redact', ROOM, 'x'], code: USAGE, message: /invalid event ID/ },
+  { argv: ['redact', '#bad alias', '$a'], code: USAGE, message: /alias/ },
   // Encryption: trust, recovery, key files, devices
   { argv: ['crypto'], code: USAGE, message: /give a crypto command/ },
   { argv: ['crypto', 'trust', 'bob'], code: USAGE, message: /user ID/ },

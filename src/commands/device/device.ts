@@ -1,21 +1,12 @@
 /** `mx device list | rename | delete`: the user's devices (spec: "Device Management"). */
 import type { AuthedSession, Context } from '../../context.js';
 import { ExitCode, MxError, UsageError } from '../../errors.js';
-import { getTokenOwner } from '../../matrix/account.js';
 import { deleteDevices, getDevices, renameDevice } from '../../matrix/devices.js';
 import { explainMissingStages, passwordStage, withUserInteractiveAuth } from '../../matrix/uia.js';
 import { ownDevicesCrossSigned } from '../../crypto/status.js';
 import { readSecret } from '../../secrets.js';
 import { defineCommand } from '../command.js';
 import { PASSWORD_STDIN_OPTION } from '../options.js';
-
-/** Who and which device the session's token is: from the profile, else the server. */
-async function tokenOwner(session: AuthedSession): Promise<{ userId: string; deviceId: string | undefined }> {
-  const { profile, client } = session;
-  if (profile?.userId && profile.deviceId && profile.accessToken === client.accessToken) return { userId: profile.userId, deviceId: profile.deviceId };
-  const owner = await getTokenOwner(client);
-  return { userId: owner.user_id, deviceId: owner.device_id };
-}
 
 /** Cross-signing of the user's devices, or undefined when this session has no crypto store to ask. */
 async function crossSigned(ctx: Context, session: AuthedSession): Promise<Map<string, boolean> | undefined> {
@@ -33,7 +24,7 @@ const list = defineCommand({
   describe: 'List your devices: ID, name, last seen, whether you cross-signed them (this one marked *)',
   async run(ctx) {
     const session = await ctx.session();
-    const [devices, owner, signed] = await Promise.all([getDevices(session.client), tokenOwner(session), crossSigned(ctx, session)]);
+    const [devices, owner, signed] = await Promise.all([getDevices(session.client), ctx.whoAmI(session), crossSigned(ctx, session)]);
     const rows = devices
       .map((d) => ({
         device_id: d.device_id,
@@ -92,7 +83,7 @@ const remove = defineCommand({
   },
   async run(ctx, { devices, force, passwordStdin }) {
     const session = await ctx.session();
-    const { userId, deviceId: current } = await tokenOwner(session);
+    const { userId, deviceId: current } = await ctx.whoAmI(session);
     const deletesCurrent = current !== undefined && devices.includes(current);
     if (deletesCurrent && !force) {
       throw new UsageError(`${current} is the device this profile uses: deleting it logs mx out (--force does that; mx logout is the usual way)`);

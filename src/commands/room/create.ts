@@ -1,5 +1,4 @@
 import { ExitCode, MxError, UsageError } from '../../errors.js';
-import { getTokenOwner } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
 import { recordDirectRoom } from '../../matrix/account-data.js';
 import { parseAliasLocalpart, parseEventType, parseUserId } from '../../matrix/identifiers.js';
@@ -42,7 +41,8 @@ export const roomCreateCommand = defineCommand({
     };
   },
   async run(ctx, body) {
-    const { client, profile } = await ctx.session();
+    const session = await ctx.session();
+    const { client } = session;
     let roomId: string;
     try {
       roomId = (await createRoom(client, body)).room_id;
@@ -52,9 +52,7 @@ export const roomCreateCommand = defineCommand({
       }
       throw error;
     }
-    // Asked of the server only when needed (a session from MX_ACCESS_TOKEN has no stored user).
-    let userId = profile?.userId;
-    const me = async () => (userId ??= (await getTokenOwner(client)).user_id);
+    const me = async () => (await ctx.whoAmI(session)).userId;
     // As Element does: a direct chat is listed as one through the creator's m.direct.
     if (body.is_direct) await recordDirectRoom(client, await me(), roomId, body.invite ?? []);
     // The alias's server is the creator's.

@@ -4,7 +4,7 @@
  */
 import type { AuthedSession, Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
-import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
+import { parseEventId, parseEventType, parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
 import { readJsonData, readStdin } from '../../input.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { defineCommand } from '../command.js';
@@ -12,9 +12,11 @@ import { ROOM_POSITIONAL } from '../options.js';
 import {
   checkContentSize, isBlank, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
 } from '../../messages/content.js';
-import { RoomSender, type RoomEncryption, type Sent, type Target } from '../../messages/deliver.js';
+import type { RoomEncryption, RoomSender, Sent, Target } from '../../messages/deliver.js';
+import { directRoomWith } from '../../messages/direct.js';
 import { fileContent, largestFileContent, readLocalFile, sourceUri, uploadFile } from '../../messages/file.js';
 import { sendLines } from '../../messages/lines.js';
+import { planRelation, withRelation, type RelationFlags } from '../../messages/relations.js';
 import { newTxnId, parseTxnId } from '../../messages/txn.js';
 
 /** The arguments after validation: types, txn ID and msgtype checked. */
@@ -23,6 +25,8 @@ interface SendOptions extends SendArgs {
   /** --txn-id; without it each run makes a fresh one. */
   txnId: string | undefined;
   msgtype: string | undefined;
+  /** --reply-to, --thread, --edit, --mention: undefined when none is given. */
+  relation: RelationFlags | undefined;
 }
 
 export interface SendArgs {
@@ -40,6 +44,11 @@ export interface SendArgs {
   location?: string;
   lines?: boolean;
   txnId?: string;
+  replyTo?: string;
+  thread?: string;
+  edit?: string;
+  mention?: string[];
+  mentionRoom?: boolean;
 }
 
 export const sendCommand = defineCommand({
@@ -47,7 +56,7 @@ export const sendCommand = defineCommand({
   describe: 'Send a message (or any event) to a room and print its event ID',
   builder: (y) =>
     y
-      .positional('room', ROOM_POSITIONAL)
+      .positional('room', { ...ROOM_POSITIONAL, describe: `${ROOM_POSITIONAL.describe}, or a user ID (@bob:example.org) for your direct chat with them` })
       .positional('text', { type: 'string', describe: 'the message; - reads all of stdin as one message' })
       // Without this, yargs re-parses a positional "-" as a flag and hands over "".
       .nargs('text', 1)
@@ -66,6 +75,11 @@ export const sendCommand = defineCommand({
         type: 'string', nargs: 1,
         describe: 'transaction ID (A-Z a-z 0-9 . _ ~ -): re-running with the same ID does not send twice; with --lines, line N uses ID-N',
       })
+      .option('reply-to', { type: 'string', nargs: 1, describe: 'a rich reply to this event ($event ID); in a thread, the reply stays in it' })
+      .option('thread', { type: 'string', nargs: 1, describe: 'a message in the thread of this root event (with --lines: every line)' })
+      .option('edit', { type: 'string', nargs: 1, describe: 'replace the text of this message of yours (an edit)' })
+      .option('mention', { type: 'string', array: true, nargs: 1, describe: 'mention this user (repeatable): notifies them, and a pill in the HTML' })
+      .option('mention-room', { type: 'boolean', describe: 'mention the whole room (@room), as far as your power level lets you' })
       .conflicts('notice', ['emote', 'msgtype'])
       .conflicts('emote', 'msgtype')
       .conflicts('html', 'markdown')
@@ -73,7 +87,9 @@ export const sendCommand = defineCommand({
       .conflicts('file', ['notice', 'emote', 'html', 'markdown', 'location', 'lines', 'state-key'])
       .conflicts('location', ['notice', 'emote', 'msgtype', 'html', 'markdown', 'lines', 'state-key'])
       .conflicts('lines', ['html', 'state-key'])
-      .conflicts('state-key', 'txn-id')
+      .conflicts('state-key', ['txn-id', 'reply-to', 'thread', 'edit', 'mention', 'mention-room'])
+      .conflicts('edit', ['reply-to', 'thread', 'file', 'location', 'lines'])
+      .conflicts('lines', 'reply-to')
       .implies('state-key', ['type', 'json'])
       .example('mx send "#ops:example.org" "deploy finished"', '')
       .example('mx send ROOM "**done**" --markdown --notice', '')
@@ -84,18 +100,24 @@ export const sendCommand = defineCommand({
   validate(rawArgs): SendOptions {
     const args = { ...rawArgs, text: textArgument(rawArgs) };
     checkTextArgument(args);
-    parseRoomRef(args.room);
+    if (args.room.startsWith('@')) {
+      parseUserId(args.room);
+      if (args.stateKey !== undefined) throw new UsageError('a state event goes to a room, not to a user');
+    } else {
+      parseRoomRef(args.room);
+    }
     return {
       ...args,
       eventType: args.type !== undefined ? parseEventType(args.type) : 'm.room.message',
       txnId: args.txnId !== undefined ? parseTxnId(args.txnId) : undefined,
       msgtype: args.msgtype !== undefined ? parseMsgtype(args.msgtype) : undefined,
+      relation: relationFlags(args),
     };
   },
   async run(ctx, args) {
     const { eventType, msgtype } = args;
     const txnId = args.txnId ?? newTxnId(ctx.io.now());
-    if (args.lines) return sendLinesCommand(ctx, args, eventType, txnId, msgtype);
+    if (args.lines) return sendLinesCommand(ctx, args, txnId);
 
     // Everything local first: bad input fails before any request.
     const file = args.file !== undefined ? await readLocalFile(ctx.io.cwd, args.file) : undefined;
@@ -112,6 +134,8 @@ export const sendCommand = defineCommand({
 
     const session = await ctx.session();
     const sender = await roomSender(ctx, session, args.room, { eventType, stateKey: args.stateKey });
+    // The related events are looked up (and checked) before anything is uploaded or sent.
+    const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await ctx.whoAmI(session)).userId, args.relation));
     let contentUri: string | undefined;
     let encryption: RoomEncryption;
     if (file) {
@@ -121,6 +145,10 @@ export const sendCommand = defineCommand({
       const source = await uploadFile(session.client, file, Boolean(encryption));
       contentUri = sourceUri(source);
       content = fileContent(file, source, msgtype, text);
+    }
+    if (plan) {
+      content = withRelation(content!, plan);
+      checkContentSize(content);
     }
     const sent: Sent & { content_uri?: string } = await sender.send(content!, txnId, encryption);
     if (contentUri) sent.content_uri = contentUri;
@@ -168,26 +196,54 @@ async function textOptions(args: SendArgs, msgtype: string | undefined): Promise
   };
 }
 
-async function sendLinesCommand(ctx: Context, args: SendArgs, eventType: string, txnBase: string, msgtype: string | undefined): Promise<void> {
-  const options = await textOptions(args, msgtype);
-  const sender = await roomSender(ctx, await ctx.session(), args.room, { eventType });
+async function sendLinesCommand(ctx: Context, args: SendOptions, txnBase: string): Promise<void> {
+  const options = await textOptions(args, args.msgtype);
+  const session = await ctx.session();
+  const sender = await roomSender(ctx, session, args.room, { eventType: args.eventType });
+  const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await ctx.whoAmI(session)).userId, args.relation));
   await sendLines({
     io: ctx.io,
     sender,
     txnBase,
     build: (line) => textContent(line, options),
+    // In a thread, each line's fallback reply is the line before.
+    relate: plan ? (content, previous) => withRelation(content, plan, previous) : undefined,
     // One line per message, as soon as the server has it: an event ID, or NDJSON.
     onSent: (sent) => ctx.out.item(sent, (r) => r.event_id),
   });
 }
 
-/** Sends to ROOM (an alias is resolved), encrypting with the profile's crypto store when the room is encrypted. */
+/**
+ * Sends to ROOM: a room ID, an alias (resolved), or a user ID (the direct chat with that user,
+ * made when there is none), encrypting where the room is encrypted.
+ */
 async function roomSender(ctx: Context, session: AuthedSession, room: string, target: Omit<Target, 'roomId'>): Promise<RoomSender> {
-  const roomId = await resolveRoom(session.client, room);
-  return new RoomSender(session.client, { ...target, roomId }, () => ctx.crypto(session, { catchUp: true }), ctx.io.now);
+  let roomId: string;
+  if (room.startsWith('@')) {
+    const direct = await directRoomWith(session.client, (await ctx.whoAmI(session)).userId, room);
+    if (direct.created) ctx.out.notice(`started a direct chat with ${room}: ${direct.roomId}`, { room_id: direct.roomId });
+    roomId = direct.roomId;
+  } else {
+    roomId = await resolveRoom(session.client, room);
+  }
+  return ctx.roomSender(session, { ...target, roomId });
 }
 
 /** `echo text | mx send ROOM -`: the line break echo adds is not part of the message. */
 function trimFinalNewline(text: string): string {
   return text.replace(/\r?\n$/, '');
+}
+
+/** The relation flags, their event IDs checked; undefined when none is given. */
+function relationFlags(args: SendArgs): RelationFlags | undefined {
+  const mentions = [...new Set(args.mention ?? [])];
+  for (const user of mentions) parseUserId(user);
+  if (args.replyTo === undefined && args.thread === undefined && args.edit === undefined && mentions.length === 0 && !args.mentionRoom) return undefined;
+  return {
+    replyTo: args.replyTo === undefined ? undefined : parseEventId(args.replyTo, '--reply-to'),
+    thread: args.thread === undefined ? undefined : parseEventId(args.thread, '--thread'),
+    edit: args.edit === undefined ? undefined : parseEventId(args.edit, '--edit'),
+    mentions,
+    mentionRoom: Boolean(args.mentionRoom),
+  };
 }
