@@ -2,6 +2,7 @@ import type { CommandDef } from './command.js';
 import { apiCommand } from './account/api.js';
 import { cryptoCommand } from './crypto/crypto.js';
 import { deviceCommand } from './device/device.js';
+import { downloadCommand } from './media/download.js';
 import { loginCommand } from './account/login.js';
 import { logoutCommand } from './account/logout.js';
 import { registerCommand } from './account/register.js';
@@ -29,6 +30,7 @@ export const commands: CommandDef<any, any>[] = [
   sendCommand,
   reactCommand,
   redactCommand,
+  downloadCommand,
   syncCommand,
   tailCommand,
   cryptoCommand,

@@ -40,6 +40,8 @@ export interface RequestSpec {
   timeoutMs?: number;
   /** Names the call in error messages, e.g. "login". */
   what: string;
+  /** Told of the answer's bytes as they arrive (media downloads): received so far, and the whole length when the server says. */
+  onProgress?: (received: number, total: number | undefined) => void;
 }
 
 export interface RetryPolicy {
@@ -120,6 +122,8 @@ export async function matrixRequest<T>(
 export interface RawAnswer {
   status: number;
   contentType: string;
+  /** Content-Disposition (a media download's file name), '' when absent. */
+  contentDisposition: string;
   bytes: Buffer;
 }
 
@@ -221,11 +225,12 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
       signal: client.signal,
     });
     const contentType = String(response.headers['content-type'] ?? '');
-    const bytes = Buffer.from(await response.body.arrayBuffer());
+    const bytes = spec.onProgress ? await readWithProgress(response, spec.onProgress) : Buffer.from(await response.body.arrayBuffer());
     client.debug?.(`< ${response.statusCode} ${contentType || '(no content type)'} ${(process.hrtime.bigint() - started) / 1_000_000n} ms`);
     return {
       status: response.statusCode,
       contentType,
+      contentDisposition: String(response.headers['content-disposition'] ?? ''),
       bytes,
       origin: url.origin,
       retryAfterMs: parseRetryAfter(response.headers['retry-after']),
@@ -234,6 +239,19 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
     if (client.signal?.aborted) throw error;
     throw new NetworkError(`${spec.what}: cannot reach ${url.origin}: ${describeNetworkError(error)}`, error);
   }
+}
+
+async function readWithProgress(response: Dispatcher.ResponseData, onProgress: NonNullable<RequestSpec['onProgress']>): Promise<Buffer> {
+  const length = Number(response.headers['content-length']);
+  const total = Number.isFinite(length) && length >= 0 ? length : undefined;
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of response.body) {
+    chunks.push(chunk as Buffer);
+    received += (chunk as Buffer).length;
+    onProgress(received, total);
+  }
+  return Buffer.concat(chunks);
 }
 
 function notJson(answer: Exchange, spec: RequestSpec): UnexpectedResponseError {

@@ -17,6 +17,7 @@ import { sync, type SyncResponse } from '../matrix/sync.js';
 import type { SyncCrypto } from '../crypto/sync-crypto.js';
 import type { Output } from '../output/output.js';
 import { batchItems, type Item } from './batch.js';
+import type { AttachmentSaver } from './downloads.js';
 import { matchesFilter, positionOnlyFilter, roomEventFilter, type TailFilter } from './filter.js';
 import { encodePosition, type Position } from './positions.js';
 import { textLine } from './render.js';
@@ -47,6 +48,8 @@ export interface TailOptions {
   roomLabels: RoomLabels;
   /** Encryption: each answer's crypto parts, and decrypting encrypted events. */
   crypto: SyncCrypto;
+  /** --download: saves an item's attachment before its line; the line then says where. */
+  saveAttachment?: AttachmentSaver;
 }
 
 /** Why writing stopped early: the output is gone (EPIPE), so stop quietly. */
@@ -144,7 +147,8 @@ export class Tail {
     });
     for await (const item of items) {
       if (this.skip.has(item.id) || !matchesFilter(filter, item.event)) continue;
-      await this.write(item);
+      const download = await this.opts.saveAttachment?.(item);
+      await this.write(download ? { ...item, event: { ...item.event, download } } : item);
       this.skip.add(item.id);
       wrote++;
       this.written++;

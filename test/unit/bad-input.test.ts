@@ -135,6 +135,13 @@ const cases: Case[] = [
   { argv: ['react', ROOM, '$a', ' '], code: USAGE, message: /give the reaction KEY/ },
   { argv: ['redact', ROOM, 'x'], code: USAGE, message: /invalid event ID/ },
   { argv: ['redact', '#bad alias', '$a'], code: USAGE, message: /alias/ },
+  // Media
+  { argv: ['download'], code: USAGE, message: /give an mxc:\/\/ URI, or --event/ },
+  { argv: ['download', 'mxc://hs.test/a/../b'], code: USAGE, message: /invalid mxc/ },
+  { argv: ['download', 'mxc://hs.test/x', '--event', ROOM, '$a'], code: USAGE, message: /give an mxc/ },
+  { argv: ['download', '--event', ROOM, 'nope'], code: USAGE, message: /invalid event ID/ },
+  { argv: ['download', 'mxc://hs.test/x', '--out', '-', '--force'], code: USAGE, message: /--force is for a file/ },
+  { argv: ['tail', '--download', ''], code: USAGE, message: /--download needs a folder/ },
   // Encryption: trust, recovery, key files, devices
   { argv: ['crypto'], code: USAGE, message: /give a crypto command/ },
   { argv: ['crypto', 'trust', 'bob'], code: USAGE, message: /user ID/ },

@@ -9,6 +9,7 @@ import { SyncCrypto } from '../../crypto/sync-crypto.js';
 import { buildSyncFilter, EXTRA_KINDS, parseIncludes, parseTypePatterns, type TailFilter } from '../../stream/filter.js';
 import { decodePosition, DEFAULT_CURSOR, readPosition, savePosition, tailPositionKey } from '../../stream/positions.js';
 import { watchReaderGone } from '../../stream/reader-gone.js';
+import { attachmentSaver } from '../../stream/downloads.js';
 import { RoomLabels } from '../../stream/room-labels.js';
 import { Tail } from '../../stream/tail.js';
 import { defineCommand } from '../command.js';
@@ -34,6 +35,7 @@ export const tailCommand = defineCommand({
       .option('timeout', { type: 'number', describe: `long-poll timeout in ms (default ${DEFAULT_TIMEOUT_MS}; with --until-idle 0)` })
       .option('limit', { type: 'number', default: DEFAULT_TIMELINE_LIMIT, describe: 'timeline events per room per poll; more are paged from history' })
       .option('key-wait', { type: 'number', describe: `hold an encrypted event whose key has not come yet this long for it, in ms (default ${DEFAULT_KEY_WAIT_MS}; 0: never)` })
+      .option('download', { type: 'string', nargs: 1, describe: 'save each arriving attachment (decrypted) into this folder; the line says where ("download":{"path"})' })
       .option('max-retries', { type: 'number', describe: 'reconnect at most this many times after failures in a row, then exit 7 (default: never give up)' })
       .option('save', { type: 'boolean', default: true, describe: 'save the position (--no-save leaves the saved one alone)' })
       .example('mx tail | jq -r .content.body', 'print message bodies as they arrive')
@@ -41,11 +43,13 @@ export const tailCommand = defineCommand({
   validate(args) {
     const from = args.from;
     for (const room of args.room ?? []) parseRoomRef(room);
+    if (args.download === '') throw new UsageError('--download needs a folder');
     return {
       rooms: args.room?.length ? args.room : undefined,
       count: optionalInteger(args.count, '--count', 1),
       maxRetries: optionalInteger(args.maxRetries, '--max-retries', 0),
       keyWaitMs: optionalInteger(args.keyWait, '--key-wait', 0) ?? DEFAULT_KEY_WAIT_MS,
+      downloadDir: args.download,
       timeout: optionalInteger(args.timeout, '--timeout', 0) ?? (args.untilIdle ? 0 : DEFAULT_TIMEOUT_MS),
       timelineLimit: optionalInteger(args.limit, '--limit', 1) ?? DEFAULT_TIMELINE_LIMIT,
       key: tailPositionKey(args.cursor),
@@ -94,6 +98,7 @@ export const tailCommand = defineCommand({
       maxRetries: opts.maxRetries,
       save: opts.save && positionProfile ? (value) => savePosition(ctx.store, positionProfile, opts.key, value) : undefined,
       roomLabels: new RoomLabels(client, labels),
+      saveAttachment: opts.downloadDir === undefined ? undefined : attachmentSaver(client, ctx.io.cwd, opts.downloadDir),
       crypto: new SyncCrypto(() => ctx.crypto(session), {
         keyWait: opts.keyWaitMs > 0 ? { ms: opts.keyWaitMs, signal, now: ctx.io.now } : undefined,
       }),
