@@ -9,6 +9,7 @@ import { registerCommand } from './account/register.js';
 import { whoamiCommand } from './account/whoami.js';
 import { profileCommand } from './profile/profile.js';
 import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.js';
+import { readCommand, typingCommand } from './room/markers.js';
 import { roomCommand } from './room/room.js';
 import { reactCommand } from './send/react.js';
 import { redactCommand } from './send/redact.js';
@@ -31,6 +32,8 @@ export const commands: CommandDef<any, any>[] = [
   reactCommand,
   redactCommand,
   downloadCommand,
+  readCommand,
+  typingCommand,
   syncCommand,
   tailCommand,
   cryptoCommand,

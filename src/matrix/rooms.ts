@@ -1,5 +1,6 @@
 /** Room endpoints (spec: "Rooms", "Room membership", "Room aliases"). */
-import { encodePath, matrixRequest, type MatrixClient } from './http.js';
+import { encodePath, matrixRawRequest, matrixRequest, type MatrixClient } from './http.js';
+import { UnexpectedResponseError } from './errors.js';
 import { requireStrings } from './shape.js';
 
 const V3 = '/_matrix/client/v3';
@@ -70,6 +71,14 @@ export async function inviteUser(client: MatrixClient, roomId: string, userId: s
   await matrixRequest(client, {
     method: 'POST', path: V3 + encodePath`/rooms/${roomId}/invite`, body: { user_id: userId, ...(reason ? { reason } : {}) },
     auth: true, idempotent: true, what: `invite ${userId}`,
+  });
+}
+
+/** POST /rooms/{roomId}/kick, /ban or /unban: a moderator's membership change for another user (repeating it is harmless). */
+export async function moderateMember(client: MatrixClient, action: 'kick' | 'ban' | 'unban', roomId: string, userId: string, reason?: string): Promise<void> {
+  await matrixRequest(client, {
+    method: 'POST', path: V3 + encodePath`/rooms/${roomId}/${action}`, body: { user_id: userId, ...(reason ? { reason } : {}) },
+    auth: true, idempotent: true, what: `${action} ${userId} in ${roomId}`,
   });
 }
 
@@ -186,4 +195,36 @@ export async function getRelatedEvents(client: MatrixClient, roomId: string, eve
     auth: true, idempotent: true, what: `read ${relType} relations of ${eventId}`,
   });
   return Array.isArray(answer.chunk) ? (answer.chunk as ClientEvent[]) : [];
+}
+
+/** GET /rooms/{roomId}/state: the room's whole current state. */
+export async function getRoomState(client: MatrixClient, roomId: string): Promise<ClientEvent[]> {
+  const what = `read the state of ${roomId}`;
+  // A JSON array, which matrixRequest (JSON objects only) does not take.
+  const answer = await matrixRawRequest(client, { method: 'GET', path: V3 + encodePath`/rooms/${roomId}/state`, auth: true, idempotent: true, what });
+  let events: unknown;
+  try {
+    events = JSON.parse(answer.bytes.toString('utf8'));
+  } catch {
+    events = undefined;
+  }
+  if (!Array.isArray(events)) throw new UnexpectedResponseError(`${what}: the answer is not a JSON array of state events`, answer.status, undefined);
+  return events as ClientEvent[];
+}
+
+/** POST /rooms/{roomId}/read_markers: the fully-read marker and a read receipt (public or private). */
+export async function setReadMarkers(client: MatrixClient, roomId: string, eventId: string, receipt: 'm.read' | 'm.read.private'): Promise<void> {
+  await matrixRequest(client, {
+    method: 'POST', path: V3 + encodePath`/rooms/${roomId}/read_markers`, body: { 'm.fully_read': eventId, [receipt]: eventId },
+    auth: true, idempotent: true, what: `mark ${roomId} read`,
+  });
+}
+
+/** PUT /rooms/{roomId}/typing/{userId}: typing for `timeoutMs`, or stopped. */
+export async function setTyping(client: MatrixClient, roomId: string, userId: string, timeoutMs: number | undefined): Promise<void> {
+  await matrixRequest(client, {
+    method: 'PUT', path: V3 + encodePath`/rooms/${roomId}/typing/${userId}`,
+    body: timeoutMs === undefined ? { typing: false } : { typing: true, timeout: timeoutMs }, auth: true, idempotent: true,
+    what: `set typing in ${roomId}`,
+  });
 }

@@ -135,6 +135,16 @@ const cases: Case[] = [
   { argv: ['react', ROOM, '$a', ' '], code: USAGE, message: /give the reaction KEY/ },
   { argv: ['redact', ROOM, 'x'], code: USAGE, message: /invalid event ID/ },
   { argv: ['redact', '#bad alias', '$a'], code: USAGE, message: /alias/ },
+  // Room state, markers, moderation
+  { argv: ['room', 'state', ROOM, 'not a type'], code: USAGE, message: /invalid event type/ },
+  { argv: ['read', ROOM, 'nope'], code: USAGE, message: /invalid event ID/ },
+  { argv: ['typing', ROOM, '--timeout', '0'], code: USAGE, message: /--timeout must be/ },
+  { argv: ['typing', ROOM, '--timeout', '5', '--stop'], code: USAGE, message: /mutually exclusive/ },
+  { argv: ['room', 'ban', ROOM], code: USAGE, message: /needs a user/ },
+  { argv: ['room', 'kick', ROOM, '@bad'], code: USAGE, message: /user ID/ },
+  { argv: ['room', 'ban', 'notaroom', '@a:hs.test'], code: USAGE, message: /room/ },
+  { argv: ['room', 'power', ROOM, '@a:hs.test', '101.5'], code: USAGE, message: /out of range/ },
+  { argv: ['room', 'power', ROOM, '@a:hs.test', '-9007199254740992'], code: USAGE, message: /out of range/ },
   // Media
   { argv: ['download'], code: USAGE, message: /give an mxc:\/\/ URI, or --event/ },
   { argv: ['download', 'mxc://hs.test/a/../b'], code: USAGE, message: /invalid mxc/ },

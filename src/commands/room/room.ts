@@ -5,9 +5,11 @@ import { roomListCommand } from './list.js';
 import { roomMembersCommand } from './members.js';
 import { roomForgetCommand, roomLeaveCommand } from './membership.js';
 import { roomMessagesCommand } from './messages.js';
+import { roomBanCommand, roomKickCommand, roomPowerCommand, roomUnbanCommand } from './moderation.js';
+import { roomStateCommand } from './state.js';
 
 export const roomCommand = defineCommand({
   command: 'room',
-  describe: 'Rooms: create, list, members, messages, leave, forget, alias',
-  subcommands: [roomCreateCommand, roomListCommand, roomMembersCommand, roomMessagesCommand, roomLeaveCommand, roomForgetCommand, roomAliasCommand],
+  describe: 'Rooms: create, list, members, messages, state, leave, forget, alias, kick, ban, unban, power',
+  subcommands: [roomCreateCommand, roomListCommand, roomMembersCommand, roomMessagesCommand, roomStateCommand, roomLeaveCommand, roomForgetCommand, roomAliasCommand, roomKickCommand, roomBanCommand, roomUnbanCommand, roomPowerCommand],
 });
