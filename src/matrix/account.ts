@@ -1,5 +1,5 @@
 /** Account endpoints: register, login, logout, whoami (spec: Client-Server API, "Client Authentication"). */
-import { matrixRequest, type MatrixClient } from './http.js';
+import { encodePath, matrixRequest, type MatrixClient } from './http.js';
 import { requireStrings } from './shape.js';
 
 const V3 = '/_matrix/client/v3';
@@ -72,4 +72,32 @@ export async function logout(client: MatrixClient, all: boolean): Promise<void> 
   await matrixRequest(client, {
     method: 'POST', path: `${V3}/logout${all ? '/all' : ''}`, body: {}, auth: true, idempotent: true, what: 'logout',
   });
+}
+
+/** GET /profile/{userId}/{field} (displayname, avatar_url): undefined when unset. */
+export async function getProfileField(client: MatrixClient, userId: string, field: 'displayname' | 'avatar_url'): Promise<string | undefined> {
+  try {
+    const answer = await matrixRequest<Record<string, unknown>>(client, {
+      method: 'GET', path: V3 + encodePath`/profile/${userId}/${field}`, auth: true, idempotent: true, what: `read ${field} of ${userId}`,
+    });
+    return typeof answer[field] === 'string' ? (answer[field] as string) : undefined;
+  } catch (error) {
+    if ((error as { errcode?: string }).errcode === 'M_NOT_FOUND') return undefined;
+    throw error;
+  }
+}
+
+/** PUT /profile/{userId}/{field}. */
+export async function setProfileField(client: MatrixClient, userId: string, field: 'displayname' | 'avatar_url', value: string): Promise<void> {
+  await matrixRequest(client, {
+    method: 'PUT', path: V3 + encodePath`/profile/${userId}/${field}`, body: { [field]: value }, auth: true, idempotent: true, what: `set ${field}`,
+  });
+}
+
+/** POST /user_directory/search: users the server's directory finds for the term. */
+export async function searchUserDirectory(client: MatrixClient, term: string, limit: number): Promise<{ results: { user_id: string; display_name?: string; avatar_url?: string }[]; limited: boolean }> {
+  const answer = await matrixRequest<{ results?: unknown; limited?: unknown }>(client, {
+    method: 'POST', path: `${V3}/user_directory/search`, body: { search_term: term, limit }, auth: true, idempotent: true, what: 'search the user directory',
+  });
+  return { results: Array.isArray(answer.results) ? (answer.results as { user_id: string }[]) : [], limited: answer.limited === true };
 }

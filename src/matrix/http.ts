@@ -122,8 +122,8 @@ export async function matrixRequest<T>(
 export interface RawAnswer {
   status: number;
   contentType: string;
-  /** Content-Disposition (a media download's file name), '' when absent. */
-  contentDisposition: string;
+  /** Every header of the answer (names in lower case). */
+  headers: Record<string, string | string[] | undefined>;
   bytes: Buffer;
 }
 
@@ -230,7 +230,7 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
     return {
       status: response.statusCode,
       contentType,
-      contentDisposition: String(response.headers['content-disposition'] ?? ''),
+      headers: response.headers,
       bytes,
       origin: url.origin,
       retryAfterMs: parseRetryAfter(response.headers['retry-after']),

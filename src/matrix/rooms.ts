@@ -15,6 +15,8 @@ export interface CreateRoomRequest {
   is_direct?: boolean;
   room_version?: string;
   initial_state?: { type: string; state_key?: string; content: Record<string, unknown> }[];
+  /** Extra m.room.create content: `{"type":"m.space"}` makes a space. */
+  creation_content?: Record<string, unknown>;
 }
 
 /** POST /createRoom. Not idempotent: a repeat makes a second room. */
@@ -227,4 +229,44 @@ export async function setTyping(client: MatrixClient, roomId: string, userId: st
     body: timeoutMs === undefined ? { typing: false } : { typing: true, timeout: timeoutMs }, auth: true, idempotent: true,
     what: `set typing in ${roomId}`,
   });
+}
+
+/** A room of the public room directory (spec: PublishedRoomsChunk). */
+export interface PublicRoom {
+  room_id: string;
+  name?: string;
+  canonical_alias?: string;
+  topic?: string;
+  num_joined_members: number;
+  world_readable?: boolean;
+  guest_can_join?: boolean;
+  room_type?: string;
+  join_rule?: string;
+}
+
+/** POST /publicRooms: one page of a server's public room directory, optionally filtered. */
+export async function getPublicRooms(
+  client: MatrixClient,
+  params: { server?: string; search?: string; limit: number; since?: string },
+): Promise<{ chunk: PublicRoom[]; next_batch?: string; total_room_count_estimate?: number }> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'POST', path: `${V3}/publicRooms`, query: { server: params.server },
+    body: { limit: params.limit, ...(params.since ? { since: params.since } : {}), ...(params.search ? { filter: { generic_search_term: params.search } } : {}) },
+    auth: true, idempotent: true, what: 'read the room directory',
+  });
+  return { ...answer, chunk: Array.isArray(answer.chunk) ? (answer.chunk as PublicRoom[]) : [] } as { chunk: PublicRoom[]; next_batch?: string };
+}
+
+/** A room of a space's hierarchy (spec: SpaceHierarchyRoomsChunk). */
+export interface HierarchyRoom extends PublicRoom {
+  children_state: { state_key: string; content: Record<string, unknown> }[];
+}
+
+/** GET /_matrix/client/v1/rooms/{roomId}/hierarchy: one page of a space's rooms, depth first. */
+export async function getSpaceHierarchy(client: MatrixClient, roomId: string, params: { from?: string; maxDepth?: number; limit?: number }): Promise<{ rooms: HierarchyRoom[]; next_batch?: string }> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'GET', path: encodePath`/_matrix/client/v1/rooms/${roomId}/hierarchy`, query: { from: params.from, max_depth: params.maxDepth, limit: params.limit },
+    auth: true, idempotent: true, what: `read the hierarchy of ${roomId}`,
+  });
+  return { rooms: Array.isArray(answer.rooms) ? (answer.rooms as HierarchyRoom[]) : [], next_batch: typeof answer.next_batch === 'string' ? answer.next_batch : undefined };
 }

@@ -49,7 +49,7 @@ export async function downloadMedia(client: MatrixClient, uri: MxcUri, onProgres
     if (!(error instanceof MatrixError && error.errcode === 'M_UNRECOGNIZED')) throw error;
     answer = await matrixRawRequest(client, spec(encodePath`/_matrix/media/v3/download/${uri.serverName}/${uri.mediaId}`, false));
   }
-  return { bytes: answer.bytes, contentType: answer.contentType, fileName: fileNameOf(answer.contentDisposition) };
+  return { bytes: answer.bytes, contentType: answer.contentType, fileName: fileNameOf(String(answer.headers['content-disposition'] ?? '')) };
 }
 
 /** A message's attachment: where it is, and whether it is encrypted. */

@@ -52,6 +52,8 @@ function harnessConfig({ port, secret }) {
     bcrypt_rounds: 4,
     report_stats: false,
     user_directory: { enabled: true, search_all_users: true },
+    // Synapse lets only admins publish rooms in its directory by default; tests publish their own.
+    room_list_publication_rules: [{ action: 'allow' }],
     rc_message: NO_LIMIT,
     rc_registration: NO_LIMIT,
     rc_registration_token_validity: NO_LIMIT,

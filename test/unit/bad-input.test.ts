@@ -145,6 +145,16 @@ const cases: Case[] = [
   { argv: ['room', 'ban', 'notaroom', '@a:hs.test'], code: USAGE, message: /room/ },
   { argv: ['room', 'power', ROOM, '@a:hs.test', '101.5'], code: USAGE, message: /out of range/ },
   { argv: ['room', 'power', ROOM, '@a:hs.test', '-9007199254740992'], code: USAGE, message: /out of range/ },
+  // Profile, directories, spaces, mx api fields
+  { argv: ['account', 'displayname', ' '], code: USAGE, message: /not empty/ },
+  { argv: ['room', 'directory', '--server', 'bad server'], code: USAGE, message: /invalid --server/ },
+  { argv: ['room', 'directory', '--limit', '0'], code: USAGE, message: /--limit must be/ },
+  { argv: ['user', 'search', ' '], code: USAGE, message: /give a search term/ },
+  { argv: ['room', 'create', '--space', '--encrypted'], code: USAGE, message: /a space is neither/ },
+  { argv: ['space', 'add', ROOM, 'nope'], code: USAGE, message: /room/ },
+  { argv: ['api', 'POST', '/v3/createRoom', '-f', 'novalue'], code: USAGE, message: /-f takes key=value/ },
+  { argv: ['api', 'GET', '/v3/sync', '--paginate'], code: USAGE, message: /never ends/ },
+  { argv: ['api', 'GET', '/v3/x', '--data', '{}'], code: USAGE, message: /GET sends no body/ },
   // Media
   { argv: ['download'], code: USAGE, message: /give an mxc:\/\/ URI, or --event/ },
   { argv: ['download', 'mxc://hs.test/a/../b'], code: USAGE, message: /invalid mxc/ },

@@ -21,12 +21,14 @@ export const roomCreateCommand = defineCommand({
       .option('visibility', { type: 'string', choices: ['public', 'private'], describe: 'listed in the room directory or not' })
       .option('invite', { type: 'string', array: true, describe: 'invite this user (repeatable)' })
       .option('direct', { type: 'boolean', describe: 'a direct chat with the invited user(s), listed as one in their clients (m.direct)' })
+      .option('space', { type: 'boolean', describe: 'make a space (a room of rooms: mx space add puts rooms in it)' })
       .option('encrypted', { type: 'boolean', describe: 'end-to-end encrypted (m.megolm.v1.aes-sha2); --direct rooms are, unless --no-encrypted' })
       .option('room-version', { type: 'string', describe: 'room version, e.g. 11 or 12' })
       .option('state', { type: 'string', array: true, describe: 'initial state event as JSON {"type","state_key","content"} (repeatable)' })
       .conflicts('public', 'preset'),
   validate(args): CreateRoomRequest {
     if (args.direct && !args.invite?.length) throw new UsageError('--direct needs --invite USER: a direct chat is with someone');
+    if (args.space && (args.direct || args.encrypted)) throw new UsageError('a space is neither a direct chat nor encrypted (its rooms can be)');
     return {
       ...(args.alias !== undefined ? { room_alias_name: parseAliasLocalpart(args.alias) } : {}),
       ...(args.name !== undefined ? { name: args.name } : {}),
@@ -37,6 +39,7 @@ export const roomCreateCommand = defineCommand({
       ...(args.invite?.length ? { invite: args.invite.map((user) => (parseUserId(user), user)) } : {}),
       ...(args.direct ? { is_direct: true } : {}),
       ...(args.roomVersion ? { room_version: args.roomVersion } : {}),
+      ...(args.space ? { creation_content: { type: 'm.space' } } : {}),
       ...initialState(args.state?.map(parseStateEvent) ?? [], args.encrypted ?? Boolean(args.direct)),
     };
   },

@@ -1,0 +1,63 @@
+/** `mx room directory [SEARCH]` and `mx user search TERM`: finding rooms and people. */
+import { UsageError } from '../../errors.js';
+import { isServerName } from '../../matrix/identifiers.js';
+import { searchUserDirectory } from '../../matrix/account.js';
+import { getPublicRooms } from '../../matrix/rooms.js';
+import { defineCommand } from '../command.js';
+
+export const roomDirectoryCommand = defineCommand({
+  command: 'directory [search]',
+  describe: 'List public rooms (of your server, or --server\'s), one per line; --all for every page',
+  builder: (y) =>
+    y
+      .positional('search', { type: 'string', describe: 'only rooms whose name, alias or topic has this' })
+      .option('server', { type: 'string', nargs: 1, describe: 'another server\'s directory (example.org)' })
+      .option('limit', { type: 'number', describe: 'rooms per page (default 20)' })
+      .option('all', { type: 'boolean', describe: 'follow the pages to the end' }),
+  validate(args) {
+    if (args.server !== undefined && !isServerName(args.server)) throw new UsageError(`invalid --server "${args.server}": give a server name like example.org`);
+    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw new UsageError('--limit must be a whole number above 0');
+    return { search: args.search, server: args.server, limit: args.limit ?? 20, all: Boolean(args.all) };
+  },
+  async run(ctx, { search, server, limit, all }) {
+    const { client } = await ctx.session();
+    let since: string | undefined;
+    do {
+      const page = await getPublicRooms(client, { server, search, limit, since });
+      for (const room of page.chunk) {
+        await ctx.out.item({ ...room }, (r) => [r.canonical_alias ?? r.room_id, r.name ?? '', `${r.num_joined_members} members`, r.topic ?? ''].filter(Boolean).join('  '));
+      }
+      const next = page.next_batch && page.next_batch !== since && page.chunk.length > 0 ? page.next_batch : undefined;
+      // One page for a person at a terminal, with where the next starts.
+      if (!all) {
+        if (next && ctx.io.stderrIsTTY) ctx.out.notice('more: --all', { next_batch: next });
+        return;
+      }
+      since = next;
+    } while (since !== undefined);
+  },
+});
+
+export const userSearchCommand = defineCommand({
+  command: 'search <term>',
+  describe: 'Search the user directory (users you share a room with, or public ones, as the server allows)',
+  builder: (y) => y.positional('term', { type: 'string', demandOption: true }).option('limit', { type: 'number', describe: 'at most this many (default 20)' }),
+  validate(args) {
+    if (args.term.trim() === '') throw new UsageError('give a search term');
+    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw new UsageError('--limit must be a whole number above 0');
+    return { term: args.term, limit: args.limit ?? 20 };
+  },
+  async run(ctx, { term, limit }) {
+    const { client } = await ctx.session();
+    const { results, limited } = await searchUserDirectory(client, term, limit);
+    const users = results.map((u) => ({ user_id: u.user_id, display_name: u.display_name ?? null, avatar_url: u.avatar_url ?? null }));
+    await ctx.out.print(users, { table: { head: ['USER', 'DISPLAY NAME'], rows: (all) => all.map((u) => [u.user_id, u.display_name ?? '']) } });
+    if (limited) ctx.out.notice(`more users match: raise --limit (${limit})`, { limited: true });
+  },
+});
+
+export const userCommand = defineCommand({
+  command: 'user',
+  describe: 'Users: search the directory',
+  subcommands: [userSearchCommand],
+});
