@@ -41,6 +41,8 @@ export interface MxResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** The arguments mx ran with (for assertion messages). */
+  args: string[];
 }
 
 /** The homeserver the e2e global setup started (or MX_TEST_HOMESERVER). */
@@ -162,7 +164,7 @@ export function startMx(args: string[], opts: RunMxOptions & { keepStdinOpen?: b
         return;
       }
       const signo = signal ? (os.constants.signals[signal] ?? 0) : 0;
-      resolve({ code: code ?? 128 + signo, signal, stdout, stderr });
+      resolve({ code: code ?? 128 + signo, signal, stdout, stderr, args });
     });
   });
   return { child, stdout: () => stdout, stderr: () => stderr, done };
@@ -180,6 +182,13 @@ export function runMx(args: string[], opts: RunMxOptions = {}): Promise<MxResult
 /** Formats a result for assertion messages. */
 export function describeResult(args: string[], r: MxResult): string {
   return `mx ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+}
+
+/** A failure as users must see it: this exit code, one line on stderr (no stack trace), saying `message`. */
+export function expectExit(r: MxResult, code: number, message?: RegExp): void {
+  expect(r.code, describeResult(r.args, r)).toBe(code);
+  expect(r.stderr, describeResult(r.args, r)).not.toMatch(/\n\s+at /);
+  if (message) expect(r.stderr, describeResult(r.args, r)).toMatch(message);
 }
 
 /** Runs mx, expects exit code 0, and parses stdout as one JSON document. */

@@ -7,12 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptAndUpload, startPeer, type Peer } from '../peer/index.js';
 import { mxInPeerRoom } from './encryption-helpers.js';
-import { describeResult, homeserverUrl, mxJson, parseJsonLines, profileCredentials, registerUser, runMx, type MxResult } from './helpers.js';
-
-function expectExit(r: MxResult, code: number, message: RegExp): void {
-  expect(r.code, describeResult(['download'], r)).toBe(code);
-  expect(r.stderr).toMatch(message);
-}
+import { describeResult, homeserverUrl, mxJson, parseJsonLines, profileCredentials, registerUser, runMx, expectExit } from './helpers.js';
 
 /** Uploads bytes with a file name of the caller's choosing, as any client could. */
 async function upload(configDir: string, profile: string, bytes: Buffer, fileName: string): Promise<string> {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
 import { mxInPeerRoom } from './encryption-helpers.js';
-import { describeResult, mxJson, parseJsonLines, registerUser, roomHistory, runMx, homeserverUrl, type MxResult, type RegisteredUser, type RoomEvent } from './helpers.js';
+import { describeResult, mxJson, parseJsonLines, registerUser, roomHistory, runMx, homeserverUrl, expectExit, type MxResult, type RegisteredUser, type RoomEvent } from './helpers.js';
 
 type Sent = { event_id: string; room_id: string; encrypted?: boolean };
 const byId = (events: RoomEvent[], id: string) => {
@@ -12,12 +12,6 @@ const byId = (events: RoomEvent[], id: string) => {
   if (!event) throw new Error(`event ${id} is not in the room's history`);
   return event;
 };
-
-function expectExit(r: MxResult, code: number, args: string[], message: RegExp): void {
-  expect(r.code, describeResult(args, r)).toBe(code);
-  expect(r.stderr).toMatch(message);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 /** Two users of mx in one plain room, each with their own profile in one config dir. */
 async function twoInARoom(): Promise<{ alice: RegisteredUser; bob: RegisteredUser; roomId: string; as: (who: RegisteredUser, args: string[], input?: string) => Promise<Sent>; run: (who: RegisteredUser, args: string[], input?: string) => Promise<MxResult> }> {
@@ -90,11 +84,11 @@ describe('relations in a plain room', () => {
     const root = await as(alice, [roomId, 'hello']);
     const inThread = await as(alice, [roomId, 'in thread', '--thread', root.event_id]);
     const missing = '$doesnotexist0000000000000000000000000000000';
-    expectExit(await run(bob, ['send', roomId, 'x', '--reply-to', missing]), 5, ['send', '--reply-to'], /no such event/);
-    expectExit(await run(bob, ['send', roomId, 'x', '--edit', root.event_id]), 2, ['send', '--edit'], /only its sender can edit it/);
-    expectExit(await run(alice, ['send', roomId, 'x', '--thread', inThread.event_id]), 2, ['send', '--thread'], /give that root event/);
-    expectExit(await run(alice, ['send', roomId, 'x', '--reply-to', 'not-an-event']), 2, ['send', '--reply-to'], /invalid event ID/);
-    expectExit(await run(alice, ['send', roomId, 'x', '--edit', root.event_id, '--thread', root.event_id]), 2, ['send', '--edit', '--thread'], /mutually exclusive|cannot|conflict/i);
+    expectExit(await run(bob, ['send', roomId, 'x', '--reply-to', missing]), 5, /no such event/);
+    expectExit(await run(bob, ['send', roomId, 'x', '--edit', root.event_id]), 2, /only its sender can edit it/);
+    expectExit(await run(alice, ['send', roomId, 'x', '--thread', inThread.event_id]), 2, /give that root event/);
+    expectExit(await run(alice, ['send', roomId, 'x', '--reply-to', 'not-an-event']), 2, /invalid event ID/);
+    expectExit(await run(alice, ['send', roomId, 'x', '--edit', root.event_id, '--thread', root.event_id]), 2, /mutually exclusive|cannot|conflict/i);
   });
 });
 
@@ -103,7 +97,7 @@ describe('reactions and redactions', () => {
     const { alice, bob, roomId, as, run } = await twoInARoom();
     const message = await as(alice, [roomId, 'vote here']);
     const reacted = await mxJson<Sent & { key: string }>(['react', roomId, message.event_id, '👍', '-p', bob.profile], { configDir: alice.configDir });
-    expectExit(await run(bob, ['react', roomId, message.event_id, '👍']), 6, ['react'], /already reacted/);
+    expectExit(await run(bob, ['react', roomId, message.event_id, '👍']), 6, /already reacted/);
     const events = await roomHistory(alice.configDir, roomId, { profile: alice.profile });
     expect(byId(events, reacted.event_id)).toMatchObject({
       type: 'm.reaction', sender: bob.userId, content: { 'm.relates_to': { rel_type: 'm.annotation', event_id: message.event_id, key: '👍' } },
@@ -115,8 +109,8 @@ describe('reactions and redactions', () => {
     const after = await roomHistory(alice.configDir, roomId, { profile: alice.profile });
     expect(byId(after, message.event_id).content).toEqual({});
     expect(byId(after, redaction.event_id)).toMatchObject({ type: 'm.room.redaction', content: { reason: 'wrong room', redacts: message.event_id } });
-    expectExit(await run(bob, ['react', roomId, message.event_id, '🎉']), 2, ['react'], /it was redacted/);
-    expectExit(await run(bob, ['redact', roomId, '$nothere00000000000000000000000000000000000']), 5, ['redact'], /no such event/);
+    expectExit(await run(bob, ['react', roomId, message.event_id, '🎉']), 2, /it was redacted/);
+    expectExit(await run(bob, ['redact', roomId, '$nothere00000000000000000000000000000000000']), 5, /no such event/);
   });
 });
 

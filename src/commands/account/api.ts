@@ -65,10 +65,11 @@ export const apiCommand = defineCommand({
     };
   },
   async run(ctx, opts) {
+    // The user's input first: a bad body fails before anything else.
+    const body = await requestBody(ctx, opts);
     const session = opts.auth ? await ctx.session() : undefined;
     const client = session ? session.client : await anonymousClient(ctx);
     const path = await fillPlaceholders(ctx, session, opts.path);
-    const body = await requestBody(ctx, opts);
     const call = async (token?: string): Promise<RawAnswer> => {
       const query = [...opts.query];
       const tokenParam = pageTokenParameter(path);
