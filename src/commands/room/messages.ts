@@ -46,13 +46,16 @@ export const roomMessagesCommand = defineCommand({
     const { client } = session;
     const roomId = await resolveRoom(client, room);
     const crypto = new SyncCrypto(() => ctx.crypto(session), { catchUp: true });
-    const print = (event: ClientEvent) => ctx.out.item({ ...event, room_id: event.room_id ?? roomId }, (e, c) => formatEventLine(e, c));
+    // A page's lines are written at once and their writes awaited together: one event-loop turn
+    // a page, not one a line, when stdout is a pipe (no position depends on a line here).
+    const printAll = (events: ClientEvent[]) =>
+      Promise.all(events.map((event) => ctx.out.item({ ...event, room_id: event.room_id ?? roomId }, (e, c) => formatEventLine(e, c))));
 
     if (!all) {
       const page = await getRoomEvents(client, roomId, { dir, from, limit: limit ?? 10, filter });
       const events = (await crypto.decrypt(roomId, page.chunk)).filter(wanted);
       // One page reads best oldest first, like a chat window, whichever way it was fetched.
-      for (const event of dir === 'b' ? [...events].reverse() : events) await print(event);
+      await printAll(dir === 'b' ? [...events].reverse() : events);
       // Where the next page starts, for a person at a terminal.
       if (page.end && ctx.io.stderrIsTTY) ctx.out.notice(`more: --from ${page.end}`, { next_from: page.end });
       return;
@@ -74,7 +77,7 @@ export const roomMessagesCommand = defineCommand({
       const more = remaining > 0 && Boolean(page.end) && page.chunk.length > 0;
       // The next page is on its way while this one is decrypted and printed.
       if (more) next = fetchPage(page.end);
-      for (const event of (await crypto.decrypt(roomId, events)).filter(wanted)) await print(event);
+      await printAll((await crypto.decrypt(roomId, events)).filter(wanted));
       if (!more) break;
     }
   },
