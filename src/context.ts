@@ -10,10 +10,11 @@ import type { Io } from './io.js';
 import { getTokenOwner } from './matrix/account.js';
 import { RoomSender, type Target } from './messages/deliver.js';
 import { discoverHomeserver, normalizeHomeserverUrl } from './matrix/discovery.js';
-import { DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
+import { currentToken, DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
 import type { MxConfig } from './profiles/config.js';
 import type { MxPaths } from './profiles/paths.js';
+import { ProfileTokens } from './profiles/tokens.js';
 import { ProfileStore, selectProfileName, type Profile, type StoreData } from './profiles/store.js';
 import type { OutputFormat } from './output/format.js';
 import { Output } from './output/output.js';
@@ -162,9 +163,12 @@ export class Context {
     if (!profileName || !profile || client.accessToken !== profile.accessToken) return;
     await this.store.update((data) => {
       const stored = data.profiles[profileName];
-      // Only the token that went: another mx may have logged in again meanwhile.
-      if (stored?.accessToken === client.accessToken) {
+      // Only the login that went (its token may have been refreshed since the command started):
+      // another mx may have logged in again meanwhile.
+      if (stored?.accessToken === currentToken(client) || stored?.accessToken === client.accessToken) {
         delete stored.accessToken;
+        delete stored.refreshToken;
+        delete stored.accessTokenExpiresAt;
         delete stored.deviceId;
         delete stored.cryptoKey;
       }
@@ -261,12 +265,14 @@ export class Context {
         `profile "${profileName}" belongs to ${profile.homeserver}, not ${explicitUrl}; mx will not send its token elsewhere (use another --profile)`,
       );
     }
-    return {
-      client: { ...this.plumbing(), baseUrl: profile.homeserver, accessToken: profile.accessToken },
-      profileName,
-      profile,
-      positionProfile: profileName,
+    const client: AuthedSession['client'] = {
+      ...this.plumbing(), baseUrl: profile.homeserver, accessToken: profile.accessToken, reloginHint: `run mx login -p ${profileName}`,
     };
+    // A login whose token expires is kept alive with its refresh token (profiles/tokens.ts).
+    if (profile.refreshToken || profile.accessTokenExpiresAt !== undefined) {
+      client.tokens = new ProfileTokens(this.store, profileName, { ...profile, accessToken: profile.accessToken }, { ...this.plumbing(), baseUrl: profile.homeserver }, this.io.now);
+    }
+    return { client, profileName, profile, positionProfile: profileName };
   }
 
   /**

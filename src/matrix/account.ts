@@ -12,6 +12,9 @@ export interface Session {
   user_id: string;
   access_token: string;
   device_id: string;
+  /** When login or register asked for one (`refresh_token: true`) and the server gives expiring tokens. */
+  refresh_token?: string;
+  expires_in_ms?: number;
   well_known?: { 'm.homeserver'?: { base_url?: string } };
 }
 
@@ -27,6 +30,8 @@ export interface RegisterRequest {
   password?: string;
   initial_device_display_name?: string;
   device_id?: string;
+  /** Ask for a refresh token (spec v1.3): the server may then give an access token that expires. */
+  refresh_token?: boolean;
   auth?: AuthData;
 }
 
@@ -100,4 +105,19 @@ export async function searchUserDirectory(client: MatrixClient, term: string, li
     method: 'POST', path: `${V3}/user_directory/search`, body: { search_term: term, limit }, auth: true, idempotent: true, what: 'search the user directory',
   });
   return { results: Array.isArray(answer.results) ? (answer.results as { user_id: string }[]) : [], limited: answer.limited === true };
+}
+
+/** What POST /refresh answers: a new access token (and, usually, a new refresh token: the old one is used up). */
+export interface Refreshed {
+  access_token: string;
+  refresh_token?: string;
+  expires_in_ms?: number;
+}
+
+/** POST /refresh: trades a refresh token for a new access token. Never retried blindly: a refresh token is single-use. */
+export async function refreshAccessToken(client: MatrixClient, refreshToken: string): Promise<Refreshed> {
+  const answer = await matrixRequest<Record<string, unknown>>(client, {
+    method: 'POST', path: `${V3}/refresh`, body: { refresh_token: refreshToken }, auth: false, idempotent: false, what: 'refresh the access token',
+  });
+  return requireStrings(answer, ['access_token'], 'refresh the access token') as unknown as Refreshed;
 }

@@ -3,11 +3,28 @@ import { ExitCode, MxError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { isRateLimit, MatrixError, NetworkError, UnexpectedResponseError } from './errors.js';
 
+/**
+ * The access token of a login that expires and can be refreshed (profiles/tokens.ts): the HTTP
+ * layer sends what `current()` says, refreshes before a request when the token has expired, and
+ * once more when the server answers that it has (a soft logout).
+ */
+export interface TokenSource {
+  current(): string;
+  /** The current token has expired by this machine's clock (or is about to). */
+  expired(): boolean;
+  /** Replaces `stale` (expired or refused): resolves once current() is a good token; an MxError when the login is gone. */
+  refresh(stale: string): Promise<void>;
+}
+
 /** Where and as whom requests go, plus the process's plumbing. */
 export interface MatrixClient {
   /** Homeserver base URL without a trailing slash, e.g. `https://matrix.example.org`. */
   baseUrl: string;
+  /** The access token as the session started with it (`tokens`, when set, has the current one). */
   accessToken?: string;
+  tokens?: TokenSource;
+  /** Said when the server no longer knows the token: how to log in again (`run mx login -p NAME`). */
+  reloginHint?: string;
   dispatcher: Dispatcher;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
@@ -144,16 +161,37 @@ export async function matrixRawRequest(
   });
 }
 
+/** The access token to send now. */
+export function currentToken(client: MatrixClient): string | undefined {
+  return client.tokens?.current() ?? client.accessToken;
+}
+
 async function withRetries<T>(client: MatrixClient, spec: RequestSpec, policy: RetryPolicy, attempt: () => Promise<T>): Promise<T> {
-  if (spec.auth && !client.accessToken) {
+  if (spec.auth && !currentToken(client)) {
     throw new MxError(`${spec.what}: not logged in (no access token); run mx login first`, ExitCode.auth);
   }
   let rateLimited = 0;
   let transient = 0;
+  // One refresh per request: a token refused right after its refresh is not refreshed again.
+  let refreshed = false;
   for (;;) {
+    const { tokens } = client;
+    if (spec.auth && tokens && !refreshed && tokens.expired()) {
+      refreshed = true;
+      await tokens.refresh(tokens.current());
+    }
+    const used = currentToken(client);
     try {
       return await attempt();
     } catch (error) {
+      if (spec.auth && tokens && error instanceof MatrixError && error.softLogout && error.errcode === 'M_UNKNOWN_TOKEN') {
+        if (!refreshed) {
+          refreshed = true;
+          client.debug?.(`  the access token expired: refreshing, then ${spec.method} ${spec.path} again`);
+          await tokens.refresh(used!);
+          continue;
+        }
+      }
       const wait = retryDelay(error, spec, policy, rateLimited, transient);
       if (wait === undefined) throw error;
       // The same rule that chose the wait counts it: every rate limit answer uses up a rate limit retry.
@@ -200,7 +238,8 @@ interface Exchange extends RawAnswer {
 async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchange> {
   const url = buildUrl(client.baseUrl, spec.path, spec.query);
   const headers: Record<string, string> = { 'user-agent': `mx/${VERSION}`, accept: 'application/json' };
-  if (spec.auth && client.accessToken) headers.authorization = `Bearer ${client.accessToken}`;
+  const token = spec.auth ? currentToken(client) : undefined;
+  if (token) headers.authorization = `Bearer ${token}`;
   let body: string | Buffer | undefined;
   if (spec.rawBody) {
     headers['content-type'] = spec.rawBody.contentType;
@@ -266,9 +305,22 @@ function notJson(answer: Exchange, spec: RequestSpec): UnexpectedResponseError {
 
 function matrixError(client: MatrixClient, spec: RequestSpec, answer: Exchange, parsed: Record<string, unknown>): MatrixError {
   const retryAfterMs = answer.retryAfterMs ?? (typeof parsed.retry_after_ms === 'number' ? parsed.retry_after_ms : undefined);
-  const error = new MatrixError(answer.status, parsed, spec.what, retryAfterMs);
+  const error = new MatrixError(answer.status, parsed, `${spec.what}${unknownTokenHint(client, spec, parsed)}`, retryAfterMs);
   client.debug?.(`  ${error.errcode ?? 'no errcode'}: ${String(parsed.error ?? '')}`);
   return error;
+}
+
+/** What a user can do about a token the server no longer takes ('' for other errors). */
+function unknownTokenHint(client: MatrixClient, spec: RequestSpec, parsed: Record<string, unknown>): string {
+  if (!spec.auth || parsed.errcode !== 'M_UNKNOWN_TOKEN') return '';
+  // An expired token that mx could not refresh: a token from outside a profile (MX_ACCESS_TOKEN).
+  if (parsed.soft_logout === true && !client.tokens) {
+    return client.reloginHint
+      ? ` (the access token has expired and this profile has no refresh token: ${client.reloginHint})`
+      : ' (the access token has expired, and a token given as MX_ACCESS_TOKEN cannot be refreshed: get a new one; mx login --no-refresh makes one that does not expire)';
+  }
+  // Forgotten for good (logged out elsewhere, the device deleted): say how to log in again.
+  return parsed.soft_logout !== true && client.reloginHint ? ` (the login is gone: ${client.reloginHint})` : '';
 }
 
 /** The body as a JSON object, or undefined when it is not one (HTML, truncated, an array). */

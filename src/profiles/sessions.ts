@@ -27,6 +27,7 @@ export async function saveSession(
   profileName: string,
   homeserver: string,
   session: Session,
+  now: number,
   extra: Partial<Profile> = {},
 ): Promise<Profile | undefined> {
   return store.update((data) => {
@@ -39,6 +40,7 @@ export async function saveSession(
       userId: session.user_id,
       deviceId: session.device_id,
       accessToken: session.access_token,
+      ...tokenLifetime(session, now),
       // The same device (a login with --device-id) keeps its crypto store and so its identity.
       cryptoKey: sameDevice && previous.cryptoKey ? previous.cryptoKey : newCryptoStoreKey(),
       ...extra,
@@ -53,4 +55,12 @@ export async function saveSession(
 /** What register and login print: never the token. */
 export function sessionSummary(profileName: string, homeserver: string, session: Session) {
   return { user_id: session.user_id, device_id: session.device_id, homeserver, profile: profileName };
+}
+
+/** The refresh token and the access token's expiry of a login, register or refresh answer (none for a token that does not expire). */
+export function tokenLifetime(answer: { refresh_token?: string; expires_in_ms?: number }, now: number): Pick<Profile, 'refreshToken' | 'accessTokenExpiresAt'> {
+  return {
+    ...(typeof answer.refresh_token === 'string' ? { refreshToken: answer.refresh_token } : {}),
+    ...(typeof answer.expires_in_ms === 'number' && answer.expires_in_ms > 0 ? { accessTokenExpiresAt: now + answer.expires_in_ms } : {}),
+  };
 }

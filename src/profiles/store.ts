@@ -14,6 +14,10 @@ export interface Profile {
   userId?: string;
   deviceId?: string;
   accessToken?: string;
+  /** For an access token that expires: the single-use token that gets the next one (POST /refresh). */
+  refreshToken?: string;
+  /** When the access token expires, in ms since the epoch (by this machine's clock). */
+  accessTokenExpiresAt?: number;
   isGuest?: boolean;
   /** Stream positions (sync next_batch tokens) saved by later commands, keyed by cursor name. */
   positions?: Record<string, string>;
@@ -263,9 +267,10 @@ function storeProblem(value: unknown): string | undefined {
 function profileProblem(p: unknown): string | undefined {
   if (!isObject(p)) return 'it is not an object';
   if (typeof p.homeserver !== 'string') return '"homeserver" is missing or not a string';
-  for (const key of ['userId', 'deviceId', 'accessToken', 'cryptoKey'] as const) {
+  for (const key of ['userId', 'deviceId', 'accessToken', 'refreshToken', 'cryptoKey'] as const) {
     if (p[key] !== undefined && typeof p[key] !== 'string') return `"${key}" is not a string`;
   }
+  if (p.accessTokenExpiresAt !== undefined && !Number.isFinite(p.accessTokenExpiresAt)) return '"accessTokenExpiresAt" is not a number';
   if (p.isGuest !== undefined && typeof p.isGuest !== 'boolean') return '"isGuest" is not a boolean';
   if (p.positions !== undefined) {
     if (!isObject(p.positions) || Object.values(p.positions).some((v) => typeof v !== 'string')) {

@@ -83,7 +83,10 @@ describe('mx in-process', () => {
     hs.intercept({ path: '/_matrix/client/v3/login', method: 'GET' }).reply(200, { flows: [{ type: 'm.login.sso' }, { type: 'm.login.token' }] }, JSON_HEADERS);
     const code = await main(['login', 'alice', '--homeserver', 'https://hs.test'], io);
     expect(code).toBe(3);
-    expect(JSON.parse(io.err()).error.message).toBe('https://hs.test does not offer m.login.password (it offers: m.login.sso, m.login.token)');
+    expect(JSON.parse(io.err()).error.message).toBe(
+      'https://hs.test does not offer password login (it offers: m.login.sso, m.login.token); log in with mx login --sso ' +
+        '(single sign-on in a browser), or mx login --token (a login token from stdin), or adopt a token with mx login --with-token',
+    );
     expect(io.requests()).toEqual(['GET /_matrix/client/v3/login']);
   });
 

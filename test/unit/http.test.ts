@@ -42,7 +42,10 @@ describe('matrixRequest', () => {
     const error = (await matrixRequest(client, get).catch((e) => e)) as MatrixError;
     expect(error).toBeInstanceOf(MatrixError);
     expect(error).toMatchObject({ status: 401, errcode: 'M_UNKNOWN_TOKEN', softLogout: true, exitCode: ExitCode.auth });
-    expect(error.message).toBe('whoami: Invalid token (M_UNKNOWN_TOKEN)');
+    expect(error.message).toBe(
+      'whoami (the access token has expired, and a token given as MX_ACCESS_TOKEN cannot be refreshed: get a new one; ' +
+        'mx login --no-refresh makes one that does not expire): Invalid token (M_UNKNOWN_TOKEN)',
+    );
 
     pool.intercept({ path: WHOAMI }).reply(404, { errcode: 'M_NOT_FOUND', error: 'nope' }, JSON_HEADERS);
     await expect(matrixRequest(client, get)).rejects.toMatchObject({ exitCode: ExitCode.notFound, errcode: 'M_NOT_FOUND' });

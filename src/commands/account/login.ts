@@ -8,7 +8,7 @@ import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
 import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
 import { defineCommand } from '../command.js';
-import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, USER_POSITIONAL } from '../options.js';
+import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 
 interface LoginArgs {
   user?: string;
@@ -17,6 +17,7 @@ interface LoginArgs {
   withToken?: boolean;
   deviceName: string;
   deviceId?: string;
+  refresh: boolean;
 }
 
 export const loginCommand = defineCommand({
@@ -30,6 +31,7 @@ export const loginCommand = defineCommand({
       .option('with-token', { type: 'boolean', describe: 'adopt an existing access token read from stdin' })
       .option('device-name', DEVICE_NAME_OPTION)
       .option('device-id', { type: 'string', describe: 're-use this device ID' })
+      .option('refresh', REFRESH_OPTION)
       .conflicts('token', ['with-token', 'password-stdin'])
       .conflicts('with-token', ['password-stdin', 'device-id']),
   validate(args) {
@@ -39,13 +41,17 @@ export const loginCommand = defineCommand({
   async run(ctx, args) {
     const profileName = await ctx.profileName();
     const profile = (await ctx.storeData()).profiles[profileName];
-    const user = args.user ?? profile?.userId;
+    // The profile's own user by its localpart (`mx login alice` after a logout elsewhere) is that user.
+    const explicit = ctx.explicitHomeserver();
+    const sameLocalpart = args.user !== undefined && !args.user.startsWith('@') && profile?.userId?.startsWith(`@${args.user}:`) &&
+      (explicit === undefined || explicit === profile.homeserver);
+    const user = sameLocalpart ? profile!.userId : (args.user ?? profile?.userId);
     assertProfileFree(profile, profileName, user?.startsWith('@') ? user : undefined);
     const homeserver = await ctx.loginHomeserver(profileName, user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
 
     const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, args, user);
-    const previous = await saveSession(ctx.store, profileName, homeserver, session);
+    const previous = await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now());
     await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
@@ -60,7 +66,15 @@ async function loginWithFlow(ctx: Context, client: MatrixClient, args: LoginArgs
   const flows = await getLoginFlows(client);
   if (!flows.some((flow) => flow.type === type)) {
     const offered = flows.map((flow) => flow.type).join(', ') || 'none';
-    throw new MxError(`${client.baseUrl} does not offer ${type} (it offers: ${offered})`, ExitCode.auth);
+    const ways = [
+      flows.some((flow) => flow.type === 'm.login.sso') && 'mx login --sso (single sign-on in a browser)',
+      flows.some((flow) => flow.type === 'm.login.token') && type !== 'm.login.token' && 'mx login --token (a login token from stdin)',
+    ].filter(Boolean);
+    throw new MxError(
+      `${client.baseUrl} does not offer ${type === 'm.login.password' ? 'password login' : type} (it offers: ${offered})` +
+        (ways.length ? `; log in with ${ways.join(', or ')}, or adopt a token with mx login --with-token` : '; adopt a token made elsewhere with mx login --with-token'),
+      ExitCode.auth,
+    );
   }
   const secret = args.token
     ? await readSecret(ctx.io, { fromStdin: !ctx.io.env.MX_LOGIN_TOKEN, envVar: 'MX_LOGIN_TOKEN', what: 'login token', stdinFlag: '--token' })
@@ -70,6 +84,7 @@ async function loginWithFlow(ctx: Context, client: MatrixClient, args: LoginArgs
     ...(args.token ? { token: secret } : { identifier: { type: 'm.id.user', user }, password: secret }),
     initial_device_display_name: args.deviceName,
     ...(args.deviceId ? { device_id: args.deviceId } : {}),
+    ...(args.refresh ? { refresh_token: true } : {}),
   };
   try {
     return await withSpinner(ctx.io, !ctx.out.isJson, 'Logging in', () => login(client, body));

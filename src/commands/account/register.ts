@@ -6,7 +6,7 @@ import { readSecret } from '../../secrets.js';
 import { withSpinner } from '../../output/spinner.js';
 import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
 import { defineCommand } from '../command.js';
-import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, USER_POSITIONAL } from '../options.js';
+import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 
 /** The UIA stages mx can complete for registration. */
 function stageHandlers(registrationToken: string | undefined): Record<string, StageHandler> {
@@ -36,6 +36,7 @@ export const registerCommand = defineCommand({
       .option('password-stdin', PASSWORD_STDIN_OPTION)
       .option('guest', { type: 'boolean', describe: 'register a guest account (no user name or password)' })
       .option('device-name', DEVICE_NAME_OPTION)
+      .option('refresh', REFRESH_OPTION)
       .option('registration-token', { type: 'string', describe: 'token for servers that require one (or MX_REGISTRATION_TOKEN)' })
       .conflicts('guest', ['user', 'password-stdin']),
   validate(args) {
@@ -52,19 +53,19 @@ export const registerCommand = defineCommand({
     let session: Session;
     if (args.guest) {
       session = await withSpinner(ctx.io, !ctx.out.isJson, 'Registering a guest', () =>
-        register(client, { initial_device_display_name: args.deviceName }, 'guest'),
+        register(client, { initial_device_display_name: args.deviceName, ...(args.refresh ? { refresh_token: true } : {}) }, 'guest'),
       );
     } else {
       const password = await readSecret(ctx.io, {
         fromStdin: Boolean(args.passwordStdin), envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin', confirm: true,
       });
       const token = args.registrationToken ?? ctx.io.env.MX_REGISTRATION_TOKEN;
-      const body = { username: args.localpart, password, initial_device_display_name: args.deviceName };
+      const body = { username: args.localpart, password, initial_device_display_name: args.deviceName, ...(args.refresh ? { refresh_token: true } : {}) };
       session = await withSpinner(ctx.io, !ctx.out.isJson, `Registering ${args.localpart}`, () =>
         withUserInteractiveAuth((auth) => register(client, auth ? { ...body, auth } : body), stageHandlers(token), explainMissing),
       );
     }
-    const previous = await saveSession(ctx.store, profileName, homeserver, session, args.guest ? { isGuest: true } : {});
+    const previous = await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now(), args.guest ? { isGuest: true } : {});
     await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,

@@ -14,6 +14,9 @@ function describeProfile(name: string, profile: Profile, data: StoreData, showTo
     logged_in: Boolean(profile.accessToken),
     ...(profile.isGuest ? { is_guest: true } : {}),
     ...(showToken ? { access_token: profile.accessToken ?? null } : {}),
+    // Not secret, and what a CI job needs to know of a token it might export.
+    access_token_expires_at: profile.accessTokenExpiresAt === undefined ? null : new Date(profile.accessTokenExpiresAt).toISOString(),
+    refreshable: Boolean(profile.refreshToken),
     positions: profile.positions ?? {},
   };
 }
