@@ -15,12 +15,31 @@ apt_opts=(-o Acquire::Check-Valid-Until=false -o Dpkg::Use-Pty=0)
 
 log() { printf 'provision-synapse: %s\n' "$*" >&2; }
 
+# Debian packages the tests need in the tree besides Synapse: authlib for its OpenID Connect
+# login (the single sign-on tests), and the Python modules that say they are there.
+EXTRA_PACKAGES=(python3-authlib)
+EXTRA_MODULES='import authlib'
+
 tree_works() {
   [ -x "$tree/usr/bin/python3" ] &&
     chroot "$tree" python3 -c 'import synapse.app.homeserver' >/dev/null 2>&1
 }
 
-if tree_works; then
+tree_complete() {
+  chroot "$tree" python3 -c "$EXTRA_MODULES" >/dev/null 2>&1
+}
+
+# A tree made before a package was added to EXTRA_PACKAGES gets it now, instead of a rebuild.
+add_extra_packages() {
+  log "adding ${EXTRA_PACKAGES[*]} to $tree"
+  {
+    chroot "$tree" apt-get "${apt_opts[@]}" update &&
+      DEBIAN_FRONTEND=noninteractive chroot "$tree" apt-get "${apt_opts[@]}" install -y --no-install-recommends "${EXTRA_PACKAGES[@]}"
+  } >>"$tree.log" 2>&1 || { log "apt-get in the tree failed; see $tree.log"; exit 1; }
+  chroot "$tree" apt-get clean >/dev/null 2>&1 || true
+}
+
+if tree_works && tree_complete; then
   printf '%s\n' "$tree"
   exit 0
 fi
@@ -43,6 +62,8 @@ mkdir -p "$(dirname "$tree")"
 exec 9>"$tree.lock"
 flock 9
 if tree_works; then
+  tree_complete || add_extra_packages
+  tree_complete || { log "${EXTRA_PACKAGES[*]} did not install in $tree; see $tree.log"; exit 1; }
   printf '%s\n' "$tree"
   exit 0
 fi
@@ -64,11 +85,11 @@ chmod 755 "$work/usr/sbin/policy-rc.d"
 log "installing matrix-synapse in the tree (about 45 s)"
 {
   chroot "$work" apt-get "${apt_opts[@]}" update &&
-    DEBIAN_FRONTEND=noninteractive chroot "$work" apt-get "${apt_opts[@]}" install -y --no-install-recommends matrix-synapse
+    DEBIAN_FRONTEND=noninteractive chroot "$work" apt-get "${apt_opts[@]}" install -y --no-install-recommends matrix-synapse "${EXTRA_PACKAGES[@]}"
 } >>"$tree.log" 2>&1 || { log "apt-get in the tree failed; see $tree.log"; exit 1; }
 chroot "$work" apt-get clean >/dev/null 2>&1 || true
 
 mv "$work" "$tree"
-tree_works || { log "the tree was built but Synapse does not import; see $tree.log"; exit 1; }
+tree_works && tree_complete || { log "the tree was built but Synapse or ${EXTRA_PACKAGES[*]} does not import; see $tree.log"; exit 1; }
 log "ready: $tree"
 printf '%s\n' "$tree"

@@ -2,6 +2,7 @@
  * What every command gets: the io, the global flags, the output writer, the profile store
  * and config, and the rules that turn them into "which homeserver, as whom".
  */
+import { restoreDeviceKeys } from './crypto/device-keys.js';
 import { openProfileCrypto } from './crypto/open.js';
 import type { CryptoSession } from './crypto/session.js';
 import { deleteCryptoStore } from './crypto/store-ref.js';
@@ -116,12 +117,18 @@ export class Context {
   async startEncryption(profileName: string, previous: Profile | undefined): Promise<void> {
     const data = await this.store.read();
     const profile = data.profiles[profileName];
-    if (previous?.userId && previous.deviceId && (previous.userId !== profile?.userId || previous.deviceId !== profile?.deviceId)) {
+    const sameDevice = previous?.userId === profile?.userId && previous?.deviceId === profile?.deviceId;
+    if (previous?.userId && previous.deviceId && !sameDevice) {
       deleteCryptoStore(this.paths.stateDir, previous.userId, previous.deviceId);
     }
     this.snapshot = Promise.resolve(data);
     try {
-      await (await this.crypto(await this.session(), { catchUp: true })).catchUp();
+      const crypto = await this.crypto(await this.session(), { catchUp: true });
+      await crypto.catchUp();
+      // The same device again (--device-id) after it was deleted on the server: its keys go back up.
+      if (sameDevice && (await restoreDeviceKeys(crypto))) {
+        this.debug?.(`crypto: device ${profile?.deviceId} had no keys on the server; uploaded its keys again`);
+      }
     } catch (error) {
       if (!(error instanceof MxError) || error.exitCode === ExitCode.localState) throw error;
       this.warn(`could not set up encryption for this device yet (${error.message}); mx will at its first encrypted use`);

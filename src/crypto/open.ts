@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { ExitCode, MxError } from '../errors.js';
 import type { MatrixClient } from '../matrix/http.js';
-import { matrixRequest } from '../matrix/http.js';
 import type { Profile, ProfileStore } from '../profiles/store.js';
+import { serverDeviceKeys } from './device-keys.js';
 import { CryptoSession } from './session.js';
 import { cryptoStoreFolder, decodeCryptoStoreKey, newCryptoStoreKey } from './store-ref.js';
 
@@ -59,11 +59,7 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
  * are not mx's, and uploading others would break that client. Refused.
  */
 async function refuseForeignDevice(client: MatrixClient, userId: string, deviceId: string): Promise<void> {
-  const answer = await matrixRequest<{ device_keys?: Record<string, Record<string, unknown>> }>(client, {
-    method: 'POST', path: '/_matrix/client/v3/keys/query', body: { device_keys: { [userId]: [deviceId] } },
-    auth: true, idempotent: true, what: 'query this device\'s keys',
-  });
-  if (answer.device_keys?.[userId]?.[deviceId]) {
+  if (await serverDeviceKeys(client, userId, deviceId)) {
     throw new MxError(
       `device ${deviceId} has encryption keys on the server that mx does not hold here (made by another client, ` +
         'or its crypto store was deleted); log in with mx login for a device of its own to use encrypted rooms',

@@ -17,6 +17,7 @@ describe('shell completion', () => {
     expect(await complete('space', '')).toEqual(expect.arrayContaining(['add', 'tree']));
     expect(await complete('send', '!r:x', '--')).toEqual(expect.arrayContaining(['--reply-to', '--thread', '--edit', '--mention', '--mention-room']));
     expect(await complete('tail', '--')).toEqual(expect.arrayContaining(['--download', '--key-wait']));
+    expect(await complete('login', '--')).toEqual(expect.arrayContaining(['--sso', '--idp', '--browser', '--sso-timeout', '--refresh']));
     expect(await complete('api', 'GET', '/x', '--')).toEqual(expect.arrayContaining(['--paginate', '--include', '--field', '--raw-field']));
   });
 });

@@ -77,7 +77,7 @@ describe('access tokens that expire', () => {
     expect((await runMx(['whoami'], { configDir: lasting.configDir })).code).toBe(0);
   }, 60_000);
 
-  it('a login logged out elsewhere exits 3 naming mx login -p, keeps the profile\'s user, and logs in again on the same device', async () => {
+  it('a login logged out elsewhere exits 3 naming mx login -p, keeps the profile\'s user, and logs in again on the same device with its keys', async () => {
     const { configDir, password, name } = await user();
     const before = await mxJson<{ user_id: string; device_id: string }>(['profile', 'show'], { configDir });
     // Another client logs every device out.
@@ -86,8 +86,15 @@ describe('access tokens that expire', () => {
     await mxJson(['logout', '--all'], { configDir: other });
     expectExit(await runMx(['whoami'], { configDir }), 3, /mx login -p default/);
     expect(await mxJson(['profile', 'show'], { configDir })).toMatchObject({ user_id: before.user_id, device_id: before.device_id });
-    const again = await mxJson<{ device_id: string }>(['login', name, '--password-stdin', '--device-id', before.device_id], { configDir, input: password });
+    const again = await mxJson<{ device_id: string }>(['login', name, '--password-stdin'], { configDir, input: password });
     expect(again.device_id).toBe(before.device_id);
     expect((await runMx(['whoami'], { configDir })).code).toBe(0);
+    // The device's identity is kept, and is on the server again for others to encrypt to.
+    const { ed25519 } = await mxJson<{ ed25519: string }>(['crypto', 'status'], { configDir });
+    const query = { device_keys: { [before.user_id]: [before.device_id] } };
+    const keys = await mxJson<{ device_keys: Record<string, Record<string, { keys: Record<string, string> }>> }>(
+      ['api', 'POST', '/v3/keys/query', '--data', JSON.stringify(query)], { configDir },
+    );
+    expect(keys.device_keys[before.user_id]?.[before.device_id]?.keys[`ed25519:${before.device_id}`]).toBe(ed25519);
   }, 60_000);
 });

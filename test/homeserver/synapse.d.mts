@@ -9,7 +9,7 @@ export interface StartSynapseOptions {
    * Merged over the harness's config (mappings merge recursively; lists and scalars replace),
    * e.g. `{ rc_message: { per_second: 0.1, burst_count: 2 } }` for rate-limit tests.
    */
-  extraConfig?: Record<string, unknown>;
+  extraConfig?: Record<string, unknown> | ((server: { url: string; port: number }) => Record<string, unknown>);
   /** How long to wait for /_matrix/client/versions; default 60 000. */
   startTimeoutMs?: number;
   /** Keep the data dir after stop() (for debugging); default false. */

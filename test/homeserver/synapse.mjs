@@ -367,14 +367,16 @@ export async function startSynapse(options = {}) {
 async function startIn({ tree, dataDir, chrootDataDir, serverName, startTimeoutMs, options, log, t0 }) {
   const port = await freePort();
   const secret = randomBytes(24).toString('hex');
-  const overrides = [harnessConfig({ port, secret }), options.extraConfig ?? {}];
+  const url = `http://127.0.0.1:${port}`;
+  // A function of the server's URL when the config must name it (public_baseurl, SSO callbacks).
+  const extra = typeof options.extraConfig === 'function' ? options.extraConfig({ url, port }) : (options.extraConfig ?? {});
+  const overrides = [harnessConfig({ port, secret }), extra];
   await run('chroot', [tree, 'python3', '-c', CONFIGURE_PY, chrootDataDir, serverName], {
     input: JSON.stringify(overrides),
   });
 
   const logFile = path.join(dataDir, 'homeserver.log');
   const consoleFile = path.join(dataDir, 'console.log');
-  const url = `http://127.0.0.1:${port}`;
   const keep = Boolean(options.keepDataDir);
   const logs = () =>
     [`--- ${consoleFile} (last lines) ---`, tailFile(consoleFile, 20), `--- ${logFile} (last lines) ---`, tailFile(logFile, 30)].join('\n');

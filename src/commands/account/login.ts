@@ -1,9 +1,10 @@
 import type { Context } from '../../context.js';
 import { ExitCode, MxError, UsageError } from '../../errors.js';
-import { getLoginFlows, getTokenOwner, login, type Session } from '../../matrix/account.js';
+import { getLoginFlows, getTokenOwner, login, logout, type Session } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
 import type { MatrixClient } from '../../matrix/http.js';
 import { parseUserArgument } from '../../matrix/identifiers.js';
+import { openBrowser, ssoProviders, startSsoCallback } from '../../matrix/sso.js';
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
 import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
@@ -14,6 +15,10 @@ interface LoginArgs {
   user?: string;
   passwordStdin?: boolean;
   token?: boolean;
+  sso?: boolean;
+  idp?: string;
+  browser: boolean;
+  ssoTimeout: number;
   withToken?: boolean;
   deviceName: string;
   deviceId?: string;
@@ -32,10 +37,18 @@ export const loginCommand = defineCommand({
       .option('device-name', DEVICE_NAME_OPTION)
       .option('device-id', { type: 'string', describe: 're-use this device ID' })
       .option('refresh', REFRESH_OPTION)
-      .conflicts('token', ['with-token', 'password-stdin'])
-      .conflicts('with-token', ['password-stdin', 'device-id']),
+      .option('sso', { type: 'boolean', describe: 'single sign-on: sign in in a browser (mx prints the page, and opens it on a desktop)' })
+      .option('idp', { type: 'string', nargs: 1, describe: 'with --sso: this identity provider (its ID, as the server lists them)' })
+      .option('browser', { type: 'boolean', default: true, describe: 'with --sso: open the page in the desktop\'s browser (--no-browser: only print it)' })
+      .option('sso-timeout', { type: 'number', default: 300, describe: 'with --sso: give up after this many seconds without a sign-in' })
+      .conflicts('token', ['with-token', 'password-stdin', 'sso'])
+      .conflicts('with-token', ['password-stdin', 'device-id', 'sso'])
+      .conflicts('sso', 'password-stdin'),
   validate(args) {
     if (args.user) parseUserArgument(args.user);
+    if (args.user && args.sso) throw new UsageError('with --sso, the browser says who signs in: leave out the user name');
+    if (args.idp !== undefined && !args.sso) throw new UsageError('--idp is for --sso');
+    if (!Number.isFinite(args.ssoTimeout) || args.ssoTimeout <= 0) throw new UsageError('--sso-timeout must be a number of seconds above 0');
     return args;
   },
   async run(ctx, args) {
@@ -50,8 +63,20 @@ export const loginCommand = defineCommand({
     const homeserver = await ctx.loginHomeserver(profileName, user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
 
-    const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, args, user);
-    const previous = await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now());
+    // Logging in again as the profile's user (logged out elsewhere, a session that ran out) comes
+    // back on the profile's device: its encryption identity and room keys stay usable.
+    const reusable = profile?.deviceId && profile.cryptoKey && profile.userId === user ? profile.deviceId : undefined;
+    const deviceArgs = { ...args, deviceId: args.deviceId ?? reusable };
+    const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, deviceArgs, user);
+    let previous;
+    try {
+      previous = await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now());
+    } catch (error) {
+      // Signed in as someone other than the profile's user (SSO, a login token): the new device
+      // is not kept, so it is logged out rather than left behind on the server.
+      if (!args.withToken) await logout({ ...client, accessToken: session.access_token }, false).catch(() => {});
+      throw error;
+    }
     await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
@@ -61,8 +86,9 @@ export const loginCommand = defineCommand({
 
 /** As the spec's login flow says: ask the server which login types it offers, then use one. */
 async function loginWithFlow(ctx: Context, client: MatrixClient, args: LoginArgs, user: string | undefined): Promise<Session> {
+  if (args.sso) return loginWithSso(ctx, client, args, await getLoginFlows(client));
   const type = args.token ? 'm.login.token' : 'm.login.password';
-  if (!args.token && !user) throw new UsageError('login needs a user name (or --token / --with-token)');
+  if (!args.token && !user) throw new UsageError('login needs a user name (or --sso, --token, --with-token)');
   const flows = await getLoginFlows(client);
   if (!flows.some((flow) => flow.type === type)) {
     const offered = flows.map((flow) => flow.type).join(', ') || 'none';
@@ -79,9 +105,13 @@ async function loginWithFlow(ctx: Context, client: MatrixClient, args: LoginArgs
   const secret = args.token
     ? await readSecret(ctx.io, { fromStdin: !ctx.io.env.MX_LOGIN_TOKEN, envVar: 'MX_LOGIN_TOKEN', what: 'login token', stdinFlag: '--token' })
     : await readSecret(ctx.io, { fromStdin: Boolean(args.passwordStdin), envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin' });
+  return submitLogin(ctx, client, args, args.token ? { type, token: secret } : { type, identifier: { type: 'm.id.user', user }, password: secret });
+}
+
+/** POST /login with the credentials, the device and the refresh token asked for. */
+async function submitLogin(ctx: Context, client: MatrixClient, args: LoginArgs, credentials: Record<string, unknown> & { type: string }): Promise<Session> {
   const body = {
-    type,
-    ...(args.token ? { token: secret } : { identifier: { type: 'm.id.user', user }, password: secret }),
+    ...credentials,
     initial_device_display_name: args.deviceName,
     ...(args.deviceId ? { device_id: args.deviceId } : {}),
     ...(args.refresh ? { refresh_token: true } : {}),
@@ -91,9 +121,29 @@ async function loginWithFlow(ctx: Context, client: MatrixClient, args: LoginArgs
   } catch (error) {
     // The spec answers a wrong password (or unknown user) with 403 M_FORBIDDEN.
     if (error instanceof MatrixError && error.errcode === 'M_FORBIDDEN') {
-      throw new MxError(`login failed: ${args.token ? 'invalid login token' : 'wrong user name or password'} (M_FORBIDDEN)`, ExitCode.auth, error.details);
+      throw new MxError(`login failed: ${credentials.type === 'm.login.token' ? 'invalid login token' : 'wrong user name or password'} (M_FORBIDDEN)`, ExitCode.auth, error.details);
     }
     throw error;
+  }
+}
+
+/** --sso: the browser signs in at the identity provider; the login token comes back to a loopback port. */
+async function loginWithSso(ctx: Context, client: MatrixClient, args: LoginArgs, flows: { type: string }[]): Promise<Session> {
+  const providers = ssoProviders(flows);
+  if (!providers) {
+    throw new MxError(`${client.baseUrl} offers no single sign-on (it offers: ${flows.map((f) => f.type).join(', ') || 'none'})`, ExitCode.auth);
+  }
+  if (args.idp !== undefined && providers.length > 0 && !providers.some((p) => p.id === args.idp)) {
+    throw new UsageError(`no identity provider "${args.idp}" on ${client.baseUrl}; it has: ${providers.map((p) => `${p.id} (${p.name})`).join(', ')}`);
+  }
+  const callback = await startSsoCallback(client.baseUrl, args.idp, args.ssoTimeout * 1000, ctx.io.signal);
+  try {
+    const opened = args.browser && openBrowser(callback.url, ctx.io.env);
+    ctx.out.notice(`${opened ? 'Sign in in the browser that opened, or open' : 'Open'} this page to sign in: ${callback.url}`, { url: callback.url });
+    const token = await callback.loginToken;
+    return await submitLogin(ctx, client, args, { type: 'm.login.token', token });
+  } finally {
+    callback.close();
   }
 }
 
