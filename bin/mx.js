@@ -14,8 +14,6 @@
 'use strict';
 const { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
-const { setFlagsFromString } = require('node:v8');
-const vm = require('node:vm');
 
 const dist = path.join(__dirname, '..', 'dist');
 const argv = process.argv.slice(2);
@@ -24,18 +22,22 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   // Exactly what the full parse prints for this argv (a test keeps the two equal).
   process.stdout.write(`${JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
 } else {
-  setV8Flags();
-  const requests = mayMakeRequests(argv);
-  if (requests) startHttpParserCompile();
-  const bundle = readBundle(path.join(dist, 'mx.cjs'));
-  // V8 starts a background compile from a task on this thread's event loop, once the bytes are
-  // decoded (which the reads above leave time for): one turn of the loop lets it start.
-  if (requests) setImmediate(() => runBundle(bundle));
-  else runBundle(bundle);
+  runBundle(readBundle(path.join(dist, 'mx.cjs')));
+  // The bundle's modules, and the Node built-ins they load, are initialised now; its command
+  // runs from the next microtask on. The wasm flags go in only now: see setWasmFlags.
+  setWasmFlags();
+  if (mayMakeRequests(argv)) startHttpParserCompile();
 }
 
-/** V8 flags are part of a code cache's key: they are all set here, before the bundle is compiled. */
-function setV8Flags() {
+/**
+ * V8 flags for undici's parser, set after start-up, not before. Node loads its built-in modules
+ * from a code cache of its own, which V8 rejects once any flag differs from Node's defaults
+ * (the cache is keyed by a hash of all flags): set first, they made every built-in mx loads
+ * compile from source, ~10 ms of every command. mx's own code cache is therefore made, and
+ * used, with the default flags (writeCache puts them back before it serializes).
+ */
+function setWasmFlags() {
+  const { setFlagsFromString } = require('node:v8');
   // undici parses HTTP with WebAssembly (llhttp). V8 would tier hot wasm functions up to
   // TurboFan in background threads, and process.exit waits for those compile jobs (~190 ms
   // after the last request of a short command); Liftoff's baseline code is fast enough for a CLI.
@@ -92,7 +94,7 @@ function runBundle({ file, source, buildId, enabled, header, distCache }) {
 }
 
 function compile(file, source, cachedData) {
-  return new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  return new (require('node:vm').Script)(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
 }
 
 /** The compiled script if V8 accepts the cache, else undefined. */
@@ -113,9 +115,19 @@ function readCache(file, header) {
   return data.length > header.length && data.subarray(0, header.length).equals(header) ? data.subarray(header.length) : undefined;
 }
 
+/**
+ * Every V8 flag mx sets (setWasmFlags, src/crypto/engine.ts), at Node's default. They are put
+ * back before a code cache is serialized, so that it carries the hash of the default flags it
+ * is used with (see setWasmFlags). The build checks that these are this Node's defaults and
+ * that they cover every flag mx sets (and those --liftoff-only implies).
+ */
+const DEFAULT_V8_FLAGS = ['--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering', '--wasm-lazy-compilation', '--no-wasm-lazy-validation', '--wasm-tiering-budget=1800000'];
+
 /** Atomically (a reader sees the old file or the new one); never fails the command. */
 function writeCache(target, header, script, sweep) {
   try {
+    const { setFlagsFromString } = require('node:v8');
+    for (const flag of DEFAULT_V8_FLAGS) setFlagsFromString(flag);
     const dir = path.dirname(target);
     mkdirSync(dir, { recursive: true });
     const temp = `${target}.${process.pid}.tmp`;

@@ -251,14 +251,36 @@ await trainCodeCache({ root, log: (line) => console.error(`build: ${line}`) });
  * pollute mx's stderr and silently undo the tuning: each flag must be one this Node lists.
  */
 function checkV8Flags() {
-  const known = new Set(
-    [...execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1].replace(/-/g, '_')),
-  );
+  const options = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
+  const known = new Set([...options.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1].replace(/-/g, '_')));
+  const set = new Set();
   for (const file of V8_FLAG_SETTERS) {
     const source = readFileSync(path.join(root, file), 'utf8');
     const flags = [...source.matchAll(/setFlagsFromString\(\s*[`'"]--(?:no-)?([a-z0-9-]+)/g)].map((m) => m[1]);
     if (flags.length === 0) throw new Error(`${file} sets no V8 flag any more: update V8_FLAG_SETTERS in scripts/build.mjs`);
     const unknown = flags.filter((flag) => !known.has(flag.replace(/-/g, '_')));
     if (unknown.length) throw new Error(`${file} sets V8 flags that Node ${process.version} does not know: ${unknown.join(', ')}`);
+    for (const flag of flags) set.add(flag);
   }
+  checkDefaultV8Flags(options, set);
+}
+
+/**
+ * bin/mx.js puts every flag mx sets back to its default before it writes a code cache (which
+ * V8 keys by a hash of all flags, and which is used with the defaults): its DEFAULT_V8_FLAGS
+ * must be this Node's defaults, and cover every flag set, and those --liftoff-only turns off.
+ */
+function checkDefaultV8Flags(options, set) {
+  const launcher = readFileSync(path.join(root, 'bin/mx.js'), 'utf8');
+  const list = /const DEFAULT_V8_FLAGS = \[([^\]]*)\]/.exec(launcher)?.[1];
+  if (!list) throw new Error('bin/mx.js has no DEFAULT_V8_FLAGS list any more: update checkDefaultV8Flags in scripts/build.mjs');
+  const restored = [...list.matchAll(/'(--[a-z0-9=-]+)'/g)].map((m) => m[1]);
+  const name = (flag) => flag.replace(/^--(no-)?/, '').replace(/=.*/, '');
+  for (const flag of restored) {
+    const defaultLine = new RegExp(`^\\s+--${name(flag)} .*\\n\\s+type: \\S+\\s+default: (\\S+)`, 'm').exec(options)?.[1];
+    if (defaultLine !== flag) throw new Error(`bin/mx.js DEFAULT_V8_FLAGS has ${flag}, but Node ${process.version}'s default is ${defaultLine ?? 'unknown'}`);
+  }
+  const covered = new Set(restored.map(name));
+  const missing = [...set, ...(set.has('liftoff-only') ? ['wasm-tier-up', 'wasm-dynamic-tiering'] : [])].filter((flag) => !covered.has(flag));
+  if (missing.length) throw new Error(`bin/mx.js DEFAULT_V8_FLAGS does not put back ${missing.map((f) => `--${f}`).join(', ')}`);
 }

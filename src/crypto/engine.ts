@@ -28,8 +28,9 @@ async function load(debug?: (line: string) => void): Promise<CryptoSdk> {
 
 /**
  * How V8 compiles the engine's WebAssembly. The flags are read when the module is compiled, so
- * they are set just before; bin/mx.js set others for undici's parser at start (the code cache's
- * flag hash was fixed by then, so changing flags here does not make it misfit).
+ * they are set just before; bin/mx.js set others for undici's parser after start-up, and puts
+ * all of them back to Node's defaults before it writes a code cache (its DEFAULT_V8_FLAGS lists
+ * every flag set here).
  */
 function setEngineCompileFlags(): void {
   const { setFlagsFromString } = process.getBuiltinModule('node:v8');
