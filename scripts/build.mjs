@@ -105,6 +105,56 @@ function llhttpFromFiles(counter) {
 }
 
 /**
+ * undici and yargs load node:assert only for plain checks (assert(condition), strictEqual,
+ * notStrictEqual), and undici loads node:http only for two things it needs later, if at all
+ * (the IncomingMessage class, to recognise one as a request body, and http.maxHeaderSize,
+ * which src/http-agent.ts gives it); loading both costs ~2 ms of every start. They get a
+ * stand-in assert, and undici looks those two up in node:http when first used.
+ */
+function undiciBuiltins(counter) {
+  const rewrites = [
+    // lib/core/util.js
+    ["const { IncomingMessage } = require('node:http')", "let IncomingMessageClass\nconst IncomingMessage = () => (IncomingMessageClass ??= require('node:http').IncomingMessage)"],
+    ['.constructor === IncomingMessage)', '.constructor === IncomingMessage())'],
+    // lib/dispatcher/client.js: the default maximum header size, asked for when a client is made
+    ["const http = require('node:http')\n", ''],
+    [/const getDefaultNodeMaxHeaderSize = http &&[\s\S]*?: \(\) => \{ throw new InvalidArgumentError\([^)]*\) \}\n/, "const getDefaultNodeMaxHeaderSize = () => require('node:http').maxHeaderSize\n"],
+  ];
+  return {
+    name: 'mx-undici-builtins',
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?assert$/ }, (args) => {
+        if (!/[\\/]node_modules[\\/](undici|yargs)[\\/]/.test(args.importer)) return undefined;
+        counter.assert++;
+        return { path: 'assert', namespace: 'mx-undici-assert' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'mx-undici-assert' }, () => ({
+        loader: 'js',
+        contents: `function fail(message) {
+  const error = new Error(message ?? 'assertion failed');
+  error.code = 'ERR_ASSERTION';
+  throw error;
+}
+module.exports = function assert(value, message) {
+  if (!value) fail(message);
+};
+module.exports.strictEqual = (actual, expected, message) => Object.is(actual, expected) || fail(message);
+module.exports.notStrictEqual = (actual, expected, message) => !Object.is(actual, expected) || fail(message);`,
+      }));
+      b.onLoad({ filter: /[\\/]undici[\\/]lib[\\/](core[\\/]util|dispatcher[\\/]client)\.js$/ }, async (args) => {
+        let source = await readFile(args.path, 'utf8');
+        for (const [from, to] of rewrites) {
+          const next = source.replace(from, to);
+          if (next !== source) counter.http++;
+          source = next;
+        }
+        return { loader: 'js', contents: source };
+      });
+    },
+  };
+}
+
+/**
  * cosmiconfig can load TypeScript configs; mx never does (config files never run code), so its
  * lazy import of the compiler must not drag 3 MB of it into the bundle.
  */
@@ -184,13 +234,14 @@ await rm(dist, { recursive: true, force: true });
 const h2 = { applied: 0 };
 const help = { applied: 0 };
 const llhttp = { applied: 0 };
+const builtins = { assert: 0, http: 0 };
 const lazySeen = new Set();
 const result = await build({
   ...common,
   entryPoints: ['src/cli.ts'],
   outfile,
   metafile: true,
-  plugins: [lazyUndiciHttp2(h2), lazyHelpRendering(help), lazyPackages(lazySeen), llhttpFromFiles(llhttp), noTypeScript],
+  plugins: [lazyUndiciHttp2(h2), undiciBuiltins(builtins), lazyHelpRendering(help), lazyPackages(lazySeen), llhttpFromFiles(llhttp), noTypeScript],
   // Strict mode throughout, as in the ES modules it is made of (a directive must come first).
   banner: { js: `//mx-build:${BUILD_ID_PLACEHOLDER}\n'use strict';${importMetaUrl}` },
 });
@@ -219,6 +270,8 @@ await build({
 });
 if (h2.applied !== 1) throw new Error(`the lazy HTTP/2 plugin matched ${h2.applied} times, not once: has undici's layout changed?`);
 if (llhttp.applied !== 2) throw new Error(`the llhttp plugin matched ${llhttp.applied} times, not twice: has undici's layout changed?`);
+if (builtins.http !== 4) throw new Error(`the undici built-ins plugin made ${builtins.http} of its 4 rewrites: has undici changed?`);
+if (builtins.assert === 0) throw new Error('the undici built-ins plugin replaced no node:assert: has undici changed?');
 if (help.applied !== 2) throw new Error(`the lazy help-rendering plugin matched ${help.applied} times, not twice: has yargs changed?`);
 checkV8Flags();
 

@@ -15,7 +15,9 @@ Object.assign(Dispatcher.prototype, api);
 // in the background while mx starts: flags must be set before the bundle is compiled, because
 // they are part of its code cache's key.
 
-const POOL = { keepAliveTimeout: 30_000, connections: 16 };
+// maxHeaderSize is Node's default (16 KiB), given so that undici need not load node:http to ask
+// for it (scripts/build.mjs, undiciBuiltins).
+const POOL = { keepAliveTimeout: 30_000, connections: 16, maxHeaderSize: 16 * 1024 };
 
 /**
  * An Agent, or, when the environment names a proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or their

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,7 +52,8 @@ export async function acquireLock(folder: string, staleMs: number, timeoutMs: nu
           compromised = err;
         },
       });
-      const token = randomBytes(12).toString('hex');
+      // node:crypto is loaded here, when a store is locked, not at every command's start-up.
+      const token = process.getBuiltinModule('node:crypto').randomBytes(12).toString('hex');
       try {
         writeFileSync(ownerFile, token, { mode: 0o600 });
       } catch (err) {

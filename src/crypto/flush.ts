@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { fstatSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { LocalStateError } from '../errors.js';
@@ -31,7 +30,7 @@ export function cannotSave(folder: string, err: unknown): LocalStateError {
  */
 export class Flusher {
   /** Names this process in the manifest records it writes (for debugging). */
-  private readonly writer = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  private readonly writer = `${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}`;
 
   constructor(
     private readonly folder: string,
