@@ -24,48 +24,24 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
 } else {
   runBundle(readBundle(path.join(dist, 'mx.cjs')));
   // The bundle's modules, and the Node built-ins they load, are initialised now; its command
-  // runs from the next microtask on. The wasm flags go in only now: see setWasmFlags.
+  // runs from the next microtask on. The wasm flag goes in only now: see setWasmFlags.
   setWasmFlags();
-  if (mayMakeRequests(argv)) startHttpParserCompile();
 }
 
 /**
- * V8 flags for undici's parser, set after start-up, not before. Node loads its built-in modules
- * from a code cache of its own, which V8 rejects once any flag differs from Node's defaults
- * (the cache is keyed by a hash of all flags): set first, they made every built-in mx loads
- * compile from source, ~10 ms of every command. mx's own code cache is therefore made, and
- * used, with the default flags (writeCache puts them back before it serializes).
+ * undici parses HTTP with WebAssembly (llhttp), compiled at the first request. V8 would tier hot
+ * wasm functions up to TurboFan in background threads, and process.exit waits for those compile
+ * jobs (~190 ms after the last request of a short command); Liftoff's baseline code is fast
+ * enough for a CLI.
+ *
+ * The flag is set after start-up, not before: Node loads its built-in modules from a code cache
+ * of its own, which V8 rejects once any flag differs from Node's defaults (the cache is keyed
+ * by a hash of all flags). Set first, it made every built-in mx loads compile from source, ~10
+ * ms of every command. mx's own code cache is therefore made, and used, with the default flags
+ * (writeCache puts them back before it serializes).
  */
 function setWasmFlags() {
-  const { setFlagsFromString } = require('node:v8');
-  // undici parses HTTP with WebAssembly (llhttp). V8 would tier hot wasm functions up to
-  // TurboFan in background threads, and process.exit waits for those compile jobs (~190 ms
-  // after the last request of a short command); Liftoff's baseline code is fast enough for a CLI.
-  setFlagsFromString('--liftoff-only');
-  // Compile every function of a wasm module when the module is compiled, not at its first call
-  // (see startHttpParserCompile).
-  setFlagsFromString('--no-wasm-lazy-compilation');
-}
-
-/**
- * undici compiles llhttp at the first request, on the main thread, and V8 compiled each wasm
- * function at its first call: 7-10 ms before the first response could be read. Compiled here,
- * in the background, while mx starts, it is ready by then: when undici compiles the same bytes
- * (dist/llhttp-simd.wasm), V8 hands it the finished module, as it shares compiled modules with
- * identical bytes while one of them is alive (hence the global). Should the background compile
- * not be done in time, undici's compiles as before, only eagerly (a few ms more).
- */
-function startHttpParserCompile() {
-  try {
-    globalThis[Symbol.for('mx.llhttp')] = WebAssembly.compile(readFileSync(path.join(dist, 'llhttp-simd.wasm'))).catch(() => {});
-  } catch {
-    // Only a head start: undici compiles its own copy anyway.
-  }
-}
-
-/** A guess, for the head start only: help, completion and profile commands make no requests. */
-function mayMakeRequests(args) {
-  return args.length > 0 && args[0] !== 'profile' && args[0] !== 'completion' && !args.includes('--help') && !args.includes('-h');
+  require('node:v8').setFlagsFromString('--liftoff-only');
 }
 
 /** The bundle's source and build ID, and the build's code cache for it (read now, used in runBundle). */
@@ -121,7 +97,7 @@ function readCache(file, header) {
  * is used with (see setWasmFlags). The build checks that these are this Node's defaults and
  * that they cover every flag mx sets (and those --liftoff-only implies).
  */
-const DEFAULT_V8_FLAGS = ['--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering', '--wasm-lazy-compilation', '--no-wasm-lazy-validation', '--wasm-tiering-budget=1800000'];
+const DEFAULT_V8_FLAGS = ['--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering', '--no-wasm-lazy-validation', '--wasm-tiering-budget=1800000'];
 
 /** Atomically (a reader sees the old file or the new one); never fails the command. */
 function writeCache(target, header, script, sweep) {

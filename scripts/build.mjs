@@ -288,8 +288,7 @@ for (const [name, { files }] of Object.entries(VENDORED)) {
   for (const file of files) await cp(path.join(from, file), path.join(dist, 'vendor', name.split('/').pop(), file));
 }
 
-// undici's HTTP parser, for the bundle (llhttpFromFiles) and for bin/mx.js, which compiles it in
-// the background at start-up.
+// undici's HTTP parser, which the bundle reads from here (llhttpFromFiles).
 await writeFile(path.join(dist, 'llhttp-simd.wasm'), requireFromRoot('undici/lib/llhttp/llhttp_simd-wasm.js'));
 await writeFile(path.join(dist, 'llhttp.wasm'), requireFromRoot('undici/lib/llhttp/llhttp-wasm.js'));
 

@@ -34,11 +34,9 @@ async function load(debug?: (line: string) => void): Promise<CryptoSdk> {
  */
 function setEngineCompileFlags(): void {
   const { setFlagsFromString } = process.getBuiltinModule('node:v8');
-  // 7.8 MB of WebAssembly: compiled lazily, function by function, as it is used (bin/mx.js
-  // turns lazy compilation off for undici's small parser, which is all used at once), and
-  // validated as each function is compiled, not all at once up front (an encrypted send uses
-  // ~10% of the module: validating the rest cost ~12 ms of every command that loads it).
-  setFlagsFromString('--wasm-lazy-compilation');
+  // 7.8 MB of WebAssembly: compiled lazily, function by function, as it is used (V8's default),
+  // and validated as each function is compiled, not all at once up front (an encrypted send
+  // uses ~10% of the module: validating the rest cost ~12 ms of every command that loads it).
   setFlagsFromString('--wasm-lazy-validation');
   // bin/mx.js keeps wasm in Liftoff's baseline code (--liftoff-only, which also turned tier-up
   // off), because process.exit waits for optimizing compiles still running. Decrypting is
