@@ -266,6 +266,7 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
     const contentType = String(response.headers['content-type'] ?? '');
     const bytes = spec.onProgress ? await readWithProgress(response, spec.onProgress) : Buffer.from(await response.body.arrayBuffer());
     client.debug?.(`< ${response.statusCode} ${contentType || '(no content type)'} ${(process.hrtime.bigint() - started) / 1_000_000n} ms`);
+    await connectionReleased();
     return {
       status: response.statusCode,
       contentType,
@@ -278,6 +279,16 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
     if (client.signal?.aborted) throw error;
     throw new NetworkError(`${spec.what}: cannot reach ${url.origin}: ${describeNetworkError(error)}`, error);
   }
+}
+
+/**
+ * undici hands a connection back to its pool one event-loop turn after the response's body has
+ * been read; a request made before that (mx's next one usually is: a send right after the
+ * room's encryption check) finds it busy and opens another connection (~1-2 ms, and a request
+ * more on a new connection). Waiting that turn keeps one connection for a command's requests.
+ */
+function connectionReleased(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 async function readWithProgress(response: Dispatcher.ResponseData, onProgress: NonNullable<RequestSpec['onProgress']>): Promise<Buffer> {

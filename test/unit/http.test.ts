@@ -174,3 +174,28 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('soon')).toBeUndefined();
   });
 });
+
+describe('the connection pool', () => {
+  it('sends back-to-back requests over one connection (an error answer included)', async () => {
+    const { createServer } = await import('node:http');
+    const { createDispatcher } = await import('../../src/http-agent.js');
+    let connections = 0;
+    const server = createServer((req, res) => {
+      res.writeHead(req.method === 'GET' ? 404 : 200, JSON_HEADERS).end(JSON.stringify(req.method === 'GET' ? { errcode: 'M_NOT_FOUND' } : { ok: true }));
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const dispatcher = await createDispatcher({});
+    const client: MatrixClient = { baseUrl: `http://127.0.0.1:${port}`, accessToken: 't', dispatcher, sleep: async () => {} };
+    try {
+      await expect(matrixRequest(client, get)).rejects.toMatchObject({ errcode: 'M_NOT_FOUND' });
+      await expect(matrixRequest(client, { ...post, auth: true })).resolves.toEqual({ ok: true });
+      await expect(matrixRequest(client, get)).rejects.toMatchObject({ errcode: 'M_NOT_FOUND' });
+      expect(connections).toBe(1);
+    } finally {
+      await dispatcher.close();
+      server.close();
+    }
+  });
+});
