@@ -1,6 +1,6 @@
 /** File system helpers the profile store and the crypto store share. */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmodSync, mkdirSync, statSync, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from './errors.js';
 
@@ -24,7 +24,7 @@ export function ensurePrivateDir(dir: string): void {
  * before it committed, and is garbage.
  */
 export async function createPrivateFile(file: string): Promise<FileHandle> {
-  const fh = await open(file, 'w', 0o600);
+  const fh = await fsp.open(file, 'w', 0o600);
   await fh.chmod(0o600); // the mode given to open() is filtered by the umask
   return fh;
 }
@@ -41,16 +41,16 @@ export async function replaceFileAtomically(file: string, data: string | Uint8Ar
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let fh: FileHandle | undefined;
   try {
-    fh = await open(tmp, 'wx', 0o600);
+    fh = await fsp.open(tmp, 'wx', 0o600);
     await fh.chmod(0o600); // the mode given to open() is filtered by the umask
     await fh.writeFile(data);
     await fh.sync();
     await fh.close();
     fh = undefined;
-    await rename(tmp, file);
+    await fsp.rename(tmp, file);
   } catch (err) {
     await fh?.close().catch(() => {});
-    await rm(tmp, { force: true }).catch(() => {});
+    await fsp.rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
   await fsyncDir(path.dirname(file));
@@ -61,7 +61,7 @@ export async function replaceFileAtomically(file: string, data: string | Uint8Ar
  * atomic without it, so failures are ignored.
  */
 export async function fsyncDir(dir: string): Promise<void> {
-  await open(dir, 'r')
+  await fsp.open(dir, 'r')
     .then(async (d) => {
       try {
         await d.sync();

@@ -1,5 +1,5 @@
 /** Reading what the user hands mx besides flags: all of stdin, or JSON inline, from a file or from stdin. */
-import { readFile } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import { UsageError } from './errors.js';
@@ -22,7 +22,7 @@ export async function readJsonData(io: Io, data: string, flag: string): Promise<
   } else if (data.startsWith('@')) {
     const file = path.resolve(io.cwd, data.slice(1));
     try {
-      [text, source] = [await readFile(file, 'utf8'), file];
+      [text, source] = [await fsp.readFile(file, 'utf8'), file];
     } catch (error) {
       throw new UsageError(`cannot read ${flag} file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
     }

@@ -1,5 +1,4 @@
-import { fstatSync, readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { fstatSync, readdirSync, promises as fsp } from 'node:fs';
 import { LocalStateError } from '../errors.js';
 import { createPrivateFile, ensurePrivateDir, errorMessage, fsyncDir } from '../fs-util.js';
 import type { HeldLock } from './file-lock.js';
@@ -124,7 +123,7 @@ export class Flusher {
       applyOp(work, op);
       await this.manifest.append(this.writer, work, [op]);
     } catch (err) {
-      await rm(this.logs.path(file), { force: true }).catch(() => {});
+      await fsp.rm(this.logs.path(file), { force: true }).catch(() => {});
       if (err instanceof LocalStateError) throw err;
       throw new LocalStateError(`Cannot compact the crypto store file ${this.logs.path(def.file)}: ${errorMessage(err)}`, { cause: err });
     }
@@ -142,15 +141,15 @@ export class Flusher {
     const referenced = referencedFiles(this.manifest.state);
     const dirs = new Set([...this.manifest.state.dbs.values()].map((d) => d.dir));
     for (const entry of readdirSync(this.folder, { withFileTypes: true })) {
-      if (entry.isFile() && entry.name.endsWith('.tmp')) await rm(this.logs.path(entry.name), { force: true }).catch(() => {});
+      if (entry.isFile() && entry.name.endsWith('.tmp')) await fsp.rm(this.logs.path(entry.name), { force: true }).catch(() => {});
       if (!entry.isDirectory()) continue;
       if (!dirs.has(entry.name)) {
-        if (/-\d+$/.test(entry.name)) await rm(this.logs.path(entry.name), { recursive: true, force: true }).catch(() => {});
+        if (/-\d+$/.test(entry.name)) await fsp.rm(this.logs.path(entry.name), { recursive: true, force: true }).catch(() => {});
         continue;
       }
       for (const f of readdirSync(this.logs.path(entry.name))) {
         const rel = `${entry.name}/${f}`;
-        if (f.endsWith('.log') && !referenced.has(rel)) await rm(this.logs.path(rel), { force: true }).catch(() => {});
+        if (f.endsWith('.log') && !referenced.has(rel)) await fsp.rm(this.logs.path(rel), { force: true }).catch(() => {});
       }
     }
   }

@@ -1,5 +1,5 @@
-import { readSync } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { readSync, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from '../errors.js';
 import { errorCode, errorMessage } from '../fs-util.js';
@@ -36,7 +36,7 @@ export class LogFiles {
   async open(file: string): Promise<void> {
     if (this.handles.has(file)) return;
     try {
-      this.handles.set(file, await open(this.path(file), 'r+'));
+      this.handles.set(file, await fsp.open(this.path(file), 'r+'));
     } catch (err) {
       throw errorCode(err) === 'ENOENT'
         ? damaged(this.path(file), 'it is missing')
@@ -53,7 +53,7 @@ export class LogFiles {
   /** Closes and deletes a log that no committed state refers to any more. */
   async remove(file: string): Promise<void> {
     await this.close(file);
-    await rm(this.path(file), { force: true }).catch(() => {});
+    await fsp.rm(this.path(file), { force: true }).catch(() => {});
   }
 
   async closeAll(): Promise<void> {

@@ -1,5 +1,5 @@
-import { fstatSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { fstatSync, statSync, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from '../errors.js';
 import { errorCode, errorMessage, readExactly, replaceFileAtomically } from '../fs-util.js';
@@ -180,7 +180,7 @@ export class ManifestFile {
   async refresh(): Promise<boolean> {
     if (!this.fh) {
       try {
-        this.fh = await open(this.file, 'r+');
+        this.fh = await fsp.open(this.file, 'r+');
       } catch (err) {
         if (errorCode(err) === 'ENOENT') return false;
         throw new LocalStateError(`Cannot open the crypto store manifest ${this.file}: ${errorMessage(err)}`, { cause: err });
@@ -198,7 +198,7 @@ export class ManifestFile {
       // Rewritten by another process. The old inode cannot have been reused for the new file
       // while we keep it open, so a different number always means a different file.
       await this.fh.close();
-      this.fh = await open(this.file, 'r+');
+      this.fh = await fsp.open(this.file, 'r+');
       this.ino = fstatSync(this.fh.fd).ino;
       return this.readFrom(0, emptyState());
     }
@@ -280,7 +280,7 @@ export class ManifestFile {
       throw new LocalStateError(`Cannot write the crypto store manifest ${this.file}: ${errorMessage(err)}`, { cause: err });
     }
     await this.fh?.close();
-    this.fh = await open(this.file, 'r+');
+    this.fh = await fsp.open(this.file, 'r+');
     this.ino = fstatSync(this.fh.fd).ino;
     this.offset = bytes.length;
   }

@@ -3,7 +3,7 @@
  * content of an m.image / m.audio / m.video / m.file message (encrypted in an encrypted room). `mime` and `image-size` are
  * loaded only here, so other sends never pay for them.
  */
-import { readFile } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, MxError, UsageError } from '../errors.js';
 import { MatrixError } from '../matrix/errors.js';
@@ -25,7 +25,7 @@ export async function readLocalFile(cwd: string, file: string): Promise<LocalFil
   const full = path.resolve(cwd, file);
   let data: Buffer;
   try {
-    data = await readFile(full);
+    data = await fsp.readFile(full);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(error));

@@ -1,5 +1,6 @@
 /** Files mx writes for the user. */
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, MxError } from '../errors.js';
 
@@ -28,7 +29,7 @@ export async function openPrivateFile(cwd: string, file: string, options: Privat
   const full = path.resolve(cwd, file);
   let handle: FileHandle;
   try {
-    handle = await open(full, options.keepExisting ? 'wx' : 'w', 0o600);
+    handle = await fsp.open(full, options.keepExisting ? 'wx' : 'w', 0o600);
     // An existing file keeps its mode with open(), and a new one's is filtered by the umask.
     await handle.chmod(0o600);
   } catch (error) {
@@ -53,7 +54,7 @@ export async function openPrivateFile(cwd: string, file: string, options: Privat
     async abandon() {
       await handle.close().catch(() => {});
       // Only a file this open made ('wx'): an existing one the user named is not removed.
-      if (options.keepExisting) await rm(full, { force: true });
+      if (options.keepExisting) await fsp.rm(full, { force: true });
     },
   };
 }

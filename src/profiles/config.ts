@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { LocalStateError, UsageError } from '../errors.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/format.js';
@@ -77,7 +76,7 @@ export async function loadConfig(opts: {
 
   let text: string;
   try {
-    text = (await readFile(filepath, 'utf8')).replace(/^\uFEFF/, '');
+    text = (await fsp.readFile(filepath, 'utf8')).replace(/^\uFEFF/, '');
   } catch (err) {
     if (opts.explicitPath !== undefined && errorCode(err) === 'ENOENT') {
       throw new UsageError(`Config file ${filepath} (from --config) does not exist.`);

@@ -1,5 +1,4 @@
-import { chmodSync, readFileSync, statSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmodSync, readFileSync, statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
@@ -142,9 +141,9 @@ export class ProfileStore {
   private async ensureDir(): Promise<void> {
     const dir = path.dirname(this.storeFile);
     try {
-      const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+      const created = await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       // mkdir's mode is filtered by the umask; set it exactly.
-      if (created !== undefined) await chmod(dir, 0o700);
+      if (created !== undefined) await fsp.chmod(dir, 0o700);
     } catch (err) {
       throw new LocalStateError(`Cannot create the folder ${dir} for the profile store: ${errorMessage(err)}`, { cause: err });
     }

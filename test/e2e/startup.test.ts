@@ -83,3 +83,35 @@ describe('the code cache', () => {
     writeFileSync(cacheFile, goodCache);
   });
 });
+
+describe('what a plain command loads', () => {
+  // Node built-ins that cost start-up time and that a plain command does not need: encryption's
+  // (crypto, zlib), undici's deferred ones (http, http2, tls, assert), fs/promises. Loaded by
+  // a module's top-level import they would cost every command (see scripts/build.mjs, bin/mx.js).
+  const DEFERRED = ['crypto', 'zlib', 'http', 'http2', 'tls', 'assert', 'fs/promises', 'readline', 'child_process', 'worker_threads'];
+
+  it('mx whoami loads none of the built-ins only some commands need', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"user_id":"@a:hs.test","device_id":"D"}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'mx-builtins-test-'));
+    try {
+      const list = path.join(tmp, 'modules.txt');
+      const preload = path.join(tmp, 'record.cjs');
+      writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`);
+      const { port } = server.address() as { port: number };
+      const r = await runMx(['whoami'], {
+        configDir: tmp,
+        env: { NODE_OPTIONS: `--require ${preload}`, MX_HOMESERVER: `http://127.0.0.1:${port}`, MX_ACCESS_TOKEN: 'token' },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ user_id: '@a:hs.test' });
+      const loaded = readFileSync(list, 'utf8').split('\n').filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+      expect(loaded).toContain('net'); // the list is real: what the request needs is there
+      expect(loaded.filter((m) => DEFERRED.includes(m))).toEqual([]);
+    } finally {
+      server.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

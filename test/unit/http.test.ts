@@ -181,7 +181,7 @@ describe('the connection pool', () => {
     const { createDispatcher } = await import('../../src/http-agent.js');
     let connections = 0;
     const server = createServer((req, res) => {
-      res.writeHead(req.method === 'GET' ? 404 : 200, JSON_HEADERS).end(JSON.stringify(req.method === 'GET' ? { errcode: 'M_NOT_FOUND' } : { ok: true }));
+      res.writeHead(req.method === 'GET' ? 404 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(req.method === 'GET' ? { errcode: 'M_NOT_FOUND' } : { ok: true }));
     });
     server.on('connection', () => connections++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

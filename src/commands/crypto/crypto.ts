@@ -4,7 +4,7 @@
  * src/crypto/; secrets (recovery key, passphrase, password) come from stdin, the environment or
  * a hidden prompt, never from argv.
  */
-import { readFile } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
@@ -173,7 +173,7 @@ const importCommand = defineCommand({
 
 async function readKeyFile(ctx: Context, file: string): Promise<string> {
   try {
-    return await readFile(path.resolve(ctx.io.cwd, file), 'utf8');
+    return await fsp.readFile(path.resolve(ctx.io.cwd, file), 'utf8');
   } catch (error) {
     throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
