@@ -419,13 +419,13 @@ async function measureStartup({ hs, mx, users }) {
   const curl = { label: 'curl PUT', value: median(samples.curl.ms), unit: 'ms' };
   return [
     // Interim budget at today's figure (0.9-1.3x in ~25 runs here) plus headroom; the start-up issue will tighten it.
-    figure({ id: 'startup.version.wall', label: 'mx --version: wall', unit: 'ms', samples: samples.version.ms, baseline: base, budget: { of: 'ratio', op: '<=', limit: 1.4 } }),
+    figure({ id: 'startup.version.wall', label: 'mx --version: wall', unit: 'ms', samples: samples.version.ms, baseline: base, budget: { of: 'ratio', op: '<=', limit: 1.3 } }),
     figure({ id: 'startup.version.rss', label: 'mx --version: peak RSS', unit: 'MiB', samples: samples.version.rssMiB, baseline: baseRss }),
     // Interim budget at today's figure (2.2-3.3x in ~25 runs here) plus headroom; the start-up issue will tighten it.
-    figure({ id: 'startup.whoami.wall', label: 'mx whoami: wall', unit: 'ms', samples: samples.whoami.ms, baseline: base, budget: { of: 'ratio', op: '<=', limit: 3.5 } }),
+    figure({ id: 'startup.whoami.wall', label: 'mx whoami: wall', unit: 'ms', samples: samples.whoami.ms, baseline: base, budget: { of: 'ratio', op: '<=', limit: 2.0 } }),
     figure({ id: 'startup.whoami.rss', label: 'mx whoami: peak RSS', unit: 'MiB', samples: samples.whoami.rssMiB, baseline: baseRss }),
     // Interim budget at today's figure (2.5-3.4x in ~25 runs here) plus headroom; the start-up issue will tighten it.
-    figure({ id: 'send.vs-curl', label: 'mx send: wall vs curl', unit: 'ms', samples: samples.send.ms, baseline: curl, budget: { of: 'ratio', op: '<=', limit: 3.7 } }),
+    figure({ id: 'send.vs-curl', label: 'mx send: wall vs curl', unit: 'ms', samples: samples.send.ms, baseline: curl, budget: { of: 'ratio', op: '<=', limit: 2.0 } }),
     figure({ id: 'send.wall', label: 'mx send: wall', unit: 'ms', samples: samples.send.ms, baseline: base }),
     // The issue's absolute budget (issue 5), kept: peak RSS in the same clean environment as before.
     figure({ id: 'send.rss', label: 'mx send: peak RSS', unit: 'MiB', samples: samples.send.rssMiB, baseline: baseRss, budget: { of: 'value', op: '<=', limit: 60 } }),
