@@ -23,25 +23,6 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`${JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
 } else {
   runBundle(readBundle(path.join(dist, 'mx.cjs')));
-  // The bundle's modules, and the Node built-ins they load, are initialised now; its command
-  // runs from the next microtask on. The wasm flag goes in only now: see setWasmFlags.
-  setWasmFlags();
-}
-
-/**
- * undici parses HTTP with WebAssembly (llhttp), compiled at the first request. V8 would tier hot
- * wasm functions up to TurboFan in background threads, and process.exit waits for those compile
- * jobs (~190 ms after the last request of a short command); Liftoff's baseline code is fast
- * enough for a CLI.
- *
- * The flag is set after start-up, not before: Node loads its built-in modules from a code cache
- * of its own, which V8 rejects once any flag differs from Node's defaults (the cache is keyed
- * by a hash of all flags). Set first, it made every built-in mx loads compile from source, ~10
- * ms of every command. mx's own code cache is therefore made, and used, with the default flags
- * (writeCache puts them back before it serializes).
- */
-function setWasmFlags() {
-  require('node:v8').setFlagsFromString('--liftoff-only');
 }
 
 /** The bundle's source and build ID, and the build's code cache for it (read now, used in runBundle). */
@@ -54,6 +35,7 @@ function readBundle(file) {
 }
 
 function runBundle({ file, source, buildId, enabled, header, distCache }) {
+  const bundle = { exports: {} };
   let script;
   if (enabled) {
     const userCache = userCacheFile(buildId);
@@ -62,12 +44,11 @@ function runBundle({ file, source, buildId, enabled, header, distCache }) {
     const training = process.env.MX_CODE_CACHE_TRAINING;
     const target = training || (script ? undefined : userCache);
     // At exit, so that the cache holds every function this run compiled.
-    if (target) process.on('exit', () => writeCache(target, header, script, !training));
+    if (target) process.on('exit', () => writeCache(target, header, script, bundle.exports, !training));
     if (userCache) enableNodeCompileCache(path.join(path.dirname(userCache), 'node-compile-cache'));
   }
   script ??= compile(file, source, undefined);
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, require('node:module').createRequire(file), module, file, path.dirname(file));
+  script.runInThisContext()(bundle.exports, require('node:module').createRequire(file), bundle, file, path.dirname(file));
 }
 
 /**
@@ -106,19 +87,11 @@ function readCache(file, header) {
   return data.length > header.length && data.subarray(0, header.length).equals(header) ? data.subarray(header.length) : undefined;
 }
 
-/**
- * Every V8 flag mx sets (setWasmFlags, src/crypto/engine.ts), at Node's default. They are put
- * back before a code cache is serialized, so that it carries the hash of the default flags it
- * is used with (see setWasmFlags). The build checks that these are this Node's defaults and
- * that they cover every flag mx sets (and those --liftoff-only implies).
- */
-const DEFAULT_V8_FLAGS = ['--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering', '--no-wasm-lazy-validation', '--wasm-tiering-budget=1800000'];
-
 /** Atomically (a reader sees the old file or the new one); never fails the command. */
-function writeCache(target, header, script, sweep) {
+function writeCache(target, header, script, bundleExports, sweep) {
   try {
-    const { setFlagsFromString } = require('node:v8');
-    for (const flag of DEFAULT_V8_FLAGS) setFlagsFromString(flag);
+    // Made with Node's default V8 flags, as it is used (src/v8-flags.ts).
+    bundleExports.restoreDefaultV8Flags();
     const dir = path.dirname(target);
     mkdirSync(dir, { recursive: true });
     const temp = `${target}.${process.pid}.tmp`;

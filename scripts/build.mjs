@@ -27,8 +27,8 @@ import { analyzeMetafile, build } from 'esbuild';
 import { trainCodeCache } from './code-cache-training.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-/** The files that set V8 flags at run time (see checkV8Flags). */
-const V8_FLAG_SETTERS = ['bin/mx.js', 'src/crypto/engine.ts'];
+/** The files that set V8 flags at run time, with src/v8-flags.ts's setV8Flags (see checkV8Flags). */
+const V8_FLAG_SETTERS = ['src/cli.ts', 'src/crypto/engine.ts'];
 const dist = path.join(root, 'dist');
 const outfile = path.join(dist, 'mx.cjs');
 /** Replaced by the bundle's content hash after the build (same length: the source map stays right). */
@@ -297,7 +297,7 @@ if (process.argv.includes('--analyze')) console.log(await analyzeMetafile(result
 await trainCodeCache({ root, log: (line) => console.error(`build: ${line}`) });
 
 /**
- * bin/mx.js and the crypto engine's loader tune V8 with setFlagsFromString (Liftoff only for
+ * cli.ts and the crypto engine's loader tune V8 with setV8Flags (Liftoff only for
  * undici's parser, lazy compilation and tiering for the engine). V8 ignores a flag it does not
  * know, with "Error: unrecognized flag" on stderr, so a Node upgrade that drops one would both
  * pollute mx's stderr and silently undo the tuning: each flag must be one this Node lists.
@@ -308,7 +308,8 @@ function checkV8Flags() {
   const set = new Set();
   for (const file of V8_FLAG_SETTERS) {
     const source = readFileSync(path.join(root, file), 'utf8');
-    const flags = [...source.matchAll(/setFlagsFromString\(\s*[`'"]--(?:no-)?([a-z0-9-]+)/g)].map((m) => m[1]);
+    const calls = [...source.matchAll(/setV8Flags\(([^;]*)\);/g)].map((m) => m[1]);
+    const flags = calls.flatMap((args) => [...args.matchAll(/[`'"]--(?:no-)?([a-z0-9-]+)/g)].map((m) => m[1]));
     if (flags.length === 0) throw new Error(`${file} sets no V8 flag any more: update V8_FLAG_SETTERS in scripts/build.mjs`);
     const unknown = flags.filter((flag) => !known.has(flag.replace(/-/g, '_')));
     if (unknown.length) throw new Error(`${file} sets V8 flags that Node ${process.version} does not know: ${unknown.join(', ')}`);
@@ -318,21 +319,22 @@ function checkV8Flags() {
 }
 
 /**
- * bin/mx.js puts every flag mx sets back to its default before it writes a code cache (which
- * V8 keys by a hash of all flags, and which is used with the defaults): its DEFAULT_V8_FLAGS
- * must be this Node's defaults, and cover every flag set, and those --liftoff-only turns off.
+ * mx puts every flag it sets back to its default for a moment when it loads Node built-ins and
+ * before it writes a code cache (V8 keys both caches by a hash of the flags that differ from
+ * the defaults): src/v8-flags.ts's DEFAULT_V8_FLAGS must be this Node's defaults, and cover
+ * every flag set, and those --liftoff-only turns off.
  */
 function checkDefaultV8Flags(options, set) {
-  const launcher = readFileSync(path.join(root, 'bin/mx.js'), 'utf8');
-  const list = /const DEFAULT_V8_FLAGS = \[([^\]]*)\]/.exec(launcher)?.[1];
-  if (!list) throw new Error('bin/mx.js has no DEFAULT_V8_FLAGS list any more: update checkDefaultV8Flags in scripts/build.mjs');
+  const flagsModule = readFileSync(path.join(root, 'src/v8-flags.ts'), 'utf8');
+  const list = /const DEFAULT_V8_FLAGS = \[([^\]]*)\]/.exec(flagsModule)?.[1];
+  if (!list) throw new Error('src/v8-flags.ts has no DEFAULT_V8_FLAGS list any more: update checkDefaultV8Flags in scripts/build.mjs');
   const restored = [...list.matchAll(/'(--[a-z0-9=-]+)'/g)].map((m) => m[1]);
   const name = (flag) => flag.replace(/^--(no-)?/, '').replace(/=.*/, '');
   for (const flag of restored) {
     const defaultLine = new RegExp(`^\\s+--${name(flag)} .*\\n\\s+type: \\S+\\s+default: (\\S+)`, 'm').exec(options)?.[1];
-    if (defaultLine !== flag) throw new Error(`bin/mx.js DEFAULT_V8_FLAGS has ${flag}, but Node ${process.version}'s default is ${defaultLine ?? 'unknown'}`);
+    if (defaultLine !== flag) throw new Error(`src/v8-flags.ts DEFAULT_V8_FLAGS has ${flag}, but Node ${process.version}'s default is ${defaultLine ?? 'unknown'}`);
   }
   const covered = new Set(restored.map(name));
   const missing = [...set, ...(set.has('liftoff-only') ? ['wasm-tier-up', 'wasm-dynamic-tiering'] : [])].filter((flag) => !covered.has(flag));
-  if (missing.length) throw new Error(`bin/mx.js DEFAULT_V8_FLAGS does not put back ${missing.map((f) => `--${f}`).join(', ')}`);
+  if (missing.length) throw new Error(`src/v8-flags.ts DEFAULT_V8_FLAGS does not put back ${missing.map((f) => `--${f}`).join(', ')}`);
 }

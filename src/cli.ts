@@ -8,6 +8,10 @@ import type { Io } from './io.js';
 import { main } from './main.js';
 import { reportError } from './output/errors.js';
 import { promptHidden } from './terminal.js';
+import { setV8Flags } from './v8-flags.js';
+
+// bin/mx.js writes mx's code cache with Node's default V8 flags (see v8-flags.ts).
+export { restoreDefaultV8Flags } from './v8-flags.js';
 
 const controller = new AbortController();
 /** How long a command may take to wind down (save its position, say why) after a signal. */
@@ -48,6 +52,14 @@ const io: Omit<Io, 'dispatcher'> = {
   sleep: (ms, signal) => delay(ms, undefined, { signal }),
   promptSecret: (question) => promptHidden(process.stdin, process.stderr, question),
 };
+
+/**
+ * undici parses HTTP with WebAssembly (llhttp), compiled at the first request. V8 would tier hot
+ * wasm functions up to TurboFan in background threads, and process.exit waits for those compile
+ * jobs (~190 ms after the last request of a short command); Liftoff's baseline code is fast
+ * enough for a CLI. Set here, at the end of the bundle's start-up, not before it: see v8-flags.ts.
+ */
+setV8Flags('--liftoff-only');
 
 // No top-level await: the bundle is CommonJS (scripts/build.mjs says why).
 void createDispatcher(process.env)

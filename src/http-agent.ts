@@ -11,9 +11,7 @@ import { UsageError } from './errors.js';
 
 Object.assign(Dispatcher.prototype, api);
 
-// bin/mx.js sets the V8 flags for undici's HTTP parser (WebAssembly) and compiles the parser
-// in the background while mx starts: flags must be set before the bundle is compiled, because
-// they are part of its code cache's key.
+// cli.ts sets the V8 flag for undici's HTTP parser (WebAssembly), after start-up: v8-flags.ts.
 
 // maxHeaderSize is Node's default (16 KiB), given so that undici need not load node:http to ask
 // for it (scripts/build.mjs, undiciBuiltins).

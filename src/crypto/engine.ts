@@ -4,6 +4,7 @@
  * encrypted traffic: plain rooms and plain commands never pay for it.
  */
 import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
+import { setV8Flags } from '../v8-flags.js';
 
 export type CryptoSdk = typeof Sdk;
 
@@ -28,17 +29,14 @@ async function load(debug?: (line: string) => void): Promise<CryptoSdk> {
 
 /**
  * How V8 compiles the engine's WebAssembly. The flags are read when the module is compiled, so
- * they are set just before; bin/mx.js set others for undici's parser after start-up, and puts
- * all of them back to Node's defaults before it writes a code cache (its DEFAULT_V8_FLAGS lists
- * every flag set here).
+ * they are set just before (v8-flags.ts has the rules for mx's flags).
  */
 function setEngineCompileFlags(): void {
-  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
   // 7.8 MB of WebAssembly: compiled lazily, function by function, as it is used (V8's default),
   // and validated as each function is compiled, not all at once up front (an encrypted send
   // uses ~10% of the module: validating the rest cost ~12 ms of every command that loads it).
-  setFlagsFromString('--wasm-lazy-validation');
-  // bin/mx.js keeps wasm in Liftoff's baseline code (--liftoff-only, which also turned tier-up
+  setV8Flags('--wasm-lazy-validation');
+  // cli.ts keeps wasm in Liftoff's baseline code (--liftoff-only, which also turned tier-up
   // off), because process.exit waits for optimizing compiles still running. Decrypting is
   // different: to decrypt an event, Megolm advances its ratchet from the key's first message
   // index to the event's (an HMAC-SHA-256 per step) and checks an Ed25519 signature, and
@@ -46,10 +44,7 @@ function setEngineCompileFlags(): void {
   // Liftoff, ~3.8 s here). A tiering budget 100x V8's default optimizes only the functions that
   // stay hot through thousands of events, so a short command (a send, a page of history)
   // starts no optimizing compile and exits as fast as under Liftoff alone.
-  setFlagsFromString('--no-liftoff-only');
-  setFlagsFromString('--wasm-tier-up');
-  setFlagsFromString('--wasm-dynamic-tiering');
-  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+  setV8Flags('--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering', `--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
 }
 
 /** 100x V8's default (1,800,000 in Node 20's V8): see setEngineCompileFlags. */

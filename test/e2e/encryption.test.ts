@@ -1,6 +1,6 @@
 // mx in encrypted rooms, with a real client no one here wrote (matrix-js-sdk with its Rust
 // crypto, test/peer) on the other side, against the test Synapse.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
@@ -40,6 +40,43 @@ describe('a new device\'s keys', () => {
     );
     expect(sync.device_one_time_keys_count.signed_curve25519).toBeGreaterThanOrEqual(25);
     expect(sync.device_unused_fallback_key_types).toContain('signed_curve25519');
+  });
+});
+
+describe('what an encrypted send loads', () => {
+  // Node's built-ins come from Node's code cache only while V8's flags are Node's defaults
+  // (src/v8-flags.ts): one loaded while mx's wasm flags are set compiles from source. The
+  // preload tells, for each module Node loads, whether the flags were the defaults then
+  // (v8.cachedDataVersionTag() hashes them).
+  const RECORDER = `
+const v8 = require('node:v8');
+const defaults = v8.cachedDataVersionTag();
+const setFlags = v8.setFlagsFromString;
+const changes = [];
+v8.setFlagsFromString = function (flag) {
+  setFlags.call(this, flag);
+  changes.push({ at: process.moduleLoadList.length, defaults: v8.cachedDataVersionTag() === defaults });
+};
+process.on('exit', () => {
+  const loaded = process.moduleLoadList.map((name, i) => ({ name, defaults: changes.filter((c) => c.at <= i).at(-1)?.defaults ?? true }));
+  require('node:fs').writeFileSync(process.env.MX_TEST_RECORD, JSON.stringify({ changes: changes.length, loaded }));
+});`;
+
+  it('loads every public Node built-in with Node\'s default V8 flags (from Node\'s code cache)', async () => {
+    const user = await registerUser();
+    const opts = { configDir: user.configDir };
+    const room = await mxJson<{ room_id: string }>(['room', 'create', '--encrypted'], opts);
+    const preload = path.join(user.configDir, 'record.cjs');
+    const record = path.join(user.configDir, 'modules.json');
+    writeFileSync(preload, RECORDER);
+    const sent = await mxJson<{ encrypted?: boolean }>(['send', room.room_id, 'hello'], { ...opts, env: { NODE_OPTIONS: `--require ${preload}`, MX_TEST_RECORD: record } });
+    expect(sent.encrypted).toBe(true);
+    const { changes, loaded } = JSON.parse(readFileSync(record, 'utf8')) as { changes: number; loaded: { name: string; defaults: boolean }[] };
+    const builtins = loaded.filter((m) => m.name.startsWith('NativeModule ') && !m.name.startsWith('NativeModule internal/'));
+    // The record is real: mx set its flags, and the crypto store's built-ins were loaded.
+    expect(changes).toBeGreaterThan(0);
+    expect(builtins.map((m) => m.name)).toContain('NativeModule crypto');
+    expect(builtins.filter((m) => !m.defaults).map((m) => m.name)).toEqual([]);
   });
 });
 
