@@ -6,7 +6,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createDispatcher } from './http-agent.js';
 import type { Io } from './io.js';
 import { main } from './main.js';
-import { reportError } from './output/errors.js';
 import { promptHidden } from './terminal.js';
 import { setV8Flags } from './v8-flags.js';
 
@@ -38,7 +37,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const io: Omit<Io, 'dispatcher'> = {
+const io: Io = {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
@@ -51,6 +50,7 @@ const io: Omit<Io, 'dispatcher'> = {
   now: Date.now,
   sleep: (ms, signal) => delay(ms, undefined, { signal }),
   promptSecret: (question) => promptHidden(process.stdin, process.stderr, question),
+  transport: (options) => createDispatcher(process.env, options),
 };
 
 /**
@@ -62,12 +62,7 @@ const io: Omit<Io, 'dispatcher'> = {
 setV8Flags('--liftoff-only');
 
 // No top-level await: the bundle is CommonJS (scripts/build.mjs says why).
-void createDispatcher(process.env)
-  .then(
-    (dispatcher) => main(process.argv.slice(2), { ...io, dispatcher }),
-    // A proxy variable that is not a URL: nothing was sent.
-    (error: unknown) => reportError(io, io.stdoutIsTTY ? 'text' : 'json', error, false),
-  )
+void main(process.argv.slice(2), io)
   .then((code) => {
     // stdout and stderr writes to pipes and files are synchronous on Linux, so nothing is cut off.
     process.exit(code);

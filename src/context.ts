@@ -7,7 +7,9 @@ import { openProfileCrypto } from './crypto/open.js';
 import type { CryptoSession } from './crypto/session.js';
 import { deleteCryptoStore } from './crypto/store-ref.js';
 import { ExitCode, MxError, UsageError } from './errors.js';
+import type { Dispatcher } from 'undici';
 import type { Io } from './io.js';
+import type { NetworkSettings } from './network-settings.js';
 import { getTokenOwner } from './matrix/account.js';
 import { RoomSender, type Target } from './messages/deliver.js';
 import { discoverHomeserver, normalizeHomeserverUrl } from './matrix/discovery.js';
@@ -29,6 +31,10 @@ export interface GlobalArgs {
   config?: string;
   /** Retries of one request after a rate limit or a transient failure (--retries / MX_RETRIES). */
   retries?: number;
+  /** Seconds (network-settings.ts resolves these with their MX_ variables and the config). */
+  maxTime?: number;
+  connectTimeout?: number;
+  cacert?: string;
 }
 
 export interface AuthedSession {
@@ -52,6 +58,7 @@ export class Context {
     readonly global: GlobalArgs,
     readonly config: MxConfig,
     private readonly paths: MxPaths,
+    private readonly transport: { dispatcher: Dispatcher; network: NetworkSettings },
   ) {
     this.out = new Output(io, global.output ?? config.output, global.debug);
   }
@@ -193,8 +200,11 @@ export class Context {
   /** The HTTP plumbing of this process, for building a MatrixClient. */
   plumbing(): Omit<MatrixClient, 'baseUrl'> {
     const { retries } = this.global;
+    const { maxTime } = this.transport.network;
     return {
-      dispatcher: this.io.dispatcher,
+      dispatcher: this.transport.dispatcher,
+      // --max-time in a stream (tail): how long a long poll may stay silent past its timeout.
+      ...(maxTime ? { longPollMarginMs: maxTime.ms } : {}),
       sleep: this.io.sleep,
       signal: this.io.signal,
       debug: this.debug,

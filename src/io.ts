@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { TransportOptions } from './http-agent.js';
 
 /**
  * Everything a command may touch of the outside world. Only cli.ts builds the real one
@@ -14,8 +15,11 @@ export interface Io {
   stdinIsTTY: boolean;
   env: Record<string, string | undefined>;
   cwd: string;
-  /** The HTTP connection pool for this process (an undici Agent, or a MockAgent in tests). */
-  dispatcher: Dispatcher;
+  /**
+   * The HTTP connection pool for this command, made once its settings are known (an undici
+   * Agent; tests give a MockAgent). A proxy variable that is not a URL is a UsageError.
+   */
+  transport: (options: TransportOptions) => Promise<Dispatcher>;
   /** Aborted on SIGINT/SIGTERM so long requests and polls stop promptly. */
   signal: AbortSignal;
   /** Milliseconds since the epoch; injectable so tests control time. */

@@ -6,11 +6,13 @@ import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
 import type { CommandDef } from './commands/command.js';
 import { commands } from './commands/index.js';
 import { Context, type GlobalArgs } from './context.js';
+import { Deadline } from './deadline.js';
 import { ExitCode, exitCodeForAbort, MxError, UsageError } from './errors.js';
 import type { Io } from './io.js';
-import { OUTPUT_FORMATS, type OutputFormat } from './output/format.js';
+import { chooseFormat, OUTPUT_FORMATS, type OutputFormat } from './output/format.js';
 import { reportError } from './output/errors.js';
 import { Output } from './output/output.js';
+import { networkSettings } from './network-settings.js';
 import { loadConfig } from './profiles/config.js';
 import { resolvePaths } from './profiles/paths.js';
 import { VERSION } from './version.js';
@@ -45,6 +47,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const debug = parsed.debug || isTruthy(io.env.MX_DEBUG);
   const global: GlobalArgs = { ...pickGlobals(parsed), debug };
   let format: OutputFormat = global.output ?? (io.stdoutIsTTY ? 'text' : 'json');
+  let deadline: Deadline | undefined;
   try {
     // Arguments first: bad input fails before any file is read.
     const options = selected.def.validate ? selected.def.validate(selected.args) : selected.args;
@@ -54,21 +57,30 @@ export async function main(argv: string[], io: Io): Promise<number> {
     // MX_ACCESS_TOKEN with a homeserver needs no files, so none is read: no config (unless
     // --config names one) and no profile store (Context.session).
     const tokenOnly = Boolean(io.env.MX_ACCESS_TOKEN) && Boolean(global.homeserver || io.env.MX_HOMESERVER);
-    const { config, warnings } =
+    const { config, filepath, warnings } =
       tokenOnly && global.config === undefined
-        ? { config: {}, warnings: [] }
+        ? { config: {}, filepath: undefined, warnings: [] }
         : await loadConfig({ explicitPath: global.config, configDir: paths.configDir, cwd: io.cwd });
     const output = global.output ?? envOutputFormat ?? config.output;
-    const ctx = new Context(io, { ...global, output, retries }, config, paths);
-    format = ctx.out.format();
-    for (const warning of warnings) ctx.out.warn(warning);
-    try {
-      return (await selected.def.run!(ctx, options)) ?? ExitCode.ok;
-    } finally {
-      await ctx.close();
-    }
+    format = chooseFormat(output, io.stdoutIsTTY, 'text');
+    const network = await networkSettings(global, io.env, config, { cwd: io.cwd, configFile: filepath });
+    // A stream (tail) runs until stopped: --max-time bounds each of its long polls instead.
+    deadline = network.maxTime && !selected.def.stream ? new Deadline(io.signal, network.maxTime) : undefined;
+    const commandIo = deadline ? { ...io, signal: deadline.signal } : io;
+    const run = async () => {
+      const dispatcher = await io.transport({ connectTimeoutMs: network.connectTimeoutMs, ca: network.cacert?.pem });
+      const ctx = new Context(commandIo, { ...global, output, retries }, config, paths, { dispatcher, network });
+      for (const warning of warnings) ctx.out.warn(warning);
+      try {
+        return (await selected!.def.run!(ctx, options)) ?? ExitCode.ok;
+      } finally {
+        await ctx.close();
+      }
+    };
+    return await (deadline ? deadline.bound(run()) : run());
   } catch (error) {
     if (io.signal.aborted) return exitCodeForAbort(io.signal.reason);
+    if (deadline?.reached) return reportError(io, format, deadline.failure(error), debug);
     return reportError(io, format, error, debug);
   }
 }
@@ -83,6 +95,9 @@ function buildParser(argv: string[], select: (def: CommandDef<any, any>, args: S
     .option('debug', { type: 'boolean', global: true, describe: 'log each HTTP request to stderr, secrets redacted (or MX_DEBUG=1)' })
     .option('config', { type: 'string', global: true, describe: 'load this JSON or YAML config file' })
     .option('retries', { type: 'number', global: true, describe: 'retries of a request after a rate limit or network error (default 5 and 3; or MX_RETRIES)' })
+    .option('max-time', { type: 'number', global: true, describe: 'end the command after this many seconds, retries included, with exit code 7 (tail: the longest silence of a poll past --timeout; or MX_MAX_TIME)' })
+    .option('connect-timeout', { type: 'number', global: true, describe: 'seconds a connection may take to open (default 10; or MX_CONNECT_TIMEOUT)' })
+    .option('cacert', { type: 'string', global: true, describe: 'also trust the CA certificates in this PEM file (a self-hosted server\'s private CA; or MX_CACERT)' })
     .completion('completion', 'Print a shell completion script (bash, zsh)')
     .version(VERSION)
     .help()
@@ -133,8 +148,8 @@ function register(parser: Argv<any>, def: CommandDef<any, any>, select: (def: Co
 }
 
 function pickGlobals(args: GlobalArgs): GlobalArgs {
-  const { profile, homeserver, output, config, retries } = args;
-  return { profile, homeserver, output, config, retries };
+  const { profile, homeserver, output, config, retries, maxTime, connectTimeout, cacert } = args;
+  return { profile, homeserver, output, config, retries, maxTime, connectTimeout, cacert };
 }
 
 /** --retries, else MX_RETRIES: a whole number of retries, 0 to fail at the first error. */

@@ -20,6 +20,8 @@ export interface CommandDef<A = GlobalArgs, O = ArgumentsCamelCase<A>> {
   builder?: (yargs: Argv<GlobalArgs>) => Argv<A>;
   validate?: (args: ArgumentsCamelCase<A>) => O;
   run?: (ctx: Context, options: O) => Promise<number | void>;
+  /** Runs until stopped (tail): --max-time bounds each long poll's silence, not the whole command. */
+  stream?: boolean;
   /** For a noun with verbs (`profile list`): the verbs. */
   subcommands?: CommandDef<any, any>[];
 }

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { ExitCode, MxError } from '../errors.js';
+import { DeadlineReached } from '../deadline.js';
 import { VERSION } from '../version.js';
 import { isRateLimit, MatrixError, NetworkError, UnexpectedResponseError } from './errors.js';
 
@@ -32,6 +33,8 @@ export interface MatrixClient {
   debug?: (line: string) => void;
   /** How patiently to retry; DEFAULT_RETRY_POLICY when unset. */
   retry?: RetryPolicy;
+  /** How long a long poll may take past its own timeout (sync.ts; LONG_POLL_MARGIN_MS when unset). */
+  longPollMarginMs?: number;
 }
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -80,6 +83,13 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * The largest answer mx reads. A JSON answer is parsed whole, so a bigger one would take
+ * several times its size in memory; Matrix answers are far smaller (history and sync come in
+ * pages). Media and `mx api` answers are bytes kept in memory too, with a larger limit.
+ */
+export const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
+export const MAX_RAW_ANSWER_BYTES = 1024 * 1024 * 1024;
 const TRANSIENT_STATUSES = new Set([502, 503, 504]);
 /** Query parameters whose values are secrets and must not reach a log line. */
 const SECRET_PARAM = /token|password|secret/i;
@@ -127,7 +137,7 @@ export async function matrixRequest<T>(
   policy: RetryPolicy = client.retry ?? DEFAULT_RETRY_POLICY,
 ): Promise<T> {
   return withRetries(client, spec, policy, async () => {
-    const answer = await exchange(client, spec);
+    const answer = await exchange(client, spec, 'json');
     const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType);
     if (parsed === undefined) throw notJson(answer, spec);
     if (answer.status < 200 || answer.status > 299) throw matrixError(client, spec, answer, parsed);
@@ -154,7 +164,7 @@ export async function matrixRawRequest(
   policy: RetryPolicy = client.retry ?? DEFAULT_RETRY_POLICY,
 ): Promise<RawAnswer> {
   return withRetries(client, spec, policy, async () => {
-    const answer = await exchange(client, spec);
+    const answer = await exchange(client, spec, 'raw');
     if (answer.status >= 200 && answer.status <= 299) return answer;
     const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType);
     throw parsed === undefined ? notJson(answer, spec) : matrixError(client, spec, answer, parsed);
@@ -234,8 +244,13 @@ interface Exchange extends RawAnswer {
   retryAfterMs: number | undefined;
 }
 
-/** One request and its whole answer; no answer at all is a NetworkError. */
-async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchange> {
+/**
+ * One request and its whole answer; no answer at all is a NetworkError. A JSON answer must come
+ * whole within the request's time limit (a body that trickles in forever is cut there); a raw
+ * one (media) may take longer as long as its bytes keep coming (the limit then applies to each
+ * silence). Either way the answer is read up to its size limit only.
+ */
+async function exchange(client: MatrixClient, spec: RequestSpec, kind: 'json' | 'raw'): Promise<Exchange> {
   const url = buildUrl(client.baseUrl, spec.path, spec.query);
   const headers: Record<string, string> = { 'user-agent': `mx/${VERSION}`, accept: 'application/json' };
   const token = spec.auth ? currentToken(client) : undefined;
@@ -249,6 +264,9 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
     body = JSON.stringify(spec.body);
   }
   const timeout = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const answerTimer = kind === 'json' ? new AbortController() : undefined;
+  const timer = answerTimer && setTimeout(() => answerTimer.abort(), timeout);
+  const signal = answerTimer ? (client.signal ? AbortSignal.any([client.signal, answerTimer.signal]) : answerTimer.signal) : client.signal;
   // process.hrtime, not the global `performance`, whose first use loads perf_hooks (~1.5 ms).
   const started = process.hrtime.bigint();
   client.debug?.(`> ${spec.method} ${redactUrl(url)}`);
@@ -261,10 +279,10 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
       body,
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      signal: client.signal,
+      signal,
     });
     const contentType = String(response.headers['content-type'] ?? '');
-    const bytes = spec.onProgress ? await readWithProgress(response, spec.onProgress) : Buffer.from(await response.body.arrayBuffer());
+    const bytes = await readAnswer(response, kind === 'json' ? MAX_JSON_ANSWER_BYTES : MAX_RAW_ANSWER_BYTES, spec, url.origin);
     client.debug?.(`< ${response.statusCode} ${contentType || '(no content type)'} ${(process.hrtime.bigint() - started) / 1_000_000n} ms`);
     await connectionReleased();
     return {
@@ -276,9 +294,44 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
       retryAfterMs: parseRetryAfter(response.headers['retry-after']),
     };
   } catch (error) {
-    if (client.signal?.aborted) throw error;
-    throw new NetworkError(`${spec.what}: cannot reach ${url.origin}: ${describeNetworkError(error)}`, error);
+    if (client.signal?.aborted) {
+      const reason: unknown = client.signal.reason;
+      // --max-time: say what was being waited for.
+      if (reason instanceof DeadlineReached) throw new DeadlineReached(reason.limit, `${spec.what}: no answer from ${url.origin}`);
+      throw error;
+    }
+    if (error instanceof MxError) throw error;
+    if (answerTimer?.signal.aborted) {
+      throw new NetworkError(`${spec.what}: ${url.origin} did not answer in full within ${timeout / 1000} s`, error);
+    }
+    throw networkError(`${spec.what}: cannot reach ${url.origin}`, error, url.hostname);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/** The answer's body, refused (exit 1, not retried) once it is larger than `limit`. */
+async function readAnswer(response: Dispatcher.ResponseData, limit: number, spec: RequestSpec, origin: string): Promise<Buffer> {
+  const length = Number(response.headers['content-length'] ?? NaN);
+  const total = Number.isFinite(length) && length >= 0 ? length : undefined;
+  const tooLarge = () => {
+    response.body.destroy();
+    return new MxError(
+      `${spec.what}: ${origin} sent an answer larger than ${limit / 1024 / 1024} MiB, mx's limit${spec.path.endsWith('/sync') ? ' (a smaller --limit makes a first sync smaller)' : ''}`,
+      ExitCode.failure,
+      { limit_bytes: limit },
+    );
+  };
+  if (total !== undefined && total > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of response.body) {
+    received += (chunk as Buffer).length;
+    if (received > limit) throw tooLarge();
+    chunks.push(chunk as Buffer);
+    spec.onProgress?.(received, total);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
 }
 
 /**
@@ -289,19 +342,6 @@ async function exchange(client: MatrixClient, spec: RequestSpec): Promise<Exchan
  */
 function connectionReleased(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-async function readWithProgress(response: Dispatcher.ResponseData, onProgress: NonNullable<RequestSpec['onProgress']>): Promise<Buffer> {
-  const length = Number(response.headers['content-length']);
-  const total = Number.isFinite(length) && length >= 0 ? length : undefined;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of response.body) {
-    chunks.push(chunk as Buffer);
-    received += (chunk as Buffer).length;
-    onProgress(received, total);
-  }
-  return Buffer.concat(chunks);
 }
 
 function notJson(answer: Exchange, spec: RequestSpec): UnexpectedResponseError {
@@ -346,18 +386,46 @@ function parseJsonObject(text: string, contentType: string): Record<string, unkn
   }
 }
 
-function describeNetworkError(error: unknown): string {
+/**
+ * A request that got no answer: a NetworkError (exit 7, retried when safe), except a TLS
+ * failure (exit 1, never retried: the same certificate comes back), which says why in words.
+ */
+function networkError(prefix: string, error: unknown, host: string): MxError {
   const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = err.code ?? err.cause?.code;
+  const tls = code && TLS_FAILURES[code];
+  if (tls) return new MxError(`${prefix}: ${tls.replace('HOST', host)}`, ExitCode.failure, { tls_error: code }, { cause: error });
+  return new NetworkError(`${prefix}: ${describeNetworkError(code, err.message ?? err.cause?.message, error)}`, error);
+}
+
+const PRIVATE_CA_HINT = 'for a private CA, pass its certificate with --cacert FILE';
+/** What certificate and handshake errors mean, by their OpenSSL and Node codes. */
+const TLS_FAILURES: Record<string, string> = {
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+  CERT_NOT_YET_VALID: "its TLS certificate is not valid yet (check this machine's clock)",
+  DEPTH_ZERO_SELF_SIGNED_CERT: `its TLS certificate is self-signed, not from a CA this machine trusts (${PRIVATE_CA_HINT})`,
+  SELF_SIGNED_CERT_IN_CHAIN: `its TLS certificate comes from a self-signed CA this machine does not trust (${PRIVATE_CA_HINT})`,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: `its TLS certificate comes from a CA this machine does not trust (${PRIVATE_CA_HINT})`,
+  UNABLE_TO_GET_ISSUER_CERT: `its TLS certificate comes from a CA this machine does not trust (${PRIVATE_CA_HINT})`,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: `its TLS certificate cannot be checked against a CA this machine trusts (${PRIVATE_CA_HINT})`,
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its TLS certificate is for another host name, not HOST (the wrong host, or a certificate for another site)',
+  CERT_REVOKED: 'its TLS certificate has been revoked',
+  CERT_SIGNATURE_FAILURE: 'its TLS certificate has a bad signature',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the TLS handshake failed: is it a plain http:// server? (mx never falls back to http)',
+};
+
+function describeNetworkError(code: string | undefined, message: string | undefined, error: unknown): string {
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
       return 'timed out waiting for an answer';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'the connection did not open in time (connect timeout; --connect-timeout SECONDS)';
     case 'ECONNREFUSED':
       return 'connection refused (is the homeserver running?)';
     case 'ENOTFOUND':
       return 'host not found';
     default:
-      return [code, err.message].filter(Boolean).join(' ') || String(error);
+      return [code, message].filter(Boolean).join(' ') || String(error);
   }
 }

@@ -120,7 +120,7 @@ export async function sync(client: MatrixClient, params: SyncParams, policy?: Re
       },
       auth: true,
       idempotent: true,
-      timeoutMs: (params.timeout ?? 0) + LONG_POLL_MARGIN_MS,
+      timeoutMs: (params.timeout ?? 0) + (client.longPollMarginMs ?? LONG_POLL_MARGIN_MS),
       what: 'sync',
     },
     policy,

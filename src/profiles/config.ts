@@ -12,6 +12,11 @@ export interface MxConfig {
   profile?: string;
   homeserver?: string;
   output?: OutputFormat;
+  /** Seconds; see network-settings.ts. */
+  max_time?: number;
+  connect_timeout?: number;
+  /** A PEM file of CA certificates to trust; relative to the config file's folder. */
+  cacert?: string;
 }
 
 export interface LoadedConfig {
@@ -114,7 +119,7 @@ async function parse(text: string, kind: 'json' | 'yaml', filepath: string): Pro
 
 function validate(raw: unknown, filepath: string, warnings: string[]): MxConfig {
   if (raw === undefined || raw === null) return {}; // empty, or only comments
-  if (!isObject(raw)) throw invalid(filepath, 'it must hold a mapping of settings (profile, homeserver, output)');
+  if (!isObject(raw)) throw invalid(filepath, 'it must hold a mapping of settings (profile, homeserver, output, max_time, connect_timeout, cacert)');
   const config: MxConfig = {};
   for (const [key, value] of Object.entries(raw)) {
     switch (key) {
@@ -135,6 +140,17 @@ function validate(raw: unknown, filepath: string, warnings: string[]): MxConfig 
           throw invalid(filepath, `"output" must be one of ${OUTPUT_FORMATS.join(', ')}, not ${JSON.stringify(value)}`);
         }
         config.output = value as OutputFormat;
+        break;
+      case 'max_time':
+      case 'connect_timeout':
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+          throw invalid(filepath, `"${key}" must be a number of seconds (0: no limit), not ${JSON.stringify(value)}`);
+        }
+        config[key] = value;
+        break;
+      case 'cacert':
+        if (typeof value !== 'string' || value.trim() === '') throw invalid(filepath, '"cacert" must be the path of a PEM file, as a string');
+        config.cacert = value;
         break;
       default:
         warnings.push(`Ignoring the unknown setting ${JSON.stringify(key)} in the config file ${filepath}.`);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll } from 'vitest';
 import { MockAgent, type Dispatcher } from 'undici';
+import type { TransportOptions } from '../../src/http-agent.js';
 import type { Io } from '../../src/io.js';
 
 export interface FakeIo extends Io {
@@ -18,10 +19,14 @@ export interface FakeIo extends Io {
    * in order. `expect(io.requests()).toEqual([])` is how a test says "no request was made".
    */
   requests: () => string[];
+  /** The pool every transport() call gets (a MockAgent unless the test gave one). */
+  dispatcher: Dispatcher;
+  /** The options of each transport() call, in order. */
+  transports: TransportOptions[];
 }
 
 /** An Io for running main() in-process: captured output, a MockAgent, no real sleeping. */
-export function fakeIo(options: Partial<Io> & { input?: string } = {}): FakeIo {
+export function fakeIo(options: Partial<Io> & { input?: string; dispatcher?: Dispatcher } = {}): FakeIo {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const outChunks: Buffer[] = [];
@@ -29,7 +34,8 @@ export function fakeIo(options: Partial<Io> & { input?: string } = {}): FakeIo {
   stdout.on('data', (chunk: Buffer) => outChunks.push(chunk));
   stderr.on('data', (chunk) => (err += chunk));
   const sleeps: number[] = [];
-  const { input, ...rest } = options;
+  const { input, dispatcher = mockAgent(), ...rest } = options;
+  const transports: TransportOptions[] = [];
   return {
     stdout,
     stderr,
@@ -39,7 +45,12 @@ export function fakeIo(options: Partial<Io> & { input?: string } = {}): FakeIo {
     stdinIsTTY: false,
     env: {},
     cwd: process.cwd(),
-    dispatcher: mockAgent(),
+    dispatcher,
+    transports,
+    transport: async (transport) => {
+      transports.push(transport);
+      return dispatcher;
+    },
     signal: new AbortController().signal,
     now: () => 1_700_000_000_000,
     sleep: async (ms) => {

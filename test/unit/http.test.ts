@@ -186,7 +186,7 @@ describe('the connection pool', () => {
     server.on('connection', () => connections++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
-    const dispatcher = await createDispatcher({});
+    const dispatcher = await createDispatcher({}, { connectTimeoutMs: 10_000 });
     const client: MatrixClient = { baseUrl: `http://127.0.0.1:${port}`, accessToken: 't', dispatcher, sleep: async () => {} };
     try {
       await expect(matrixRequest(client, get)).rejects.toMatchObject({ errcode: 'M_NOT_FOUND' });

@@ -22,6 +22,7 @@ const DEFAULT_KEY_WAIT_MS = 5_000;
 export const tailCommand = defineCommand({
   command: 'tail',
   describe: 'Stream new events as they arrive (one JSON line each when piped), resuming where the last run stopped',
+  stream: true,
   builder: (y) =>
     y
       .option('from', { type: 'string', describe: 'where to start: saved (the cursor\'s saved position; now if none), now, or a sync token' })

@@ -1,0 +1,87 @@
+/**
+ * The settings that bound mx's use of the network, each from its flag, else its MX_ variable,
+ * else the config file: --max-time (the whole command), --connect-timeout (one TCP and TLS
+ * connect) and --cacert (a private CA to trust besides Node's own list).
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from './errors.js';
+import { errorCode, errorMessage } from './fs-util.js';
+import type { MxConfig } from './profiles/config.js';
+
+/** A connect that takes longer than this fails (about what browsers and curl allow). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** The longest time mx accepts for a limit (setTimeout's own limit is ~24.8 days). */
+const MAX_SECONDS = 1_000_000;
+
+export interface NetworkFlags {
+  maxTime?: number;
+  connectTimeout?: number;
+  cacert?: string;
+}
+
+export interface NetworkSettings {
+  /** --max-time in ms, and where it was set; undefined: no limit. */
+  maxTime?: { ms: number; source: string };
+  connectTimeoutMs: number;
+  /** The extra CA certificates (PEM) to trust, and the file they came from. */
+  cacert?: { file: string; pem: string };
+}
+
+export async function networkSettings(
+  flags: NetworkFlags,
+  env: Record<string, string | undefined>,
+  config: MxConfig,
+  where: { cwd: string; configFile?: string },
+): Promise<NetworkSettings> {
+  const maxTime = seconds(flags.maxTime, '--max-time') ?? seconds(envNumber(env, 'MX_MAX_TIME'), 'MX_MAX_TIME') ?? seconds(config.max_time, 'config "max_time"');
+  const connect =
+    seconds(flags.connectTimeout, '--connect-timeout') ??
+    seconds(envNumber(env, 'MX_CONNECT_TIMEOUT'), 'MX_CONNECT_TIMEOUT') ??
+    seconds(config.connect_timeout, 'config "connect_timeout"');
+  const cacert = flags.cacert !== undefined
+    ? { file: path.resolve(where.cwd, flags.cacert), source: '--cacert' }
+    : env.MX_CACERT
+      ? { file: path.resolve(where.cwd, env.MX_CACERT), source: 'MX_CACERT' }
+      : config.cacert !== undefined
+        // A relative path in a config file is relative to that file, not to where mx runs.
+        ? { file: path.resolve(where.configFile ? path.dirname(where.configFile) : where.cwd, config.cacert), source: 'config "cacert"' }
+        : undefined;
+  return {
+    // 0 means no limit (to lift a config file's limit for one run: MX_MAX_TIME=0).
+    maxTime: maxTime?.ms ? maxTime : undefined,
+    connectTimeoutMs: connect?.ms || DEFAULT_CONNECT_TIMEOUT_MS,
+    cacert: cacert && { file: cacert.file, pem: await readCertificates(cacert.file, cacert.source) },
+  };
+}
+
+function envNumber(env: Record<string, string | undefined>, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw);
+  if (Number.isNaN(value)) throw new UsageError(`${name} must be a number of seconds, not "${raw}"`);
+  return value;
+}
+
+function seconds(value: number | undefined, source: string): { ms: number; source: string } | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0 || value > MAX_SECONDS) {
+    throw new UsageError(`${source} must be a number of seconds from 0 to ${MAX_SECONDS} (0: no limit), not ${value}`);
+  }
+  return { ms: Math.round(value * 1000), source };
+}
+
+/** The PEM certificates in `file`: a usage error (exit 2) when it has none or cannot be read. */
+async function readCertificates(file: string, source: string): Promise<string> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (error) {
+    const why = errorCode(error) === 'ENOENT' ? 'no such file' : errorCode(error) === 'EISDIR' ? 'it is a folder' : errorMessage(error);
+    throw new UsageError(`${source} ${file}: cannot read it (${why})`);
+  }
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) {
+    throw new UsageError(`${source} ${file}: no PEM certificate in it (expected "-----BEGIN CERTIFICATE-----" blocks)`);
+  }
+  return text;
+}
