@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run demo`: a walkthrough of mx against a throwaway local Synapse.
 //
-// Starts Synapse with the test harness (test/homeserver/synapse.mjs; needs root the first time
-// to build the Synapse tree), points MX_CONFIG_DIR at a temp dir, and runs the built CLI
+// Starts Synapse with the test harness (test/homeserver/synapse.mjs; the first run builds the
+// Synapse tree: as root, or as a normal user where user namespaces are allowed), points MX_CONFIG_DIR at a temp dir, and runs the built CLI
 // (bin/mx.js) step by step, printing each command as `$ mx ...` followed by its output.
 // Steps are a list: add new ones (rooms, send, sync) to STEPS below.
 import { spawn } from 'node:child_process';

@@ -1,7 +1,8 @@
 // A throwaway Synapse homeserver for mx's end-to-end tests and demo.
 //
 // Synapse lives in a Debian sid tree built by scripts/provision-synapse.sh and runs there
-// under chroot (see /work/shared/SYNAPSE.md for why). Every startSynapse() gets a fresh data
+// under chroot: as root directly, as a normal user in a user namespace of its own
+// (`unshare --map-root-user chroot`, where the kernel allows it). Every startSynapse() gets a fresh data
 // directory inside the tree (`<tree>/srv/mx-XXXXXX`, seen as `/srv/mx-XXXXXX` inside the
 // chroot), a free 127.0.0.1 port, open registration and raised rate limits; stop() kills the
 // server and removes the data directory.
@@ -200,9 +201,6 @@ export async function provisionSynapse(options = {}) {
   if (process.platform !== 'linux') {
     throw new Error(`cannot run a local Synapse on ${process.platform}: the harness needs Linux (debootstrap + chroot). ${EXTERNAL_HINT}`);
   }
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new Error(`cannot run a local Synapse: the harness needs root (it runs Synapse in a chroot), and this process runs as uid ${process.getuid()}. ${EXTERNAL_HINT}`);
-  }
   const args = options.tree ? [options.tree] : [];
   try {
     const { stdout } = await run(provisionScript, args, {
@@ -217,7 +215,7 @@ export async function provisionSynapse(options = {}) {
     throw new Error(
       `cannot provision Synapse with ${path.relative(repoRoot, provisionScript)}: ` +
         `${stderr ? tail(stderr, 20) : /** @type {Error} */ (err).message}\n` +
-        `It needs root, debootstrap (installed with apt-get if missing) and the Debian mirror. ${EXTERNAL_HINT}`,
+        `It needs the Debian mirror, and root (debootstrap) or, for a normal user, user namespaces, mmdebstrap and newuidmap. ${EXTERNAL_HINT}`,
     );
   }
 }
@@ -284,6 +282,20 @@ function installExitHook() {
     }
     for (const dir of ownDirs) rmSync(dir, { recursive: true, force: true });
   });
+}
+
+/**
+ * The command prefix that runs a command as root inside the tree: chroot for root; for a normal
+ * user, chroot in a new user namespace where the user is root (the tree is the user's own,
+ * made by mmdebstrap), with the host's /dev bound into the tree in a mount namespace of its own
+ * (a tree made without root has no device nodes: no /dev/null). The network is the host's
+ * either way. scripts/provision-synapse.sh enters the tree the same way.
+ * @param {string} tree
+ */
+function inTree(tree) {
+  const root = typeof process.getuid !== 'function' || process.getuid() === 0;
+  if (root) return ['chroot', tree];
+  return ['unshare', '--map-root-user', '--mount', 'sh', '-c', 'mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"', tree];
 }
 
 let setprivPath = /** @type {string | null | undefined} */ (undefined);
@@ -371,7 +383,8 @@ async function startIn({ tree, dataDir, chrootDataDir, serverName, startTimeoutM
   // A function of the server's URL when the config must name it (public_baseurl, SSO callbacks).
   const extra = typeof options.extraConfig === 'function' ? options.extraConfig({ url, port }) : (options.extraConfig ?? {});
   const overrides = [harnessConfig({ port, secret }), extra];
-  await run('chroot', [tree, 'python3', '-c', CONFIGURE_PY, chrootDataDir, serverName], {
+  const [enter, ...enterArgs] = inTree(tree);
+  await run(enter, [...enterArgs, 'python3', '-c', CONFIGURE_PY, chrootDataDir, serverName], {
     input: JSON.stringify(overrides),
   });
 
@@ -387,9 +400,9 @@ async function startIn({ tree, dataDir, chrootDataDir, serverName, startTimeoutM
    */
   const launch = () => {
     const consoleFd = openSync(consoleFile, 'a');
-    const synapseCmd = ['chroot', tree, 'sh', '-c', `cd ${chrootDataDir} && exec python3 -m synapse.app.homeserver -c ${chrootDataDir}/homeserver.yaml`];
+    const synapseCmd = [...inTree(tree), 'sh', '-c', `cd ${chrootDataDir} && exec python3 -m synapse.app.homeserver -c ${chrootDataDir}/homeserver.yaml`];
     // setpriv --pdeathsig: Synapse gets SIGTERM when this process dies, however it dies, so a
-    // killed test run does not leave a server behind. chroot, sh and python all exec in place.
+    // killed test run does not leave a server behind. unshare, chroot, sh and python all exec in place.
     const sp = setpriv();
     const argv = sp ? [sp, '--pdeathsig', 'TERM', ...synapseCmd] : synapseCmd;
     const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', consoleFd, consoleFd] });
