@@ -264,9 +264,15 @@ async function exchange(client: MatrixClient, spec: RequestSpec, kind: 'json' | 
     body = JSON.stringify(spec.body);
   }
   const timeout = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // A JSON answer's whole-answer limit: a controller of this request's own, which the client's
+  // signal (Ctrl-C, --max-time) also aborts. A listener removed afterwards, not AbortSignal.any,
+  // so that a long-lived signal collects nothing over a tail's thousands of requests.
   const answerTimer = kind === 'json' ? new AbortController() : undefined;
   const timer = answerTimer && setTimeout(() => answerTimer.abort(), timeout);
-  const signal = answerTimer ? (client.signal ? AbortSignal.any([client.signal, answerTimer.signal]) : answerTimer.signal) : client.signal;
+  const forwardAbort = () => answerTimer?.abort(client.signal?.reason);
+  if (answerTimer && client.signal?.aborted) forwardAbort();
+  else if (answerTimer) client.signal?.addEventListener('abort', forwardAbort, { once: true });
+  const signal = answerTimer?.signal ?? client.signal;
   // process.hrtime, not the global `performance`, whose first use loads perf_hooks (~1.5 ms).
   const started = process.hrtime.bigint();
   client.debug?.(`> ${spec.method} ${redactUrl(url)}`);
@@ -307,6 +313,7 @@ async function exchange(client: MatrixClient, spec: RequestSpec, kind: 'json' | 
     throw networkError(`${spec.what}: cannot reach ${url.origin}`, error, url.hostname);
   } finally {
     clearTimeout(timer);
+    client.signal?.removeEventListener('abort', forwardAbort);
   }
 }
 
