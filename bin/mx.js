@@ -12,7 +12,7 @@
 // CommonJS (bin/package.json says so), not an ES module: Node then does not start its ES
 // module loader at all, which saves ~10 ms and ~2.5 MiB per run.
 'use strict';
-const { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 
 const dist = path.join(__dirname, '..', 'dist');
@@ -44,8 +44,12 @@ function runBundle({ file, source, buildId, enabled, header, distCache }) {
     const training = process.env.MX_CODE_CACHE_TRAINING;
     const target = training || (script ? undefined : userCache);
     // At exit, so that the cache holds every function this run compiled.
-    if (target) process.on('exit', () => writeCache(target, header, script, bundle.exports, !training));
-    if (userCache) enableNodeCompileCache(path.join(path.dirname(userCache), 'node-compile-cache'));
+    // Made with Node's default V8 flags, as it is used (src/v8-flags.ts).
+    const cachedData = () => (bundle.exports.restoreDefaultV8Flags(), script.createCachedData());
+    if (target) process.on('exit', () => writeCache(target, header, cachedData, !training));
+    if (userCache && !enableNodeCompileCache(path.join(path.dirname(userCache), 'node-compile-cache'))) {
+      cacheLazyFiles(path.join(path.dirname(userCache), `lazy-${buildId}-${process.version}-${process.arch}`), header);
+    }
   }
   script ??= compile(file, source, undefined);
   script.runInThisContext()(bundle.exports, require('node:module').createRequire(file), bundle, file, path.dirname(file));
@@ -53,16 +57,49 @@ function runBundle({ file, source, buildId, enabled, header, distCache }) {
 
 /**
  * Node 22 and later cache the compiled code of the files Node loads itself (dist/lazy/,
- * dist/vendor/) once asked to; Node 20 has no such call, and there this does nothing.
+ * dist/vendor/) once asked to. False on Node 20, which has no such call.
  */
 function enableNodeCompileCache(dir) {
   const { enableCompileCache } = require('node:module');
-  if (typeof enableCompileCache !== 'function') return;
+  if (typeof enableCompileCache !== 'function') return false;
   try {
     enableCompileCache(dir);
   } catch {
     // A cache is an optimisation, never a reason to fail.
   }
+  return true;
+}
+
+/**
+ * On Node 20, the files of dist/lazy/ and dist/vendor/ (ora, fake-indexeddb, the crypto engine's
+ * 420 KB of glue, ...) get code caches of their own in DIR: written at the exit of the first run
+ * that loads one, used by the next (~20 ms of an encrypted send). A cache fits only the V8
+ * flags it was made with (src/v8-flags.ts), and these files load while mx's flags are set, so
+ * each is made at exit with the flags it was loaded under, or not at all when they changed
+ * (it is made on a later run).
+ */
+function cacheLazyFiles(dir, header) {
+  const Module = require('node:module');
+  const { cachedDataVersionTag } = require('node:v8');
+  const prefix = dist + path.sep;
+  const defaultLoad = Module._extensions['.cjs'];
+  Module._extensions['.cjs'] = function loadLazyFile(module, filename) {
+    if (!filename.startsWith(prefix)) return defaultLoad.call(this, module, filename);
+    const source = readFileSync(filename, 'utf8');
+    const cacheFile = path.join(dir, `${path.relative(dist, filename).replace(/[\\/]/g, '+')}.cache`);
+    let script = compileWithCache(filename, source, readCache(cacheFile, header));
+    if (!script) {
+      script = compile(filename, source, undefined);
+      const flags = cachedDataVersionTag();
+      // Before the bundle's own cache is written at exit, which puts the default flags back.
+      process.prependListener('exit', () => {
+        if (cachedDataVersionTag() !== flags) return;
+        if (!existsSync(dir)) sweepLazyCaches(dir);
+        writeCache(cacheFile, header, () => script.createCachedData(), false);
+      });
+    }
+    script.runInThisContext()(module.exports, Module.createRequire(filename), module, filename, path.dirname(filename));
+  };
 }
 
 function compile(file, source, cachedData) {
@@ -87,17 +124,28 @@ function readCache(file, header) {
   return data.length > header.length && data.subarray(0, header.length).equals(header) ? data.subarray(header.length) : undefined;
 }
 
-/** Atomically (a reader sees the old file or the new one); never fails the command. */
-function writeCache(target, header, script, bundleExports, sweep) {
+/** The lazy files' caches of other builds and Node versions, when this build's folder is new. */
+function sweepLazyCaches(dir) {
   try {
-    // Made with Node's default V8 flags, as it is used (src/v8-flags.ts).
-    bundleExports.restoreDefaultV8Flags();
+    for (const name of readdirSync(path.dirname(dir))) {
+      if (name.startsWith('lazy-') && name !== path.basename(dir)) rmSync(path.join(path.dirname(dir), name), { recursive: true, force: true });
+    }
+  } catch {
+    // A cache is an optimisation, never a reason to fail.
+  }
+}
+
+/**
+ * Writes a cache file atomically (a reader sees the old file or the new one); never fails the
+ * command. `sweep`: also remove the bundle caches of other builds and Node versions.
+ */
+function writeCache(target, header, cachedData, sweep) {
+  try {
     const dir = path.dirname(target);
     mkdirSync(dir, { recursive: true });
     const temp = `${target}.${process.pid}.tmp`;
-    writeFileSync(temp, Buffer.concat([header, script.createCachedData()]));
+    writeFileSync(temp, Buffer.concat([header, cachedData()]));
     renameSync(temp, target);
-    // Caches of other builds and Node versions are of no more use.
     if (sweep) {
       for (const name of readdirSync(dir)) {
         if (/^v8-.*\.cache$/.test(name) && name !== path.basename(target)) rmSync(path.join(dir, name), { force: true });

@@ -3,6 +3,7 @@
 // These tests need no homeserver.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,10 +41,10 @@ describe('the code cache', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   /** Runs `mx profile list -o json` from the copy, with an empty config dir and its own XDG cache dir. */
-  function run(xdgCache: string, env: Record<string, string> = {}) {
+  function run(xdgCache: string, env: Record<string, string> = {}, extraArgs: string[] = []) {
     const config = path.join(tmp, `config-${++n}`);
     mkdirSync(config, { mode: 0o700 });
-    const r = spawnSync(process.execPath, [bin, 'profile', 'list', '-o', 'json'], {
+    const r = spawnSync(process.execPath, [bin, 'profile', 'list', '-o', 'json', ...extraArgs], {
       env: { PATH: process.env.PATH, HOME: path.join(tmp, 'home'), XDG_CACHE_HOME: xdgCache, MX_CONFIG_DIR: config, ...env },
       encoding: 'utf8',
     });
@@ -75,6 +76,29 @@ describe('the code cache', () => {
     expect(run(xdg)).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
     expect(statSync(file).mtimeMs).toBe(mtime); // used, not made again
   });
+
+  // Node 22 and later cache these files themselves (module.enableCompileCache).
+  it.skipIf(typeof (Module as { enableCompileCache?: unknown }).enableCompileCache === 'function')(
+    'gives the files of dist/lazy/ caches of their own: made by the first run that loads one, used by the next, remade when damaged',
+    () => {
+      writeFileSync(cacheFile, goodCache);
+      const xdg = path.join(tmp, 'xdg-lazy');
+      // A YAML config file is what loads dist/lazy/cosmiconfig.cjs.
+      const yaml = path.join(tmp, 'lazy-config.yaml');
+      writeFileSync(yaml, 'output: json\n');
+      const withYaml = () => run(xdg, {}, ['--config', yaml]);
+      expect(withYaml()).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+      const folders = readdirSync(path.join(xdg, 'mx')).filter((f) => f.startsWith('lazy-'));
+      expect(folders).toEqual([expect.stringMatching(new RegExp(`^lazy-[0-9a-f]{16}-${process.version.replace(/\./g, '\\.')}-${process.arch}$`))]);
+      const file = path.join(xdg, 'mx', folders[0]!, 'lazy+cosmiconfig.cjs.cache');
+      const made = readFileSync(file);
+      expect(withYaml()).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+      expect(readFileSync(file).equals(made)).toBe(true); // used, not made again
+      writeFileSync(file, Buffer.concat([made.subarray(0, made.indexOf(10) + 1), Buffer.alloc(1000, 7)]));
+      expect(withYaml()).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+      expect(readFileSync(file).length).toBeGreaterThan(1000); // rejected, and made again
+    },
+  );
 
   it('is left alone with MX_CODE_CACHE=off', () => {
     rmSync(cacheFile);
