@@ -65,7 +65,7 @@ add_extra_packages() {
 # What a normal user needs to build a tree; says exactly what is missing, and exits.
 check_rootless_tools() {
   local user missing=()
-  user="$(id -un)"
+  user="$(id -un 2>/dev/null || id -u)"
   if ! unshare --map-root-user true 2>/dev/null; then
     log "this kernel does not let normal users create user namespaces (unshare --map-root-user failed),"
     log "so Synapse cannot run here without root: run as root, or set MX_TEST_HOMESERVER=<url>"
