@@ -43,10 +43,13 @@ function runBundle({ file, source, buildId, enabled, header, distCache }) {
     // MX_CODE_CACHE_TRAINING: scripts/code-cache-training.mjs makes the build's cache this way.
     const training = process.env.MX_CODE_CACHE_TRAINING;
     const target = training || (script ? undefined : userCache);
-    // At exit, so that the cache holds every function this run compiled.
-    // Made with Node's default V8 flags, as it is used (src/v8-flags.ts).
-    const cachedData = () => (bundle.exports.restoreDefaultV8Flags(), script.createCachedData());
-    if (target) process.on('exit', () => writeCache(target, header, cachedData, !training));
+    if (target) {
+      // At exit, so that the cache holds every function this run compiled; made with Node's
+      // default V8 flags, as it is used (src/v8-flags.ts).
+      const cachedData = () => (bundle.exports.restoreDefaultV8Flags(), script.createCachedData());
+      const others = training ? undefined : { dir: path.dirname(target), pattern: /^v8-.*\.cache$/, keep: path.basename(target) };
+      process.on('exit', () => writeCache(target, header, cachedData, others));
+    }
     if (userCache && !enableNodeCompileCache(path.join(path.dirname(userCache), 'node-compile-cache'))) {
       cacheLazyFiles(path.join(path.dirname(userCache), `lazy-${buildId}-${process.version}-${process.arch}`), header);
     }
@@ -94,8 +97,9 @@ function cacheLazyFiles(dir, header) {
       // Before the bundle's own cache is written at exit, which puts the default flags back.
       process.prependListener('exit', () => {
         if (cachedDataVersionTag() !== flags) return;
-        if (!existsSync(dir)) sweepLazyCaches(dir);
-        writeCache(cacheFile, header, () => script.createCachedData(), false);
+        // This build's first lazy cache: the folders of other builds go.
+        const others = existsSync(dir) ? undefined : { dir: path.dirname(dir), pattern: /^lazy-/, keep: path.basename(dir) };
+        writeCache(cacheFile, header, () => script.createCachedData(), others);
       });
     }
     script.runInThisContext()(module.exports, Module.createRequire(filename), module, filename, path.dirname(filename));
@@ -124,33 +128,25 @@ function readCache(file, header) {
   return data.length > header.length && data.subarray(0, header.length).equals(header) ? data.subarray(header.length) : undefined;
 }
 
-/** The lazy files' caches of other builds and Node versions, when this build's folder is new. */
-function sweepLazyCaches(dir) {
-  try {
-    for (const name of readdirSync(path.dirname(dir))) {
-      if (name.startsWith('lazy-') && name !== path.basename(dir)) rmSync(path.join(path.dirname(dir), name), { recursive: true, force: true });
-    }
-  } catch {
-    // A cache is an optimisation, never a reason to fail.
+/** Removes the entries of `dir` that match `pattern`, but `keep`. */
+function removeOtherCaches({ dir, pattern, keep }) {
+  for (const name of readdirSync(dir)) {
+    if (pattern.test(name) && name !== keep) rmSync(path.join(dir, name), { recursive: true, force: true });
   }
 }
 
 /**
  * Writes a cache file atomically (a reader sees the old file or the new one); never fails the
- * command. `sweep`: also remove the bundle caches of other builds and Node versions.
+ * command. `others`: the caches of other builds and Node versions, removed after.
  */
-function writeCache(target, header, cachedData, sweep) {
+function writeCache(target, header, cachedData, others) {
   try {
     const dir = path.dirname(target);
     mkdirSync(dir, { recursive: true });
     const temp = `${target}.${process.pid}.tmp`;
     writeFileSync(temp, Buffer.concat([header, cachedData()]));
     renameSync(temp, target);
-    if (sweep) {
-      for (const name of readdirSync(dir)) {
-        if (/^v8-.*\.cache$/.test(name) && name !== path.basename(target)) rmSync(path.join(dir, name), { force: true });
-      }
-    }
+    if (others) removeOtherCaches(others);
   } catch {
     // A cache is an optimisation, never a reason to fail.
   }

@@ -10,7 +10,7 @@ import { errorCode, errorMessage } from './fs-util.js';
 import type { MxConfig } from './profiles/config.js';
 
 /** A connect that takes longer than this fails (about what browsers and curl allow). */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** The longest time mx accepts for a limit (setTimeout's own limit is ~24.8 days). */
 const MAX_SECONDS = 1_000_000;
 
@@ -34,25 +34,33 @@ export async function networkSettings(
   config: MxConfig,
   where: { cwd: string; configFile?: string },
 ): Promise<NetworkSettings> {
-  const maxTime = seconds(flags.maxTime, '--max-time') ?? seconds(envNumber(env, 'MX_MAX_TIME'), 'MX_MAX_TIME') ?? seconds(config.max_time, 'config "max_time"');
-  const connect =
-    seconds(flags.connectTimeout, '--connect-timeout') ??
-    seconds(envNumber(env, 'MX_CONNECT_TIMEOUT'), 'MX_CONNECT_TIMEOUT') ??
-    seconds(config.connect_timeout, 'config "connect_timeout"');
-  const cacert = flags.cacert !== undefined
-    ? { file: path.resolve(where.cwd, flags.cacert), source: '--cacert' }
-    : env.MX_CACERT
-      ? { file: path.resolve(where.cwd, env.MX_CACERT), source: 'MX_CACERT' }
-      : config.cacert !== undefined
-        // A relative path in a config file is relative to that file, not to where mx runs.
-        ? { file: path.resolve(where.configFile ? path.dirname(where.configFile) : where.cwd, config.cacert), source: 'config "cacert"' }
-        : undefined;
+  const maxTime = secondsSetting(flags.maxTime, env, config, { flag: '--max-time', env: 'MX_MAX_TIME', config: 'max_time' });
+  const connect = secondsSetting(flags.connectTimeout, env, config, { flag: '--connect-timeout', env: 'MX_CONNECT_TIMEOUT', config: 'connect_timeout' });
+  const cacert = cacertFile(flags.cacert, env, config, where);
   return {
     // 0 means no limit (to lift a config file's limit for one run: MX_MAX_TIME=0).
     maxTime: maxTime?.ms ? maxTime : undefined,
     connectTimeoutMs: connect?.ms || DEFAULT_CONNECT_TIMEOUT_MS,
     cacert: cacert && { file: cacert.file, pem: await readCertificates(cacert.file, cacert.source) },
   };
+}
+
+/** A number of seconds from its flag, else its MX_ variable, else the config file. */
+function secondsSetting(
+  flag: number | undefined,
+  env: Record<string, string | undefined>,
+  config: MxConfig,
+  names: { flag: string; env: string; config: 'max_time' | 'connect_timeout' },
+): { ms: number; source: string } | undefined {
+  return seconds(flag, names.flag) ?? seconds(envNumber(env, names.env), names.env) ?? seconds(config[names.config], `config "${names.config}"`);
+}
+
+/** The --cacert file, else MX_CACERT's, else the config's (relative to the config file, not to where mx runs). */
+function cacertFile(flag: string | undefined, env: Record<string, string | undefined>, config: MxConfig, where: { cwd: string; configFile?: string }) {
+  if (flag !== undefined) return { file: path.resolve(where.cwd, flag), source: '--cacert' };
+  if (env.MX_CACERT) return { file: path.resolve(where.cwd, env.MX_CACERT), source: 'MX_CACERT' };
+  if (config.cacert === undefined) return undefined;
+  return { file: path.resolve(where.configFile ? path.dirname(where.configFile) : where.cwd, config.cacert), source: 'config "cacert"' };
 }
 
 function envNumber(env: Record<string, string | undefined>, name: string): number | undefined {

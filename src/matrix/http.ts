@@ -60,6 +60,8 @@ export interface RequestSpec {
   timeoutMs?: number;
   /** Names the call in error messages, e.g. "login". */
   what: string;
+  /** Said when the answer is over mx's size limit: how to ask for a smaller one. */
+  tooLargeHint?: string;
   /** Told of the answer's bytes as they arrive (media downloads): received so far, and the whole length when the server says. */
   onProgress?: (received: number, total: number | undefined) => void;
 }
@@ -88,8 +90,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * several times its size in memory; Matrix answers are far smaller (history and sync come in
  * pages). Media and `mx api` answers are bytes kept in memory too, with a larger limit.
  */
-export const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
-export const MAX_RAW_ANSWER_BYTES = 1024 * 1024 * 1024;
+const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
+const MAX_RAW_ANSWER_BYTES = 1024 * 1024 * 1024;
 const TRANSIENT_STATUSES = new Set([502, 503, 504]);
 /** Query parameters whose values are secrets and must not reach a log line. */
 const SECRET_PARAM = /token|password|secret/i;
@@ -324,7 +326,7 @@ async function readAnswer(response: Dispatcher.ResponseData, limit: number, spec
   const tooLarge = () => {
     response.body.destroy();
     return new MxError(
-      `${spec.what}: ${origin} sent an answer larger than ${limit / 1024 / 1024} MiB, mx's limit${spec.path.endsWith('/sync') ? ' (a smaller --limit makes a first sync smaller)' : ''}`,
+      `${spec.what}: ${origin} sent an answer larger than ${limit / 1024 / 1024} MiB, mx's limit${spec.tooLargeHint ? ` (${spec.tooLargeHint})` : ''}`,
       ExitCode.failure,
       { limit_bytes: limit },
     );

@@ -122,6 +122,7 @@ export async function sync(client: MatrixClient, params: SyncParams, policy?: Re
       idempotent: true,
       timeoutMs: (params.timeout ?? 0) + (client.longPollMarginMs ?? LONG_POLL_MARGIN_MS),
       what: 'sync',
+      tooLargeHint: 'a smaller --limit makes a first sync smaller',
     },
     policy,
   );
