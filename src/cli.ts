@@ -3,9 +3,11 @@
  * calls process.exit.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileSystemFailure } from './errors.js';
 import { createDispatcher } from './http-agent.js';
 import type { Io } from './io.js';
 import { main } from './main.js';
+import { reportError } from './output/errors.js';
 import { promptHidden } from './terminal.js';
 import { setV8Flags } from './v8-flags.js';
 
@@ -34,6 +36,16 @@ for (const stream of [process.stdout, process.stderr]) {
     if (controller.signal.aborted) return;
     controller.abort('EPIPE');
     setTimeout(() => process.exit(0), SIGNAL_GRACE_MS).unref();
+  });
+}
+
+// A failure that no command caught (a bug, a promise nobody awaited) is still one line on
+// stderr and an exit code, as every error of mx is, not Node's dump of the bundle's source.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    const argv = process.argv.slice(2);
+    const debug = argv.includes('--debug') || Boolean(process.env.MX_DEBUG && process.env.MX_DEBUG !== '0');
+    process.exit(reportError(process, process.stdout.isTTY ? 'text' : 'json', fileSystemFailure(error) ?? error, debug));
   });
 }
 

@@ -73,3 +73,35 @@ export function exitCodeForAbort(reason: unknown): number {
   if (reason === 'EPIPE') return ExitCode.ok;
   return reason === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
 }
+
+/** Node's errors of file system calls, by the syscall that failed. */
+const FILE_SYSCALLS = new Set([
+  'open', 'close', 'read', 'write', 'writev', 'fsync', 'fdatasync', 'ftruncate', 'mkdir', 'mkdtemp', 'rmdir', 'rm', 'unlink',
+  'rename', 'copyfile', 'link', 'symlink', 'readlink', 'stat', 'lstat', 'fstat', 'scandir', 'opendir', 'chmod', 'fchmod',
+  'chown', 'fchown', 'utime', 'futime', 'access', 'realpath', 'writeFile', 'appendFile',
+]);
+
+const FILE_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is used up',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'an input/output error of the disk',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'it is a folder, not a file',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+};
+
+/**
+ * A file system call's failure that reached the top without a message of mx's own (a full disk
+ * while writing some file, say): local state, exit code 8, named as what it is. Undefined for
+ * anything else (a bug stays a bug).
+ */
+export function fileSystemFailure(error: unknown): LocalStateError | undefined {
+  const { code, syscall, path } = (error ?? {}) as { code?: unknown; syscall?: unknown; path?: unknown };
+  if (typeof code !== 'string' || typeof syscall !== 'string' || !FILE_SYSCALLS.has(syscall)) return undefined;
+  const where = typeof path === 'string' ? ` ${path}` : '';
+  return new LocalStateError(`Cannot ${syscall}${where}: ${FILE_PROBLEMS[code] ?? code} (${code})`, { cause: error });
+}

@@ -7,7 +7,7 @@ import type { CommandDef } from './commands/command.js';
 import { commands } from './commands/index.js';
 import { Context, type GlobalArgs } from './context.js';
 import { Deadline } from './deadline.js';
-import { ExitCode, exitCodeForAbort, MxError, UsageError } from './errors.js';
+import { ExitCode, exitCodeForAbort, fileSystemFailure, MxError, UsageError } from './errors.js';
 import type { Io } from './io.js';
 import { chooseFormat, OUTPUT_FORMATS, type OutputFormat } from './output/format.js';
 import { reportError } from './output/errors.js';
@@ -81,7 +81,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   } catch (error) {
     if (io.signal.aborted) return exitCodeForAbort(io.signal.reason);
     if (deadline?.reached) return reportError(io, format, deadline.failure(error), debug);
-    return reportError(io, format, error, debug);
+    return reportError(io, format, fileSystemFailure(error) ?? error, debug);
   }
 }
 

@@ -11,12 +11,11 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
 import { ExitCode, MxError } from '../errors.js';
 import { replaceFileAtomically } from '../fs-util.js';
 import { MatrixError } from '../matrix/errors.js';
 import { matrixRequest, type MatrixClient } from '../matrix/http.js';
-import { sendRequest } from './requests.js';
+import { sendRequest, type LockedEngine } from './requests.js';
 
 export const BACKUP_ALGORITHM = 'm.megolm_backup.v1.curve25519-aes-sha2';
 const V3 = '/_matrix/client/v3';
@@ -102,19 +101,14 @@ function isStaleVersion(error: unknown): boolean {
  * again. Other failures are reported and left to the next lock period: the engine still counts
  * those keys as not backed up.
  */
-export async function uploadRoomKeys(
-  sdk: typeof Sdk,
-  machine: Sdk.OlmMachine,
-  client: MatrixClient,
-  folder: string,
-  onProblem: (message: string) => void,
-): Promise<void> {
+export async function uploadRoomKeys(engine: LockedEngine, folder: string, onProblem: (message: string) => void): Promise<void> {
+  const { machine } = engine;
   try {
     // Batches of ~200 keys; bounded, so a server that keeps accepting nothing cannot loop for ever.
     for (let round = 0; round < 1000; round++) {
       const request = await machine.backupRoomKeys();
       if (!request) return;
-      await sendRequest(sdk, machine, client, request);
+      await sendRequest(engine, request);
     }
   } catch (error) {
     if (isStaleVersion(error)) {

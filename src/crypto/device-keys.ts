@@ -24,7 +24,8 @@ export async function serverDeviceKeys(client: MatrixClient, userId: string, dev
 export async function restoreDeviceKeys(session: CryptoSession): Promise<boolean> {
   const { client, ref } = session;
   if (await serverDeviceKeys(client, ref.userId, ref.deviceId)) return false;
-  const deviceKeys = await session.use(async (machine, sdk) => {
+  const deviceKeys = await session.use(async (engine) => {
+    const { machine, sdk } = engine;
     const device = await machine.getDevice(new sdk.UserId(ref.userId), new sdk.DeviceId(ref.deviceId));
     if (!device) return undefined;
     try {

@@ -1,5 +1,5 @@
 import { fstatSync, readdirSync, promises as fsp } from 'node:fs';
-import { LocalStateError } from '../errors.js';
+import { LocalStateError, MxError } from '../errors.js';
 import { createPrivateFile, ensurePrivateDir, errorMessage, fsyncDir } from '../fs-util.js';
 import type { HeldLock } from './file-lock.js';
 import { planFlush, safeName, type AppendTarget, type Committed } from './flush-plan.js';
@@ -16,9 +16,9 @@ export interface FlushOptions {
   manifestRewriteBytes: number;
 }
 
-/** The error of a save that failed: the in-memory state is now ahead of the disk. */
-export function cannotSave(folder: string, err: unknown): LocalStateError {
-  if (err instanceof LocalStateError) return err;
+/** The error of a save that failed (or was refused): the in-memory state is now ahead of the disk. */
+export function cannotSave(folder: string, err: unknown): MxError {
+  if (err instanceof MxError) return err;
   return new LocalStateError(`Cannot save the crypto store ${folder}: ${errorMessage(err)}`, { cause: err });
 }
 

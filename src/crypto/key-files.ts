@@ -18,7 +18,8 @@ const MIN_PAYLOAD = 1 + 16 + 16 + 4 + 32;
 
 /** Every room key this device holds, in an encrypted key file; and how many. */
 export async function exportRoomKeys(session: CryptoSession, passphrase: string, rounds = EXPORT_ROUNDS): Promise<{ file: string; keys: number }> {
-  return session.use(async (machine, sdk) => {
+  return session.use(async (engine) => {
+    const { machine, sdk } = engine;
     const exported = await machine.exportRoomKeys(() => true);
     const keys = (JSON.parse(exported) as unknown[]).length;
     return { file: `${sdk.OlmMachine.encryptExportedRoomKeys(exported, passphrase, rounds)}\n`, keys };
@@ -32,7 +33,8 @@ export async function exportRoomKeys(session: CryptoSession, passphrase: string,
  */
 export async function importRoomKeys(session: CryptoSession, file: string, passphrase: string): Promise<{ keys: number; imported: number }> {
   checkKeyFileShape(file);
-  return session.use(async (machine, sdk) => {
+  return session.use(async (engine) => {
+    const { machine, sdk } = engine;
     let exported: string;
     try {
       exported = sdk.OlmMachine.decryptExportedRoomKeys(file, passphrase);

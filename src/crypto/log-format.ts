@@ -1,5 +1,6 @@
 import type * as Zlib from 'node:zlib';
 import { LocalStateError } from '../errors.js';
+import { NEW_DEVICE_ADVICE } from './store-ref.js';
 
 // node:zlib is loaded at the first checksum, when a crypto store is opened, not at every
 // command's start-up (a module that loads a built-in at its top makes every command pay for it).
@@ -132,7 +133,6 @@ export function readOneFrame(buf: Buffer, offset: number, file: string): Buffer 
 
 export function damaged(file: string, what: string): LocalStateError {
   return new LocalStateError(
-    `The crypto store file ${file} is damaged: ${what}. mx will not change it. ` +
-      `Move the crypto store folder aside to start a new one (this device then loses the room keys it holds).`,
+    `The crypto store file ${file} is damaged: ${what}. mx will not change it. ${NEW_DEVICE_ADVICE}.`,
   );
 }

@@ -209,6 +209,9 @@ export class ManifestFile {
     const fh = this.fh!;
     const size = fstatSync(fh.fd).size;
     if (size < from) throw damaged(this.file, `it is shorter (${size} bytes) than what was already read from it (${from})`);
+    // mx writes a manifest whole (temp file, fsync, rename) before anything else: an empty one
+    // is a damaged one, never a new store (which would mean a new identity for the device).
+    if (size === 0) throw damaged(this.file, 'it is empty');
     if (size === from) return false;
     const buf = (await readExactly(fh, from, size - from))!;
     let base = from;

@@ -3,12 +3,10 @@
  * one: a session from MX_ACCESS_TOKEN alone has no keys (it is some device mx knows nothing
  * about), so it can neither encrypt nor decrypt.
  */
-import { existsSync } from 'node:fs';
 import { ExitCode, MxError } from '../errors.js';
 import type { MatrixClient } from '../matrix/http.js';
 import type { Profile, ProfileStore } from '../profiles/store.js';
 import { withNodeDefaultFlags } from '../v8-flags.js';
-import { serverDeviceKeys } from './device-keys.js';
 import { CryptoSession } from './session.js';
 import { cryptoStoreFolder, decodeCryptoStoreKey, newCryptoStoreKey } from './store-ref.js';
 
@@ -46,12 +44,9 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
   const userId = profile!.userId!;
   const deviceId = profile!.deviceId!;
   const folder = cryptoStoreFolder(stateDir, userId, deviceId);
-  let key = profile!.cryptoKey;
-  if (!key || !existsSync(folder)) {
-    await refuseForeignDevice(client, userId, deviceId);
-    // A profile saved before mx had encryption has no key yet: it gets one now.
-    key ??= await saveNewKey(store, profileName!, profile!);
-  }
+  // A profile saved before mx had encryption has no key yet: it gets one now. (Whether the
+  // device's keys on the server are this store's is checked when its machine is made: identity.ts.)
+  const key = profile!.cryptoKey ?? (await saveNewKey(store, profileName!, profile!));
   return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn }, options);
 }
 
@@ -66,21 +61,6 @@ function loadCryptoBuiltins(): void {
     for (const name of ['node:crypto', 'node:zlib', 'constants', 'node:assert', 'node:fs/promises', 'node:perf_hooks']) process.getBuiltinModule(name);
     void globalThis.crypto;
   });
-}
-
-/**
- * A new store makes a new identity for the device. A device whose keys are on the server
- * already was set up by another client (a token adopted with `login --with-token`): its keys
- * are not mx's, and uploading others would break that client. Refused.
- */
-async function refuseForeignDevice(client: MatrixClient, userId: string, deviceId: string): Promise<void> {
-  if (await serverDeviceKeys(client, userId, deviceId)) {
-    throw new MxError(
-      `device ${deviceId} has encryption keys on the server that mx does not hold here (made by another client, ` +
-        'or its crypto store was deleted); log in with mx login for a device of its own to use encrypted rooms',
-      ExitCode.encryption,
-    );
-  }
 }
 
 async function saveNewKey(store: ProfileStore, profileName: string, profile: Profile): Promise<string> {

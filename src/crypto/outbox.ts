@@ -1,18 +1,28 @@
 /**
- * Encrypted events on their way out, kept until the server has them: a send that is run again
- * with the same transaction ID (`mx send --txn-id` after a crash) sends the very ciphertext of
- * the first run instead of encrypting again, so the server's answer to the repeated ID (the
- * first event) matches what was sent, and no Megolm message index is spent twice on one message.
- * One small file per (room, transaction ID) in the store's folder, removed once the PUT was
- * answered.
+ * Encrypted events on their way out, kept until the server has answered: a send that is run
+ * again with the same transaction ID (`mx send --txn-id` after a crash) sends the very
+ * ciphertext of the first run instead of encrypting again, so the server's answer to the
+ * repeated ID (the first event) matches what was sent, and no Megolm message index is spent
+ * twice on one message. One small file per (room, transaction ID) in the store's folder,
+ * written only once the store has the message index spent (session.ts), removed once the PUT
+ * was answered, and swept after a day: servers keep transaction IDs about that long, after
+ * which a re-run is a new message and must not repeat an old ciphertext (a receiver would take
+ * the same message index in a second event for a replay).
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { replaceFileAtomically } from '../fs-util.js';
 
+/** How long a ciphertext whose PUT got no answer is kept for a re-run. */
+const KEEP_MS = 24 * 60 * 60 * 1000;
+
+function outboxDir(folder: string): string {
+  return path.join(folder, 'outbox');
+}
+
 function outboxFile(folder: string, roomId: string, txnId: string): string {
   const { createHash } = process.getBuiltinModule('node:crypto');
-  return path.join(folder, 'outbox', createHash('sha256').update(`${roomId}\n${txnId}`).digest('hex').slice(0, 40));
+  return path.join(outboxDir(folder), createHash('sha256').update(`${roomId}\n${txnId}`).digest('hex').slice(0, 40));
 }
 
 /** The content encrypted earlier for this room and transaction ID, if its PUT never got an answer. */
@@ -31,7 +41,26 @@ export async function keepCiphertext(folder: string, roomId: string, txnId: stri
   await replaceFileAtomically(file, JSON.stringify(content));
 }
 
-/** The server has the event: nothing to keep. */
+/** The server has answered: nothing to keep. */
 export function forgetCiphertext(folder: string, roomId: string, txnId: string): void {
   rmSync(outboxFile(folder, roomId, txnId), { force: true });
+}
+
+/** Removes ciphertexts kept longer than a day (and temp files of a write that never finished). */
+export function sweepOutbox(folder: string, now = Date.now()): void {
+  const dir = outboxDir(folder);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // no outbox yet
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    try {
+      if (now - statSync(file).mtimeMs > KEEP_MS) rmSync(file, { force: true });
+    } catch {
+      // gone meanwhile (another process swept it)
+    }
+  }
 }

@@ -42,9 +42,10 @@
  * than live data, the process holding it in memory rewrites it to a new file at the end of a
  * lock period, and other processes see the new file in the manifest.
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fakeIndexedDb, loadFakeIndexedDb } from './fake-idb.js';
-import { LocalStateError } from '../errors.js';
+import { LocalStateError, type MxError } from '../errors.js';
 import { ensurePrivateDir } from '../fs-util.js';
 import { acquireLock, preloadLockfile, type HeldLock } from './file-lock.js';
 import { cannotSave, Flusher } from './flush.js';
@@ -95,6 +96,19 @@ export interface PersistentIndexedDb {
   installGlobals(): void;
   withLock<T>(fn: (changedByOthers: boolean) => Promise<T>): Promise<T>;
   /**
+   * Inside withLock: makes what the period committed so far durable now, as its end would, and
+   * goes on holding the lock. Called before anything made from that state leaves the process
+   * (a key upload, an Olm-encrypted to-device message): a crash after it was sent then finds
+   * the state that made it on disk.
+   */
+  checkpoint(): Promise<void>;
+  /**
+   * Inside withLock: nothing of this period may be saved (the caller found the engine's state
+   * wrong, such as a store that lost its account and got a new one): the period ends without a
+   * flush, and `error` is what this instance throws from then on.
+   */
+  refuseToSave(error: MxError): void;
+  /**
    * Starts the next lock period now (takes the lock, reads others' changes), for a withLock
    * that will come soon: the waiting and reading overlap with what the caller does meanwhile
    * (the engine's WebAssembly compile). The lock is held from then on.
@@ -111,7 +125,24 @@ export async function openPersistentIndexedDb(folder: string, options: Persisten
   preloadLockfile();
   const folderPath = path.resolve(folder);
   ensurePrivateDir(folderPath);
+  refuseOthersFolder(folderPath);
   return new PersistentIdb(folderPath, options);
+}
+
+/**
+ * A store folder of another user (a store made by `sudo mx`, a copied state folder) is not
+ * used: it would fail at the first write for want of permission, or, as root, leave files the
+ * owner can no longer write.
+ */
+function refuseOthersFolder(folder: string): void {
+  const owner = statSync(folder).uid;
+  const self = process.getuid?.();
+  if (self !== undefined && owner !== self) {
+    throw new LocalStateError(
+      `The crypto store ${folder} belongs to another user (uid ${owner}; mx runs as uid ${self}): mx uses only stores of the user it runs as. ` +
+        `Run mx as that user, or give the folder to this one (chown -R).`,
+    );
+  }
 }
 
 /** Defines the IndexedDB globals the WebAssembly glue uses (`instanceof IDBDatabase`, ...). */
@@ -172,11 +203,16 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   private inLock = false;
   private queue: Promise<void> = Promise.resolve();
   private broken: Error | undefined;
-  /** A damaged log found while loading inside fn: nothing may be written after that. */
-  private loadError: LocalStateError | undefined;
+  /**
+   * A damaged log found while loading inside fn, or a period refused (refuseToSave): nothing
+   * may be written after that, and this is what the instance throws.
+   */
+  private loadError: MxError | undefined;
   private closed = false;
   /** A lock period's start taken ahead of its withLock (lockAhead). */
   private ahead: Promise<{ lock: HeldLock; changed: boolean }> | undefined;
+  /** The lock of the running period, for its checkpoints. */
+  private held: HeldLock | undefined;
 
   constructor(
     readonly folder: string,
@@ -245,6 +281,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     const { lock, changed } = await (ahead ?? this.enter());
     try {
       this.inLock = true;
+      this.held = lock;
       let outcome: { ok: true; value: T } | { ok: false; error: unknown };
       try {
         outcome = { ok: true, value: await fn(changed) };
@@ -253,9 +290,9 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
       }
       try {
         await this.capture.waitIdle();
+        // Nothing may touch the databases while their changes are written.
         this.inLock = false;
-        if (this.loadError) throw this.loadError;
-        await this.flusher.flush(lock, this.capture.takeCommitted());
+        await this.saveCommitted(lock);
       } catch (err) {
         throw this.breakWith(err, outcome.ok ? undefined : outcome.error);
       }
@@ -263,8 +300,30 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
       return outcome.value;
     } finally {
       this.inLock = false;
+      this.held = undefined;
       await lock.release();
     }
+  }
+
+  async checkpoint(): Promise<void> {
+    const lock = this.held;
+    if (!this.inLock || !lock) throw new Error('Bug: a crypto store checkpoint outside withLock()');
+    try {
+      await this.capture.waitIdle();
+      await this.saveCommitted(lock);
+    } catch (err) {
+      throw this.breakWith(err);
+    }
+  }
+
+  refuseToSave(error: MxError): void {
+    this.loadError ??= error;
+  }
+
+  /** Appends what the finished transactions committed, and fsyncs; unless the period must not save. */
+  private async saveCommitted(lock: HeldLock): Promise<void> {
+    if (this.loadError) throw this.loadError;
+    await this.flusher.flush(lock, this.capture.takeCommitted());
   }
 
   async close(): Promise<void> {

@@ -19,7 +19,7 @@ import { getAccountData, setAccountData } from '../matrix/account-data.js';
 import { matrixRequest, type MatrixClient } from '../matrix/http.js';
 import { explainMissingStages, passwordStage, withUserInteractiveAuth } from '../matrix/uia.js';
 import { createBackup, currentBackup, downloadBackup, type BackupTarget } from './backup.js';
-import { queryKeysNow, sendRequest } from './requests.js';
+import { queryKeysNow, sendRequest, type LockedEngine } from './requests.js';
 import {
   decodeRecoveryKey,
   decryptSecret,
@@ -115,13 +115,13 @@ export async function recover(session: CryptoSession, input: string, onProgress:
   }
   const backup = backupKey ? await checkedBackup(session, backupKey) : undefined;
 
-  await session.use(async (machine, sdk) => {
-    await queryKeysNow(sdk, machine, client, [ref.userId]);
-    const status = await machine.importCrossSigningKeys(master, selfSigning, userSigning ?? null);
+  await session.use(async (engine) => {
+    await queryKeysNow(engine, [ref.userId]);
+    const status = await engine.machine.importCrossSigningKeys(master, selfSigning, userSigning ?? null);
     if (!status.hasMaster || !status.hasSelfSigning) {
       throw new MxError('the cross-signing keys in secret storage are not the account\'s current ones (reset by another client?)', ExitCode.encryption);
     }
-    await signOwnDevice(sdk, machine, client, ref.userId, ref.deviceId);
+    await signOwnDevice(engine, ref.userId, ref.deviceId);
   });
   onProgress('cross-signing keys imported; this device is signed by the account');
   let restored: RecoverResult['backup'] = null;
@@ -137,7 +137,7 @@ export async function recover(session: CryptoSession, input: string, onProgress:
 async function checkedBackup(session: CryptoSession, backupKey: string): Promise<BackupTarget | undefined> {
   const current = await currentBackup(session.client);
   if (!current) return undefined;
-  const publicKey = await session.use(async (_machine, sdk) => sdk.BackupDecryptionKey.fromBase64(backupKey).megolmV1PublicKey.publicKeyBase64);
+  const publicKey = await session.use(async ({ sdk }) => sdk.BackupDecryptionKey.fromBase64(backupKey).megolmV1PublicKey.publicKeyBase64);
   if (current.auth_data.public_key !== publicKey) {
     throw new MxError(
       `the key backup on the server (version ${current.version}) is not the one whose key is in secret storage: another client replaced it. ` +
@@ -149,21 +149,23 @@ async function checkedBackup(session: CryptoSession, backupKey: string): Promise
 }
 
 /** Signs this device with the self-signing key, and this user's identity with this device, and uploads both. */
-async function signOwnDevice(sdk: typeof Sdk, machine: Sdk.OlmMachine, client: MatrixClient, userId: string, deviceId: string): Promise<void> {
+async function signOwnDevice(engine: LockedEngine, userId: string, deviceId: string): Promise<void> {
+  const { sdk, machine } = engine;
   const device = await machine.getDevice(new sdk.UserId(userId), new sdk.DeviceId(deviceId));
   if (!device) throw new MxError('this device\'s keys are not on the server yet: run the command again', ExitCode.temporary);
-  await sendRequest(sdk, machine, client, await device.verify());
+  await sendRequest(engine, await device.verify());
   device.free();
   const identity = await machine.getIdentity(new sdk.UserId(userId));
-  if (identity instanceof sdk.OwnUserIdentity) await sendRequest(sdk, machine, client, await identity.verify());
+  if (identity instanceof sdk.OwnUserIdentity) await sendRequest(engine, await identity.verify());
   identity?.free();
-  await queryKeysNow(sdk, machine, client, [userId]);
+  await queryKeysNow(engine, [userId]);
 }
 
 /** Downloads a backup version and imports its keys. */
 async function restoreBackup(session: CryptoSession, backupKey: string, version: string): Promise<{ keys: number; imported: number; unreadable: number }> {
   const downloaded = await downloadBackup(session.client, version);
-  return session.use(async (machine, sdk) => {
+  return session.use(async (engine) => {
+    const { machine, sdk } = engine;
     const decryption = sdk.BackupDecryptionKey.fromBase64(backupKey);
     const byRoom = new Map<Sdk.RoomId, Map<string, unknown>>();
     let keys = 0;
@@ -205,8 +207,9 @@ export async function setup(session: CryptoSession, options: { reset: boolean; p
   const [storage, backup, own] = await Promise.all([
     defaultStorageKey(client, ref.userId),
     currentBackup(client),
-    session.use(async (machine, sdk) => {
-      await queryKeysNow(sdk, machine, client, [ref.userId]);
+    session.use(async (engine) => {
+    const { machine, sdk } = engine;
+      await queryKeysNow(engine, [ref.userId]);
       const status = await machine.crossSigningStatus();
       const identity = await machine.getIdentity(new sdk.UserId(ref.userId));
       // Keys of this device's own making, still the account's: a setup that stopped half-way resumes.
@@ -232,7 +235,7 @@ export async function setup(session: CryptoSession, options: { reset: boolean; p
   const key = new Uint8Array(process.getBuiltinModule('node:crypto').randomBytes(32));
   const newStorage: StorageKey = { keyId: randomKeyId(), description: describeKey(key) };
   await setAccountData(client, ref.userId, keyDescriptionType(newStorage.keyId), newStorage.description as unknown as Record<string, unknown>);
-  const exported = await session.use(async (machine) => {
+  const exported = await session.use(async ({ machine }) => {
     const keys = await machine.exportCrossSigningKeys();
     const values = { master: keys?.masterKey, selfSigning: keys?.self_signing_key, userSigning: keys?.userSigningKey };
     keys?.free();
@@ -252,18 +255,20 @@ export async function setup(session: CryptoSession, options: { reset: boolean; p
 /** New cross-signing keys, uploaded (with the password when the server asks), this device signed with them. */
 async function bootstrapCrossSigning(session: CryptoSession, password: () => Promise<string>): Promise<void> {
   const { client, ref } = session;
-  await session.use(async (machine, sdk) => {
-    const requests = await machine.bootstrapCrossSigning(true);
-    if (requests.uploadKeysRequest) await sendRequest(sdk, machine, client, requests.uploadKeysRequest);
+  await session.use(async (engine) => {
+    const requests = await engine.machine.bootstrapCrossSigning(true);
+    if (requests.uploadKeysRequest) await sendRequest(engine, requests.uploadKeysRequest);
     const keys = JSON.parse(requests.uploadSigningKeysRequest.body) as Record<string, unknown>;
+    // The new private keys are on disk before their public halves are on the server.
+    await engine.durable();
     await withUserInteractiveAuth(
       (auth) => uploadSigningKeys(client, auth ? { ...keys, auth } : keys),
       passwordStage(ref.userId, password),
       explainMissingStages('uploading cross-signing keys'),
     );
-    await sendRequest(sdk, machine, client, requests.uploadSignaturesRequest);
+    await sendRequest(engine, requests.uploadSignaturesRequest);
     // The engine learns of the signatures it made from the server, like anyone else.
-    await queryKeysNow(sdk, machine, client, [ref.userId]);
+    await queryKeysNow(engine, [ref.userId]);
   });
 }
 
@@ -275,7 +280,8 @@ function uploadSigningKeys(client: MatrixClient, body: Record<string, unknown>):
 
 /** A new key backup, its auth data signed by this device and the master key; this device backs up to it from now on. */
 async function createSignedBackup(session: CryptoSession): Promise<{ version: string; decryptionKey: string }> {
-  const { decryptionKey, authData } = await session.use(async (machine, sdk) => {
+  const { decryptionKey, authData } = await session.use(async (engine) => {
+    const { machine, sdk } = engine;
     const backupKey = sdk.BackupDecryptionKey.createRandomKey();
     const unsigned = { public_key: backupKey.megolmV1PublicKey.publicKeyBase64 };
     // Signed as canonical JSON: one key, so JSON.stringify is canonical.

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { LocalStateError } from '../errors.js';
+import { NEW_DEVICE_ADVICE } from './store-ref.js';
 import { errorMessage } from '../fs-util.js';
 import { detachDatabase, rawStore } from './fake-idb-internals.js';
 import type { IdbDatabase, IdbFactory } from './idb-types.js';
@@ -86,8 +87,7 @@ export class Refresher {
     }
     if (!entries.includes(MANIFEST_NAME) && entries.some((e) => !e.startsWith('lock') && !e.endsWith('.tmp'))) {
       throw new LocalStateError(
-        `The crypto store folder ${this.folder} holds data but no ${MANIFEST_NAME}: it is damaged. mx will not change it. ` +
-          `Move it aside to start a new one (this device then loses the room keys it holds).`,
+        `The crypto store folder ${this.folder} holds data but no ${MANIFEST_NAME}: it is damaged. mx will not change it. ${NEW_DEVICE_ADVICE}.`,
       );
     }
   }

@@ -11,6 +11,15 @@ const V3 = '/_matrix/client/v3';
 type Outgoing = Sdk.KeysUploadRequest | Sdk.KeysQueryRequest | Sdk.KeysClaimRequest | Sdk.ToDeviceRequest
   | Sdk.SignatureUploadRequest | Sdk.RoomMessageRequest | Sdk.KeysBackupRequest;
 
+/** The engine inside one lock period of its store (session.ts), and where its requests go. */
+export interface LockedEngine {
+  sdk: typeof Sdk;
+  machine: Sdk.OlmMachine;
+  client: MatrixClient;
+  /** Makes what this lock period changed in the store durable now (see sendRequest). */
+  durable(): Promise<void>;
+}
+
 /** The API call for one request of the engine (its body is JSON text already). */
 export function requestSpec(sdk: typeof Sdk, request: Outgoing): RequestSpec {
   const json = (body: string) => ({ data: Buffer.from(body, 'utf8'), contentType: 'application/json' });
@@ -42,26 +51,36 @@ export function requestSpec(sdk: typeof Sdk, request: Outgoing): RequestSpec {
   }
 }
 
-/** Sends one request and tells the machine it was answered. */
-export async function sendRequest(sdk: typeof Sdk, machine: Sdk.OlmMachine, client: MatrixClient, request: Outgoing): Promise<void> {
+/**
+ * Sends one request and tells the machine it was answered. What a request carries was made
+ * from the engine's state (keys it generated, an Olm session it advanced, a signature), so that
+ * state is made durable first: a crash after the request then never leaves the server holding
+ * what the store lost (device keys of an account the store never saved, after which every
+ * upload conflicts; an Olm message whose ratchet step the next one would repeat). Key queries
+ * and claims carry nothing of it.
+ */
+export async function sendRequest(engine: LockedEngine, request: Outgoing): Promise<void> {
+  const { sdk, machine, client } = engine;
+  if (request.type !== sdk.RequestType.KeysQuery && request.type !== sdk.RequestType.KeysClaim) await engine.durable();
   const answer = await matrixRequest<unknown>(client, requestSpec(sdk, request));
   // (Only a signature upload made outside outgoingRequests() has no ID: nothing to tell then.)
   if (request.id !== undefined) await machine.markRequestAsSent(request.id, request.type, JSON.stringify(answer));
 }
 
 /** Sends everything the machine asks for, until it asks for nothing more. */
-export async function processOutgoingRequests(sdk: typeof Sdk, machine: Sdk.OlmMachine, client: MatrixClient): Promise<void> {
+export async function processOutgoingRequests(engine: LockedEngine): Promise<void> {
   // A machine keeps asking for what is still unanswered; a bounded number of rounds keeps a
   // request the server answers oddly from looping for ever.
   for (let round = 0; round < 10; round++) {
-    const requests = (await machine.outgoingRequests()) as Outgoing[];
+    const requests = (await engine.machine.outgoingRequests()) as Outgoing[];
     if (requests.length === 0) return;
-    for (const request of requests) await sendRequest(sdk, machine, client, request);
+    for (const request of requests) await sendRequest(engine, request);
   }
 }
 
 /** Tracks `users` and asks the server for their devices and identities now (not only when they are stale). */
-export async function queryKeysNow(sdk: typeof Sdk, machine: Sdk.OlmMachine, client: MatrixClient, users: string[]): Promise<void> {
+export async function queryKeysNow(engine: LockedEngine, users: string[]): Promise<void> {
+  const { sdk, machine } = engine;
   await machine.updateTrackedUsers(users.map((id) => new sdk.UserId(id)));
-  await sendRequest(sdk, machine, client, machine.queryKeysForUsers(users.map((id) => new sdk.UserId(id))));
+  await sendRequest(engine, machine.queryKeysForUsers(users.map((id) => new sdk.UserId(id))));
 }

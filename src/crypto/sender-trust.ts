@@ -81,8 +81,9 @@ export async function identityTrust(sdk: typeof Sdk, machine: Sdk.OlmMachine, us
  * knows (and a verification of the old one is withdrawn). Returns what it was before.
  */
 export async function acceptIdentity(session: CryptoSession, userId: string): Promise<IdentityTrust> {
-  return session.use(async (machine, sdk) => {
-    await queryKeysNow(sdk, machine, session.client, [userId]);
+  return session.use(async (engine) => {
+    const { machine, sdk } = engine;
+    await queryKeysNow(engine, [userId]);
     const before = await identityTrust(sdk, machine, userId);
     const identity = await machine.getIdentity(new sdk.UserId(userId));
     if (identity) {

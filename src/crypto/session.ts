@@ -11,21 +11,27 @@
  * - a sync position that acknowledges to-device messages is saved only after the period that
  *   processed them ended (`receiveSync`, `catchUp`);
  * - an encrypted event is sent only after the period that encrypted it ended (`encrypt`), so a
- *   crash can never make the same Megolm message index encrypt two messages; and its ciphertext
- *   is kept until the server has it, for a re-run with the same transaction ID (outbox.ts).
+ *   crash can never make the same Megolm message index encrypt two messages; then its ciphertext
+ *   is kept until the server has answered, for a re-run with the same transaction ID (outbox.ts);
+ * - within a period, what the engine asks to send (key uploads, Olm-encrypted to-device
+ *   messages, signatures) goes out only once the state that made it is durable (requests.ts);
+ * - a machine is used only once its identity is the one the store is known to hold
+ *   (identity.ts): never a silent new identity.
  */
 import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
-import { ExitCode, MxError } from '../errors.js';
+import { ExitCode, LocalStateError, MxError } from '../errors.js';
+import { errorMessage } from '../fs-util.js';
 import type { MatrixClient } from '../matrix/http.js';
 import { sync, type SyncResponse } from '../matrix/sync.js';
 import { clearEvent, MEGOLM, reasonOf, undecryptable, type RoomEvent } from './decrypted.js';
 import { engineLogger, loadEngine, type CryptoSdk } from './engine.js';
 import { readBackupTarget, saveBackupTarget, uploadRoomKeys, type BackupTarget } from './backup.js';
 import { SenderTrust } from './sender-trust.js';
+import { checkDeviceIdentity } from './identity.js';
 import { openPersistentIndexedDb, type PersistentIndexedDb } from './persistent-idb.js';
-import { forgetCiphertext, keepCiphertext, pendingCiphertext } from './outbox.js';
+import { forgetCiphertext, keepCiphertext, pendingCiphertext, sweepOutbox } from './outbox.js';
 import { readCryptoPosition, saveCryptoPosition } from './position.js';
-import { processOutgoingRequests, sendRequest } from './requests.js';
+import { processOutgoingRequests, sendRequest, type LockedEngine } from './requests.js';
 
 /** The name of the engine's databases inside the store folder (one store per folder). */
 const STORE_NAME = 'mx';
@@ -64,7 +70,8 @@ export interface SessionLog {
 }
 
 export class CryptoSession {
-  private machine: Sdk.OlmMachine | undefined;
+  /** The machine of the current lock periods, with the way out for its requests. */
+  private engine: LockedEngine | undefined;
   /** Users whose devices this process has asked the engine to track. */
   private readonly tracked = new Set<string>();
   private readonly senders: SenderTrust;
@@ -102,6 +109,8 @@ export class CryptoSession {
       idb.lockAhead();
       return idb;
     });
+    // Handled now as well: it may fail (a full disk, a file where the folder goes) before it is awaited.
+    opened.catch(() => {});
     let sdk: CryptoSdk;
     try {
       sdk = await loadEngine(debug);
@@ -123,7 +132,7 @@ export class CryptoSession {
    * changed is on disk already (every lock period ends with a flush), and the process ends.
    */
   async close(): Promise<void> {
-    this.machine = undefined;
+    this.engine = undefined;
     await this.idb.close();
   }
 
@@ -155,26 +164,27 @@ export class CryptoSession {
    * with this answer's next_batch (which acknowledges its to-device messages) be made.
    */
   async receiveSync(response: SyncResponse): Promise<void> {
-    await this.locked((machine) => this.processSync(machine, response));
+    await this.locked((engine) => this.processSync(engine, response));
   }
 
-  private async processSync(machine: Sdk.OlmMachine, response: SyncResponse): Promise<void> {
+  private async processSync(engine: LockedEngine, response: SyncResponse): Promise<void> {
     // An answer with nothing for the engine (the common catch-up before a send) costs nothing.
     if (!needsEngine(response)) return;
-    const { sdk } = this;
+    const { sdk, machine } = engine;
     const toDevice = JSON.stringify(response.to_device?.events ?? []);
     const lists = (response as { device_lists?: { changed?: string[]; left?: string[] } }).device_lists ?? {};
     const counts = new Map(Object.entries(oneTimeKeyCounts(response)));
     const fallback = new Set((response as { device_unused_fallback_key_types?: string[] }).device_unused_fallback_key_types ?? []);
     const users = (ids: string[] | undefined) => (ids ?? []).map((id) => new sdk.UserId(id));
     await machine.receiveSyncChanges(toDevice, new sdk.DeviceLists(users(lists.changed), users(lists.left)), counts, fallback);
-    await processOutgoingRequests(sdk, machine, this.client);
+    await processOutgoingRequests(engine);
   }
 
   /**
    * Encrypts one message event for a room: tracks the members' devices, makes Olm sessions
    * with the new ones, shares the room key as the room's settings say, then encrypts. Returns
-   * the m.room.encrypted content; send it only after this resolved.
+   * the m.room.encrypted content, durable in the store (its message index spent) and kept in
+   * the outbox; send it only after this resolved, and say `settled` once the server answered.
    */
   async encrypt(roomId: string, eventType: string, content: Record<string, unknown>, room: RoomEncryptionSettings, txnId: string): Promise<Record<string, unknown>> {
     const { sdk } = this;
@@ -185,25 +195,33 @@ export class CryptoSession {
     if (algorithm !== MEGOLM) {
       throw new MxError(`${roomId} uses the encryption algorithm ${String(algorithm)}; mx encrypts only with ${MEGOLM}: nothing was sent`, ExitCode.encryption);
     }
-    return this.locked(async (machine) => {
+    const encrypted = await this.locked(async (engine) => {
+      const { machine } = engine;
       const users = () => room.members.map((id) => new sdk.UserId(id));
       await machine.updateTrackedUsers(users());
       for (const user of room.members) this.tracked.add(user);
       // Key queries for members not seen before: their devices must be known to get the key.
-      await processOutgoingRequests(sdk, machine, this.client);
+      await processOutgoingRequests(engine);
       const claim = await machine.getMissingSessions(users());
-      if (claim) await sendRequest(sdk, machine, this.client, claim);
+      if (claim) await sendRequest(engine, claim);
       for (const request of await machine.shareRoomKey(new sdk.RoomId(roomId), users(), this.settings(room))) {
-        await sendRequest(sdk, machine, this.client, request);
+        await sendRequest(engine, request);
       }
-      const encrypted = JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
-      await keepCiphertext(this.ref.folder, roomId, txnId, encrypted);
-      return encrypted;
+      return JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
     });
+    // Only now, with the message index spent on disk, may the ciphertext exist outside this
+    // process: kept for a re-run first, then sent. (A crash before this loses only a
+    // ciphertext nobody saw: a re-run encrypts anew, at the next index.)
+    sweepOutbox(this.ref.folder);
+    await keepCiphertext(this.ref.folder, roomId, txnId, encrypted);
+    return encrypted;
   }
 
-  /** The server answered the PUT of an encrypted event: its ciphertext need not be kept. */
-  sent(roomId: string, txnId: string): void {
+  /**
+   * The server answered the PUT of an encrypted event, taking it or refusing it: its
+   * ciphertext need not be kept (a re-run of a refused send encrypts anew).
+   */
+  settled(roomId: string, txnId: string): void {
     forgetCiphertext(this.ref.folder, roomId, txnId);
   }
 
@@ -214,15 +232,15 @@ export class CryptoSession {
    */
   async decryptEvents(roomId: string, events: RoomEvent[]): Promise<RoomEvent[]> {
     if (!events.some((e) => e.type === 'm.room.encrypted')) return events;
-    const { sdk } = this;
-    return this.locked(async (machine) => {
+    return this.locked(async (engine) => {
+      const { sdk, machine } = engine;
       // Senders' devices must be known to say whether they are verified by their owners.
       const newSenders = [...new Set(events.filter((e) => e.type === 'm.room.encrypted' && typeof e.sender === 'string').map((e) => e.sender!))]
         .filter((user) => !this.tracked.has(user));
       if (newSenders.length) {
         await machine.updateTrackedUsers(newSenders.map((id) => new sdk.UserId(id)));
         for (const user of newSenders) this.tracked.add(user);
-        await processOutgoingRequests(sdk, machine, this.client);
+        await processOutgoingRequests(engine);
       }
       const out: RoomEvent[] = [];
       for (const event of events) out.push(event.type === 'm.room.encrypted' ? await this.decryptOne(machine, roomId, event) : event);
@@ -265,7 +283,7 @@ export class CryptoSession {
    * the end of this lock period); the backup's private key (base64) is kept in the store.
    */
   async startBackup(decryptionKey: string, target: BackupTarget): Promise<void> {
-    await this.locked(async (machine) => {
+    await this.locked(async ({ machine }) => {
       await machine.saveBackupDecryptionKey(this.sdk.BackupDecryptionKey.fromBase64(decryptionKey), target.version);
       await machine.enableBackupV1(target.publicKey, target.version);
       await saveBackupTarget(this.ref.folder, target);
@@ -277,8 +295,8 @@ export class CryptoSession {
    * Runs `fn` with the engine in a lock period of its own, for the crypto layer's own modules
    * (recovery, key files, devices): what it changes is durable once this resolves.
    */
-  use<T>(fn: (machine: Sdk.OlmMachine, sdk: CryptoSdk) => Promise<T>): Promise<T> {
-    return this.locked((machine) => fn(machine, this.sdk));
+  use<T>(fn: (engine: LockedEngine) => Promise<T>): Promise<T> {
+    return this.locked(fn);
   }
 
   /** The engine's settings for sharing this room's key (the spec's m.room.encryption fields). */
@@ -298,7 +316,7 @@ export class CryptoSession {
    * Runs `fn` with an up-to-date machine inside the store's lock; durable once it resolves. A
    * pending catch-up sync is processed first, in the same period, and its position saved after.
    */
-  private async locked<T>(fn: (machine: Sdk.OlmMachine) => Promise<T>): Promise<T> {
+  private async locked<T>(fn: (engine: LockedEngine) => Promise<T>): Promise<T> {
     const asked = process.hrtime.bigint();
     let held = asked;
     const pending = this.pendingCatchUp;
@@ -307,11 +325,11 @@ export class CryptoSession {
     const result = await this.idb.withLock(async (changedByOthers) => {
       held = process.hrtime.bigint();
       if (changedByOthers) this.closeMachine();
-      this.machine ??= await this.openMachine();
-      if (pending) await this.processSync(this.machine, (caughtUp = await pending));
-      const value = await fn(this.machine);
+      const engine = (this.engine ??= await this.openMachine(changedByOthers));
+      if (pending) await this.processSync(engine, (caughtUp = await pending));
+      const value = await fn(engine);
       // Room keys this period received or made go to the key backup before the period ends.
-      if (this.backingUp) await uploadRoomKeys(this.sdk, this.machine, this.client, this.ref.folder, this.log.warn);
+      if (this.backingUp) await uploadRoomKeys(engine, this.ref.folder, this.log.warn);
       return value;
     });
     if (caughtUp) await saveCryptoPosition(this.ref.folder, caughtUp.next_batch);
@@ -319,30 +337,59 @@ export class CryptoSession {
     return result;
   }
 
-  private async openMachine(): Promise<Sdk.OlmMachine> {
-    const { sdk, ref } = this;
+  /**
+   * The machine of the store, checked to hold the device's known identity (identity.ts);
+   * `storeHadData`: the store held something when this lock period began.
+   */
+  private async openMachine(storeHadData: boolean): Promise<LockedEngine> {
+    const { sdk, ref, idb } = this;
     const logger = engineLogger(this.debug);
-    const handle = await sdk.StoreHandle.openWithKey(STORE_NAME, ref.key, logger);
     let machine: Sdk.OlmMachine;
     try {
-      machine = await sdk.OlmMachine.initFromStore(new sdk.UserId(ref.userId), new sdk.DeviceId(ref.deviceId), handle, logger);
-    } finally {
-      handle.free();
+      const handle = await sdk.StoreHandle.openWithKey(STORE_NAME, ref.key, logger);
+      try {
+        machine = await sdk.OlmMachine.initFromStore(new sdk.UserId(ref.userId), new sdk.DeviceId(ref.deviceId), handle, logger);
+      } finally {
+        handle.free();
+      }
+    } catch (error) {
+      throw unopenableStore(ref.folder, error);
+    }
+    const engine: LockedEngine = { sdk, machine, client: this.client, durable: () => idb.checkpoint() };
+    try {
+      await checkDeviceIdentity(engine, ref.folder, storeHadData);
+    } catch (error) {
+      // A machine that is not the device's known identity: nothing of it may reach the disk.
+      if (error instanceof MxError) idb.refuseToSave(error);
+      machine.close();
+      throw error;
     }
     // The engine does not remember which backup it uploads to (backup.ts).
     const backup = readBackupTarget(ref.folder);
     if (backup) await machine.enableBackupV1(backup.publicKey, backup.version);
     this.backingUp = Boolean(backup);
-    return machine;
+    return engine;
   }
 
   private closeMachine(): void {
-    this.machine?.close();
-    this.machine = undefined;
+    this.engine?.machine.close();
+    this.engine = undefined;
     // A new machine knows only what the store says: track again what this process needs.
     this.tracked.clear();
     this.senders.reset();
   }
+}
+
+/** The engine could not open the store: with a key it was not made with, or it is damaged. */
+function unopenableStore(folder: string, error: unknown): unknown {
+  if (error instanceof MxError) return error;
+  const reason = errorMessage(error);
+  return new LocalStateError(
+    /decrypt/i.test(reason)
+      ? `The crypto store ${folder} cannot be opened with this profile's key (it was made for another profile of the same device, or the key was changed): ${reason}`
+      : `The crypto engine cannot open the crypto store ${folder}: ${reason}`,
+    { cause: error },
+  );
 }
 
 /** Below this many one-time keys on the server, the engine uploads more (it keeps 50). */

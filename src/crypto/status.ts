@@ -39,9 +39,10 @@ export async function cryptoStatus(session: CryptoSession): Promise<CryptoStatus
   const [defaultKey, backup, local] = await Promise.all([
     getAccountData(client, ref.userId, DEFAULT_KEY_TYPE),
     currentBackup(client),
-    session.use(async (machine, sdk) => {
+    session.use(async (engine) => {
+    const { machine, sdk } = engine;
       const me = () => new sdk.UserId(ref.userId);
-      await queryKeysNow(sdk, machine, client, [ref.userId]);
+      await queryKeysNow(engine, [ref.userId]);
       const keys = machine.identityKeys;
       const status = await machine.crossSigningStatus();
       const identity = await machine.getIdentity(me());
@@ -76,9 +77,10 @@ export async function cryptoStatus(session: CryptoSession): Promise<CryptoStatus
 
 /** Which of the user's devices are cross-signed by the user (device ID -> signed), as the server has them now. */
 export async function ownDevicesCrossSigned(session: CryptoSession): Promise<Map<string, boolean>> {
-  const { client, ref } = session;
-  return session.use(async (machine, sdk) => {
-    await queryKeysNow(sdk, machine, client, [ref.userId]);
+  const { ref } = session;
+  return session.use(async (engine) => {
+    const { machine, sdk } = engine;
+    await queryKeysNow(engine, [ref.userId]);
     const devices = await machine.getUserDevices(new sdk.UserId(ref.userId));
     const signed = new Map<string, boolean>();
     for (const device of devices.devices()) {

@@ -7,6 +7,13 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 
+/**
+ * What to do when a device's crypto store cannot be used: give the profile a new device. (A new
+ * store for the old device would be a new identity under a device ID others know.)
+ */
+export const NEW_DEVICE_ADVICE =
+  'For a new device: mx logout, then mx login (with -p NAME for a named profile); room keys come back with mx crypto recover or mx crypto import';
+
 export function cryptoStoreFolder(stateDir: string, userId: string, deviceId: string): string {
   const { createHash } = process.getBuiltinModule('node:crypto');
   const id = createHash('sha256').update(`${userId}\n${deviceId}`).digest('hex').slice(0, 32);

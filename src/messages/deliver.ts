@@ -8,7 +8,7 @@
  */
 import type { CryptoSession, RoomEncryptionSettings } from '../crypto/session.js';
 import { ExitCode, MxError } from '../errors.js';
-import { MatrixError } from '../matrix/errors.js';
+import { isRateLimit, MatrixError } from '../matrix/errors.js';
 import { sendMessage, setRoomStateWithKey } from '../matrix/events.js';
 import type { MatrixClient } from '../matrix/http.js';
 import { getMembersByRoom, getRoomEncryption, getRoomStateWithKey } from '../matrix/rooms.js';
@@ -77,8 +77,12 @@ export class RoomSender {
       // The engine loads while the members are asked for.
       const [crypto, settings] = await Promise.all([this.cryptoSession(), roomEncryptionSettings(this.client, roomId, state)]);
       const encrypted = await crypto.encrypt(roomId, eventType, content, settings, txnId);
-      const { event_id } = await sendMessage(this.client, roomId, 'm.room.encrypted', txnId, encrypted);
-      crypto.sent(roomId, txnId);
+      const { event_id } = await sendMessage(this.client, roomId, 'm.room.encrypted', txnId, encrypted).catch((error: unknown) => {
+        // Refused: the server did not take the event, and a re-run encrypts anew.
+        if (isRefusal(error)) crypto.settled(roomId, txnId);
+        throw error;
+      });
+      crypto.settled(roomId, txnId);
       return { event_id, room_id: roomId, txn_id: txnId, encrypted: true };
     } catch (error) {
       throw tooLargeAsUsage(error, roomId);
@@ -117,6 +121,15 @@ export async function roomEncryptionSettings(client: MatrixClient, roomId: strin
   const wanted = historyVisibility === 'joined' ? ['join'] : ['join', 'invite'];
   const users = members.filter((m) => wanted.includes(String(m.content.membership)) && typeof m.state_key === 'string').map((m) => m.state_key!);
   return { encryption, historyVisibility, members: [...new Set(users)] };
+}
+
+/**
+ * The server answered, and did not take the event: a 4xx other than a rate limit (which mx
+ * retries; if it still fails, a re-run with the same transaction ID sends the same ciphertext).
+ * A 5xx or no answer may have been taken.
+ */
+function isRefusal(error: unknown): boolean {
+  return error instanceof MatrixError && error.status >= 400 && error.status < 500 && !isRateLimit(error);
 }
 
 /** The server's M_TOO_LARGE as what it is: input too large (usage), with the limit said. */

@@ -2,7 +2,7 @@
 import { ExitCode, MxError } from '../errors.js';
 import type { Session } from '../matrix/account.js';
 import { newCryptoStoreKey } from '../crypto/store-ref.js';
-import type { Profile, ProfileStore } from './store.js';
+import type { Profile, ProfileStore, StoreData } from './store.js';
 
 /**
  * Refuses to replace a profile that holds a live token for another user: that token would
@@ -14,6 +14,25 @@ export function assertProfileFree(profile: Profile | undefined, profileName: str
       `profile "${profileName}" is logged in as ${profile.userId}; use -p NAME for another profile, or mx logout -p ${profileName} first`,
       ExitCode.conflict,
     );
+  }
+}
+
+/**
+ * One device, one profile. A device's crypto store (its identity and room keys) is opened with
+ * the key of the profile that logged the device in; a second profile on the same device (a
+ * token copied from one with `login --with-token`, or `--device-id` of another profile's
+ * device) could not open it, and a logout of either would end the device for both. Refused,
+ * naming the profile that has the device.
+ */
+export function assertDeviceFree(data: StoreData, profileName: string, homeserver: string, userId: string, deviceId: string): void {
+  for (const [name, other] of Object.entries(data.profiles)) {
+    if (name !== profileName && other.homeserver === homeserver && other.userId === userId && other.deviceId === deviceId) {
+      throw new MxError(
+        `device ${deviceId} of ${userId} is already profile "${name}"'s: use -p ${name}, or log in for a new device ` +
+          '(two profiles cannot share a device: its encryption keys belong to one)',
+        ExitCode.conflict,
+      );
+    }
   }
 }
 
@@ -33,6 +52,7 @@ export async function saveSession(
   return store.update((data) => {
     const previous = data.profiles[profileName];
     assertProfileFree(previous, profileName, session.user_id);
+    assertDeviceFree(data, profileName, homeserver, session.user_id, session.device_id);
     const sameUser = previous?.userId === session.user_id && previous.homeserver === homeserver;
     const sameDevice = sameUser && previous.deviceId === session.device_id;
     data.profiles[profileName] = {

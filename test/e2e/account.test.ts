@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { describeResult, homeserverUrl, mxJson, profileCredentials, randomPassword, registerUser, runMx, tempConfigDir, uniqueUser } from './helpers.js';
+import { describeResult, expectExit, homeserverUrl, mxJson, profileCredentials, randomPassword, registerUser, runMx, tempConfigDir, uniqueUser } from './helpers.js';
 
 const EXIT = { ok: 0, usage: 2, auth: 3, notFound: 5, conflict: 6 };
 
@@ -97,6 +97,19 @@ describe('account commands against a real homeserver', () => {
     const bogus = await runMx(['login', '--with-token', '--homeserver', alice.homeserver, '-p', 'x'], { input: 'syt_not_a_token', configDir });
     expect(bogus.code).toBe(EXIT.auth);
     expect(storedProfiles(configDir).x).toBeUndefined();
+  });
+
+  it('refuses a second profile on a device another profile has (its encryption keys are that profile\'s), naming it', async () => {
+    const alice = await registerUser();
+    const token = storedProfiles(alice.configDir)[alice.profile]!.accessToken!;
+    const before = storedProfiles(alice.configDir);
+    const twin = await runMx(['login', '--with-token', '--homeserver', alice.homeserver, '-p', 'twin'], { input: `${token}\n`, configDir: alice.configDir });
+    expectExit(twin, EXIT.conflict);
+    expect(JSON.parse(twin.stderr).error.message).toContain(`is already profile "${alice.profile}"'s: use -p ${alice.profile}`);
+    expect(storedProfiles(alice.configDir)).toEqual(before);
+    // The device, its token and its store still work for the profile that has it.
+    const { room_id: roomId } = await mxJson<{ room_id: string }>(['room', 'create', '--encrypted'], { configDir: alice.configDir });
+    expect((await runMx(['send', roomId, 'still mine'], { configDir: alice.configDir })).code).toBe(0);
   });
 
   it('refuses a taken user ID with the conflict exit code', async () => {

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
-import { mxInPeerRoom } from './encryption-helpers.js';
+import { megolmIndex, mxInPeerRoom } from './encryption-helpers.js';
 import { startFaultProxy } from './fault-proxy.js';
 import { describeResult, homeserverUrl, mxJson, parseJsonLines, registerUser, runMx, startMx, waitUntil } from './helpers.js';
 
@@ -17,18 +17,6 @@ interface Line {
   encryption?: { decrypted: boolean; reason?: string };
 }
 
-
-/** The message index of a Megolm ciphertext: version byte 3, then protobuf field 1 (a varint). */
-function megolmIndex(ciphertext: string): number {
-  const bytes = Buffer.from(ciphertext, 'base64');
-  if (bytes[0] !== 3 || bytes[1] !== 0x08) throw new Error('not a Megolm message');
-  let value = 0;
-  for (let i = 2, shift = 0; i < bytes.length; i++, shift += 7) {
-    value += (bytes[i]! & 0x7f) * 2 ** shift;
-    if (!(bytes[i]! & 0x80)) break;
-  }
-  return value;
-}
 
 describe('encryption under faults', () => {
   let peer: Peer;

@@ -15,3 +15,15 @@ export async function mxInPeerRoom(peer: Peer): Promise<{ user: RegisteredUser; 
   await peer.waitForDevice(user.userId, deviceId);
   return { user, deviceId, roomId };
 }
+
+/** The message index of a Megolm ciphertext: version byte 3, then protobuf field 1 (a varint). */
+export function megolmIndex(ciphertext: string): number {
+  const bytes = Buffer.from(ciphertext, 'base64');
+  if (bytes[0] !== 3 || bytes[1] !== 0x08) throw new Error('not a Megolm message');
+  let value = 0;
+  for (let i = 2, shift = 0; i < bytes.length; i++, shift += 7) {
+    value += (bytes[i]! & 0x7f) * 2 ** shift;
+    if (!(bytes[i]! & 0x80)) break;
+  }
+  return value;
+}

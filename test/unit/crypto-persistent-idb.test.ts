@@ -212,6 +212,50 @@ describe('persistence across processes', () => {
   });
 });
 
+describe('within a lock period', () => {
+  it('a checkpoint makes what the period committed so far durable; refuseToSave keeps the rest off the disk', async () => {
+    const a = await proc();
+    await seed(a);
+    const refusal = new LocalStateError('refused for the test');
+    await expect(
+      a.withLock(async () => {
+        const db = await openDb(a.factory, 'd');
+        await write(db, 'plain', (tx) => tx.objectStore('plain').put('before', 'checkpoint'));
+        await a.checkpoint();
+        await write(db, 'plain', (tx) => tx.objectStore('plain').put('after', 'refused'));
+        db.close();
+        a.refuseToSave(refusal);
+      }),
+    ).rejects.toBe(refusal);
+    // The instance is done: it would hold state the disk has not.
+    await expect(a.withLock(async () => 'never')).rejects.toBeInstanceOf(LocalStateError);
+    const b = await proc();
+    await b.withLock(async () => {
+      const db = await openDb(b.factory, 'd');
+      expect(await get(db, 'plain', 'checkpoint')).toBe('before');
+      expect(await get(db, 'plain', 'refused')).toBeUndefined();
+      db.close();
+    });
+  });
+
+  it('a checkpoint outside withLock is a bug, said as one', async () => {
+    const a = await proc();
+    await seed(a);
+    await expect(a.checkpoint()).rejects.toThrow(/Bug: a crypto store checkpoint outside withLock/);
+  });
+
+  it('an empty MANIFEST is damage, never a new empty store', async () => {
+    await seed(await proc());
+    const manifest = path.join(storeDir(), 'MANIFEST');
+    writeFileSync(manifest, '');
+    const b = await proc();
+    const error = await b.withLock(async () => 'never').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LocalStateError);
+    expect((error as LocalStateError).message).toMatch(/MANIFEST is damaged: it is empty/);
+    expect(readFileSync(manifest)).toHaveLength(0);
+  });
+});
+
 describe('a lock period taken ahead', () => {
   it('holds the lock from lockAhead on, and the next withLock sees what others changed before', async () => {
     await seed(await proc());

@@ -112,10 +112,11 @@ describe('refresh tokens', () => {
       let body: Record<string, unknown> = {};
       pool.intercept({ path: '/_matrix/client/v3/login', method: 'POST' }).reply((req) => {
         body = JSON.parse(String(req.body));
-        return { statusCode: 200, data: { user_id: ME, device_id: 'DEV', access_token: 'tok', ...(asked ? { refresh_token: 'r1', expires_in_ms: 60_000 } : {}) }, responseOptions: JSON_HEADERS };
+        return { statusCode: 200, data: { user_id: ME, device_id: asked ? 'DEV1' : 'DEV2', access_token: 'tok', ...(asked ? { refresh_token: 'r1', expires_in_ms: 60_000 } : {}) }, responseOptions: JSON_HEADERS };
       });
-      // The new device would set up its encryption next; a server that cannot just gets a warning.
-      pool.intercept({ path: '/_matrix/client/v3/keys/query', method: 'POST' }).reply(503, { errcode: 'M_UNKNOWN' }, JSON_HEADERS).times(4);
+      // The new device would set up its encryption next (its first request: the catch-up sync);
+      // a server that cannot just gets a warning.
+      pool.intercept({ path: (p) => p.startsWith('/_matrix/client/v3/sync?'), method: 'GET' }).reply(503, { errcode: 'M_UNKNOWN' }, JSON_HEADERS).times(4);
       expect(await main(['login', ME, '--homeserver', HS, '-p', asked ? 'a' : 'b', ...args], io)).toBe(0);
       expect(body.refresh_token).toBe(asked ? true : undefined);
       const stored = JSON.parse(readFileSync(path.join(dir, 'profiles.json'), 'utf8')).profiles[asked ? 'a' : 'b'];

@@ -7,7 +7,7 @@ import { parseUserArgument } from '../../matrix/identifiers.js';
 import { openBrowser, ssoProviders, startSsoCallback } from '../../matrix/sso.js';
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
-import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { assertDeviceFree, assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 
@@ -67,6 +67,8 @@ export const loginCommand = defineCommand({
     // back on the profile's device: its encryption identity and room keys stay usable.
     const reusable = profile?.deviceId && profile.cryptoKey && profile.userId === user ? profile.deviceId : undefined;
     const deviceArgs = { ...args, deviceId: args.deviceId ?? reusable };
+    // Checked before the login too: logging in on another profile's device would end its session.
+    if (deviceArgs.deviceId && user?.startsWith('@')) assertDeviceFree(await ctx.storeData(), profileName, homeserver, user, deviceArgs.deviceId);
     const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, deviceArgs, user);
     let previous;
     try {
