@@ -34,9 +34,9 @@ interface IdentityRecord {
 /**
  * Checks the machine of `engine` against the identity its store is known to hold (see above);
  * records it when it is new. Throws an MxError when the machine must not be used or saved.
- * `storeHadData`: the store held something before this process opened it.
+ * `storeExisted`: a store was saved in the folder before (it is not one this process makes).
  */
-export async function checkDeviceIdentity(engine: LockedEngine, folder: string, storeHadData: boolean): Promise<void> {
+export async function checkDeviceIdentity(engine: LockedEngine, folder: string, storeExisted: boolean): Promise<void> {
   const { machine, client } = engine;
   const userId = machine.userId.toString();
   const deviceId = machine.deviceId.toString();
@@ -55,7 +55,7 @@ export async function checkDeviceIdentity(engine: LockedEngine, folder: string, 
   if (onServer) {
     const published = onServer.keys as Record<string, unknown> | undefined;
     const same = published?.[`ed25519:${deviceId}`] === ours.ed25519 && published?.[`curve25519:${deviceId}`] === ours.curve25519;
-    if (!same && storeHadData) {
+    if (!same && storeExisted) {
       throw new LocalStateError(
         `The crypto store ${folder} does not hold the keys that device ${deviceId} has on the server (the store lost its account). ` +
           `mx will not make a new identity for a device others know; nothing was changed. ${NEW_DEVICE_ADVICE}`,

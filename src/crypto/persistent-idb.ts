@@ -42,7 +42,7 @@
  * than live data, the process holding it in memory rewrites it to a new file at the end of a
  * lock period, and other processes see the new file in the manifest.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fakeIndexedDb, loadFakeIndexedDb } from './fake-idb.js';
 import { LocalStateError, type MxError } from '../errors.js';
@@ -90,6 +90,11 @@ export interface PersistenceStats {
 
 export interface PersistentIndexedDb {
   readonly folder: string;
+  /**
+   * A store was saved in this folder before this instance opened it (its manifest exists,
+   * possibly empty): what a lost account is told apart by from a folder never used.
+   */
+  readonly existedBefore: boolean;
   /** The IDBFactory (fake-indexeddb) whose databases persist in `folder`. */
   readonly factory: IdbFactory;
   /** Makes `factory` globalThis.indexedDB and defines the IDB* classes, as the engine needs. */
@@ -183,6 +188,7 @@ const DEFAULTS = {
  */
 class PersistentIdb implements PersistentIndexedDb, HookOwner {
   readonly factory: IdbFactory;
+  readonly existedBefore: boolean;
   readonly stats: PersistenceStats = {
     scans: [],
     bytesRead: 0,
@@ -221,6 +227,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     this.opts = { ...DEFAULTS, ...options };
     this.opts.staleMs = Math.max(this.opts.staleMs, 2000);
     this.manifest = new ManifestFile(folder);
+    this.existedBefore = existsSync(this.manifest.file);
     this.factory = new (fakeIndexedDb().IDBFactory)() as IdbFactory;
     this.logs = new LogFiles(folder, this.stats);
     this.memory = new InMemoryDbs(this.factory, this.manifest, this.logs, this.stats);

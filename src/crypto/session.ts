@@ -325,7 +325,7 @@ export class CryptoSession {
     const result = await this.idb.withLock(async (changedByOthers) => {
       held = process.hrtime.bigint();
       if (changedByOthers) this.closeMachine();
-      const engine = (this.engine ??= await this.openMachine(changedByOthers));
+      const engine = (this.engine ??= await this.openMachine());
       if (pending) await this.processSync(engine, (caughtUp = await pending));
       const value = await fn(engine);
       // Room keys this period received or made go to the key backup before the period ends.
@@ -337,11 +337,8 @@ export class CryptoSession {
     return result;
   }
 
-  /**
-   * The machine of the store, checked to hold the device's known identity (identity.ts);
-   * `storeHadData`: the store held something when this lock period began.
-   */
-  private async openMachine(storeHadData: boolean): Promise<LockedEngine> {
+  /** The machine of the store, checked to hold the device's known identity (identity.ts). */
+  private async openMachine(): Promise<LockedEngine> {
     const { sdk, ref, idb } = this;
     const logger = engineLogger(this.debug);
     let machine: Sdk.OlmMachine;
@@ -357,7 +354,7 @@ export class CryptoSession {
     }
     const engine: LockedEngine = { sdk, machine, client: this.client, durable: () => idb.checkpoint() };
     try {
-      await checkDeviceIdentity(engine, ref.folder, storeHadData);
+      await checkDeviceIdentity(engine, ref.folder, idb.existedBefore);
     } catch (error) {
       // A machine that is not the device's known identity: nothing of it may reach the disk.
       if (error instanceof MxError) idb.refuseToSave(error);

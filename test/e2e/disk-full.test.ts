@@ -167,6 +167,10 @@ describe('a crypto store that cannot be used', () => {
     expect(readdirSync(store).filter((name) => !name.startsWith('lock')).sort()).toEqual(['MANIFEST', 'identity.json']);
     expect(readFileSync(manifest)).toEqual(header);
     expect(readFileSync(path.join(store, 'identity.json'), 'utf8')).toBe(identity);
+    // Without the record too, the server's keys for the device say the store lost them.
+    rmSync(path.join(store, 'identity.json'));
+    expectExit(await runMx(['send', roomId, 'lost account and record'], opts), 8, /does not hold the keys that device \S+ has on the server/);
+    expect(readdirSync(store).filter((name) => !name.startsWith('lock'))).toEqual(['MANIFEST']);
     // The way out the message names: a new device.
     expect((await runMx(['logout'], opts)).code).toBe(0);
     expect((await runMx(['login', user.userId, '--password-stdin'], { ...opts, input: user.password })).code).toBe(0);
