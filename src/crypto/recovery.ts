@@ -198,17 +198,29 @@ export interface SetupResult {
   backup_version: string;
 }
 
+export interface SetupOptions {
+  reset: boolean;
+  /** Asked for only when the server wants it (UIA). */
+  password: () => Promise<string>;
+  /**
+   * Puts the new recovery key where the user keeps it (a file), before the account's secret
+   * storage changes: a key that could not be kept (a full disk) then leaves the account as it
+   * was, instead of locked with a key nobody has.
+   */
+  keepRecoveryKey?: (recoveryKey: string) => Promise<void>;
+}
+
 /**
  * Sets up cross-signing, secret storage and a key backup for an account that has none (or,
- * with `reset`, replaces them). `password` is asked for only when the server wants it (UIA).
+ * with `reset`, replaces them).
  */
-export async function setup(session: CryptoSession, options: { reset: boolean; password: () => Promise<string> }): Promise<SetupResult> {
+export async function setup(session: CryptoSession, options: SetupOptions): Promise<SetupResult> {
   const { client, ref } = session;
   const [storage, backup, own] = await Promise.all([
     defaultStorageKey(client, ref.userId),
     currentBackup(client),
     session.use(async (engine) => {
-    const { machine, sdk } = engine;
+      const { machine, sdk } = engine;
       await queryKeysNow(engine, [ref.userId]);
       const status = await machine.crossSigningStatus();
       const identity = await machine.getIdentity(new sdk.UserId(ref.userId));
@@ -234,6 +246,7 @@ export async function setup(session: CryptoSession, options: { reset: boolean; p
   // Secret storage: a new key, the cross-signing keys and (below) the backup key under it.
   const key = new Uint8Array(process.getBuiltinModule('node:crypto').randomBytes(32));
   const newStorage: StorageKey = { keyId: randomKeyId(), description: describeKey(key) };
+  await options.keepRecoveryKey?.(encodeRecoveryKey(key));
   await setAccountData(client, ref.userId, keyDescriptionType(newStorage.keyId), newStorage.description as unknown as Record<string, unknown>);
   const exported = await session.use(async ({ machine }) => {
     const keys = await machine.exportCrossSigningKeys();

@@ -40,7 +40,7 @@ export async function cryptoStatus(session: CryptoSession): Promise<CryptoStatus
     getAccountData(client, ref.userId, DEFAULT_KEY_TYPE),
     currentBackup(client),
     session.use(async (engine) => {
-    const { machine, sdk } = engine;
+      const { machine, sdk } = engine;
       const me = () => new sdk.UserId(ref.userId);
       await queryKeysNow(engine, [ref.userId]);
       const keys = machine.identityKeys;

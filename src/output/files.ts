@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { ExitCode, MxError } from '../errors.js';
+import { ExitCode, fileSystemFailure, MxError } from '../errors.js';
 
 export interface PrivateFileOptions {
   /**
@@ -46,7 +46,8 @@ export async function openPrivateFile(cwd: string, file: string, options: Privat
         await handle.writeFile(data);
         await handle.sync();
       } catch (error) {
-        throw new MxError(`cannot write ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, ExitCode.failure);
+        // A full disk is exit 8, as everywhere in mx.
+        throw fileSystemFailure(error) ?? new MxError(`cannot write ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, ExitCode.failure);
       } finally {
         await handle.close();
       }

@@ -193,3 +193,24 @@ describe('a crypto store that cannot be used', () => {
     expectExit(await runMx(['send', roomId, 'hello'], opts), 8, /Cannot create the crypto store folder .*not a directory/);
   });
 });
+
+describe('a recovery key on a full disk', () => {
+  it('crypto setup --recovery-key-file that cannot write the key leaves the account without secret storage; the next set-up works and its key recovers', async () => {
+    const user = await registerUser();
+    const opts = { configDir: user.configDir, input: user.password };
+    const keys = tempConfigDir();
+    const file = path.join(keys, 'recovery-key.txt');
+    const args = ['crypto', 'setup', '--password-stdin', '--recovery-key-file', file];
+    expectExit(await runMx(args, { ...opts, env: faultEnv(keys, 'enospc', 1) }), 8, /no space left on (the )?device/i);
+    expect(existsSync(file)).toBe(false);
+    const status = await mxJson<{ secret_storage: { on_account: boolean } }>(['crypto', 'status'], { configDir: user.configDir });
+    expect(status.secret_storage.on_account).toBe(false);
+
+    expect((await runMx(args, opts)).code).toBe(0);
+    // A second device of the account recovers with the key the file holds.
+    const other = tempConfigDir();
+    expect((await runMx(['login', user.userId, '--password-stdin', '--homeserver', user.homeserver], { configDir: other, input: user.password })).code).toBe(0);
+    const recovered = await runMx(['crypto', 'recover', '--recovery-key-stdin'], { configDir: other, input: readFileSync(file, 'utf8') });
+    expect(recovered.code, describeResult(recovered.args, recovered)).toBe(0);
+  });
+});

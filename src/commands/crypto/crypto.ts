@@ -64,13 +64,17 @@ const setupCommand = defineCommand({
     const session = await ctx.session();
     // Taken first: the key is shown only once, so its file must be writable before anything changes.
     const file = opts.recoveryKeyFile === undefined ? undefined : await openPrivateFile(ctx.io.cwd, opts.recoveryKeyFile, { keepExisting: { replaceFlag: 'removing it first' } });
+    let kept = false;
     try {
       if (opts.reset) ctx.warn('--reset: replacing this account\'s cross-signing keys, secret storage and key backup; the old recovery key stops working');
       const password = () => readSecret(ctx.io, { fromStdin: opts.passwordStdin, envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin' });
-      const result = await setup(await ctx.crypto(session), { reset: opts.reset, password });
-      const { recovery_key: recoveryKey, ...rest } = result;
+      const keepRecoveryKey = file && (async (key: string) => {
+        await file.write(`${key}\n`);
+        kept = true;
+      });
+      const result = await setup(await ctx.crypto(session), { reset: opts.reset, password, keepRecoveryKey });
+      const { recovery_key: _shownOnlyWithoutAFile, ...rest } = result;
       if (file) {
-        await file.write(`${recoveryKey}\n`);
         await ctx.out.print({ ...rest, recovery_key_file: file.path }, {
           text: (r) => `Set up cross-signing, secret storage and key backup (version ${r.backup_version}); the recovery key is in ${r.recovery_key_file}: keep it safe`,
         });
@@ -80,7 +84,10 @@ const setupCommand = defineCommand({
         });
       }
     } catch (error) {
-      await file?.abandon();
+      // Once the key is in the file, the account may already use it (an answer lost on the way
+      // back): the file stays.
+      if (kept) ctx.warn(`the set-up did not finish; ${file!.path} holds the recovery key it made: keep it until a set-up finishes`);
+      else await file?.abandon();
       throw error;
     }
   },
