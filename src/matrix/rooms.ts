@@ -1,5 +1,5 @@
 /** Room endpoints (spec: "Rooms", "Room membership", "Room aliases"). */
-import { encodePath, matrixRawRequest, matrixRequest, type MatrixClient } from './http.js';
+import { encodePath, matrixRawRequest, matrixRequest, refuseDeepNesting, type MatrixClient } from './http.js';
 import { UnexpectedResponseError } from './errors.js';
 import { requireStrings } from './shape.js';
 
@@ -206,8 +206,11 @@ export async function getRoomState(client: MatrixClient, roomId: string): Promis
   const answer = await matrixRawRequest(client, { method: 'GET', path: V3 + encodePath`/rooms/${roomId}/state`, auth: true, idempotent: true, what });
   let events: unknown;
   try {
-    events = JSON.parse(answer.bytes.toString('utf8'));
-  } catch {
+    const text = answer.bytes.toString('utf8');
+    events = JSON.parse(text);
+    refuseDeepNesting(text, what, answer.status);
+  } catch (error) {
+    if (error instanceof UnexpectedResponseError) throw error;
     events = undefined;
   }
   if (!Array.isArray(events)) throw new UnexpectedResponseError(`${what}: the answer is not a JSON array of state events`, answer.status, undefined);

@@ -1,6 +1,7 @@
 import { ExitCode, MxError } from '../errors.js';
 import type { Io } from '../io.js';
 import type { OutputFormat } from './format.js';
+import { showControls } from './safe-text.js';
 
 /**
  * Writes an error to stderr, one line (a JSON object in JSON mode), and returns its exit
@@ -14,10 +15,11 @@ export function reportError(io: Pick<Io, 'stderr'>, format: OutputFormat, error:
     const details = known ? error.details : {};
     io.stderr.write(JSON.stringify({ error: { message, exit_code: exitCode, ...details } }) + '\n');
   } else {
-    io.stderr.write(`mx: ${message}\n`);
+    // A server's error text is part of the message: shown, never acted on by the terminal.
+    io.stderr.write(`mx: ${showControls(message)}\n`);
   }
   if (debug && error instanceof Error && error.stack) {
-    io.stderr.write(`${error.stack}\n`);
+    io.stderr.write(`${error.stack.split('\n').map(showControls).join('\n')}\n`);
   } else if (!known) {
     io.stderr.write('mx: this is a bug in mx; run again with --debug for details and please report it\n');
   }
