@@ -1,19 +1,19 @@
 import { ExitCode, MxError } from '../errors.js';
 import type { Io } from '../io.js';
 import type { OutputFormat } from './format.js';
-import { showControls } from './safe-text.js';
+import { jsonText, showControls } from './safe-text.js';
 
 /**
  * Writes an error to stderr, one line (a JSON object in JSON mode), and returns its exit
  * code. An error that is not an MxError is a bug in mx: said so, stack only with --debug.
  */
-export function reportError(io: Pick<Io, 'stderr'>, format: OutputFormat, error: unknown, debug: boolean): number {
+export function reportError(io: Pick<Io, 'stderr' | 'stderrIsTTY'>, format: OutputFormat, error: unknown, debug: boolean): number {
   const known = error instanceof MxError;
   const message = known ? error.message : `internal error: ${(error as Error)?.message ?? String(error)}`;
   const exitCode = known ? error.exitCode : ExitCode.failure;
   if (format === 'json') {
     const details = known ? error.details : {};
-    io.stderr.write(JSON.stringify({ error: { message, exit_code: exitCode, ...details } }) + '\n');
+    io.stderr.write(jsonText(JSON.stringify({ error: { message, exit_code: exitCode, ...details } }) + '\n', io.stderrIsTTY));
   } else {
     // A server's error text is part of the message: shown, never acted on by the terminal.
     io.stderr.write(`mx: ${showControls(message)}\n`);

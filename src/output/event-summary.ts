@@ -77,10 +77,15 @@ function describeMembership(sender: string, target: string, membership: string, 
   }
 }
 
+/** A server's time (milliseconds since the epoch) as a date; undefined when it is none (a string, NaN, past year 275760). */
+export function dateOf(ts: unknown): Date | undefined {
+  const date = new Date(typeof ts === 'number' ? ts : NaN);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
 /** `2026-11-27 12:00:01` (UTC), or question marks for a time that is no date. */
 function eventTime(ts: unknown): string {
-  const date = new Date(typeof ts === 'number' ? ts : NaN);
-  return Number.isNaN(date.getTime()) ? '????-??-?? ??:??:??' : date.toISOString().replace('T', ' ').slice(0, 19);
+  return dateOf(ts)?.toISOString().replace('T', ' ').slice(0, 19) ?? '????-??-?? ??:??:??';
 }
 
 /** `2026-11-27 12:00:01  @alice:example.org  hello`, optionally prefixed by the room. */

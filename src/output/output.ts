@@ -12,7 +12,7 @@
 import type { Io } from '../io.js';
 import { colours, type Colours } from './colour.js';
 import { chooseFormat, colourEnabled, type OutputFormat } from './format.js';
-import { jsonForTerminal, oneLine, safeValue, showControls, shown, terminalText } from './safe-text.js';
+import { jsonText, oneLine, safeValue, showControls, shown, terminalText } from './safe-text.js';
 
 export interface TableView<T> {
   head: string[];
@@ -53,7 +53,7 @@ export class Output {
   async print<T>(value: T, view: View<T>): Promise<void> {
     const format = this.format(view.table ? 'table' : 'text');
     if (format === 'json' || (!view.text && !view.table)) {
-      this.io.stdout.write(this.jsonText(JSON.stringify(value, null, this.io.stdoutIsTTY ? 2 : undefined) + '\n'));
+      this.io.stdout.write(jsonText(JSON.stringify(value, null, this.io.stdoutIsTTY ? 2 : undefined) + '\n', this.io.stdoutIsTTY));
       return;
     }
     const safe = safeValue(value);
@@ -74,7 +74,7 @@ export class Output {
    * rejects with the write's error (EPIPE when the reader has gone).
    */
   item<T>(value: T, text: (value: T, c: Colours) => string): Promise<void> {
-    if (this.format() === 'json') return this.writeConfirmed(this.jsonText(JSON.stringify(value) + '\n'));
+    if (this.format() === 'json') return this.writeConfirmed(jsonText(JSON.stringify(value) + '\n', this.io.stdoutIsTTY));
     return this.writeConfirmed(terminalText(text(safeValue(value), this.colours)) + '\n');
   }
 
@@ -109,7 +109,9 @@ export class Output {
 
   private toStderr(kind: 'warning' | 'notice', message: string, fields: Record<string, unknown>): void {
     this.io.stderr.write(
-      this.isJson ? JSON.stringify({ [kind]: { message, ...fields } }) + '\n' : `mx: ${kind === 'warning' ? 'warning: ' : ''}${showControls(message)}\n`,
+      this.isJson
+        ? jsonText(JSON.stringify({ [kind]: { message, ...fields } }) + '\n', this.io.stderrIsTTY)
+        : `mx: ${kind === 'warning' ? 'warning: ' : ''}${showControls(message)}\n`,
     );
   }
 
@@ -118,10 +120,6 @@ export class Output {
     this.io.stdout.write(terminalText(text));
   }
 
-  /** JSON as is when piped; on a terminal, the characters a terminal would act on as \u escapes (the same JSON value). */
-  private jsonText(json: string): string {
-    return this.io.stdoutIsTTY ? jsonForTerminal(json) : json;
-  }
 
   private writeConfirmed(chunk: string | Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => this.io.stdout.write(chunk, (error) => (error ? reject(error) : resolve())));

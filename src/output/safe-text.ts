@@ -6,7 +6,7 @@
  * reorder what is shown, so that a line reads otherwise than it is. Each becomes a visible form
  * instead: caret notation for C0 and DEL (`^[` for ESC, as `cat -v` and `less` show them) and
  * the code point for C1 and bidi controls (`<U+202E>`). JSON output stays exact (see
- * jsonForTerminal for what a terminal gets of it).
+ * jsonText for what a terminal gets of it).
  */
 import { SGR_CODES } from './colour.js';
 
@@ -92,11 +92,11 @@ export function terminalText(text: string): string {
 }
 
 /**
- * JSON for a terminal: JSON.stringify escapes C0 in strings (the line breaks of its layout are
- * its own) but leaves DEL, C1 and the bidi controls as they are. Outside strings JSON has no
- * place for those, so writing each as a \u escape gives the same JSON value (its strings
- * exact) that a terminal cannot act on.
+ * JSON as it goes out: as is when piped. JSON.stringify escapes C0 in strings (the line breaks
+ * of its layout are its own) but leaves DEL, C1 and the bidi controls as they are; outside
+ * strings JSON has no place for those, so for a terminal each is written as a \u escape: the
+ * same JSON value (its strings exact) that the terminal cannot act on.
  */
-export function jsonForTerminal(json: string): string {
-  return json.replace(UNSAFE_IN_JSON, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export function jsonText(json: string, forTerminal: boolean): string {
+  return forTerminal ? json.replace(UNSAFE_IN_JSON, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
