@@ -14,7 +14,7 @@ import { roomRows } from '../../src/stream/sync-rows.js';
 import { mockAgent } from './fake-io.js';
 
 /** Values of every JSON type, and the ones a template string or a Date cannot take. */
-const WRONG = [
+const WRONG: unknown[] = [
   undefined, null, '', 'text', '\x1b]0;T\x07', 0, -1, -8.64e15 - 1, 9007199254740991, 1e308, Number.NaN, true, [], [1, [2]], ['a', { b: 1 }], {},
   { toString: 1, valueOf: 1 }, { toJSON: 1 }, { nested: { deeper: [null] } },
 ];
