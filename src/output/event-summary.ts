@@ -4,6 +4,7 @@
  * large for a date, a sender that is an object, content that is an array); each shows as
  * something readable instead of ending the listing or the tail.
  */
+import { isRecord } from '../matrix/shape.js';
 import type { Colours } from './colour.js';
 import { oneLine, shown } from './safe-text.js';
 
@@ -19,11 +20,6 @@ export interface ShownEvent {
 }
 
 const MEDIA_LABELS: Record<string, string> = { 'm.image': 'image', 'm.audio': 'audio', 'm.video': 'video', 'm.file': 'file' };
-
-/** A JSON object (not an array, not null). */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** The body of a message, or a short description of any other event. */
 export function summarizeEvent(event: ShownEvent): string {

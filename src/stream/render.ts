@@ -1,6 +1,7 @@
 /** How `mx tail` shows an item to people (its JSON line is the event itself: Output.item). */
 import type { Colours } from '../output/colour.js';
-import { formatEventLine, isRecord, summarizeEvent } from '../output/event-summary.js';
+import { isRecord } from '../matrix/shape.js';
+import { formatEventLine, summarizeEvent } from '../output/event-summary.js';
 import { shown } from '../output/safe-text.js';
 import type { Item } from './batch.js';
 

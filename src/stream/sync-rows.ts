@@ -6,8 +6,9 @@
  * Total: any part of the answer may be missing or of another type without ending the table.
  */
 import { mapLimited } from '../map-limited.js';
-import type { SyncResponse } from '../matrix/sync.js';
-import { isRecord, summarizeEvent, type ShownEvent } from '../output/event-summary.js';
+import { eventsOf, roomsOf, type SyncResponse } from '../matrix/sync.js';
+import { isRecord } from '../matrix/shape.js';
+import { summarizeEvent, type ShownEvent } from '../output/event-summary.js';
 import { shown } from '../output/safe-text.js';
 import type { RoomLabels } from './room-labels.js';
 
@@ -28,43 +29,32 @@ export interface SyncRow {
 
 /** One row per room: invites first, then joined rooms, then rooms left. */
 export async function roomRows(response: SyncResponse, labels: RoomLabels): Promise<SyncRow[]> {
-  const rooms = isRecord(response.rooms) ? response.rooms : {};
   const rows: SyncRow[] = [];
-  for (const [roomId, room] of entries(rooms.invite)) {
-    const stripped = events(isRecord(room) ? room.invite_state : undefined);
+  for (const [roomId, room] of roomsOf(response, 'invite')) {
+    const stripped = eventsOf<ShownEvent>(room.invite_state);
     for (const event of stripped) labels.learn({ ...event, room_id: roomId });
     const invite = stripped.find((e) => e.type === 'm.room.member' && isRecord(e.content) && e.content.membership === 'invite' && e.state_key !== undefined);
     const by = invite?.sender === undefined ? '' : ` by ${shown(invite.sender)}`;
     rows.push({ room_id: roomId, room: labels.known(roomId) ?? roomId, membership: 'invite', unread: null, latest: `invited${by}` });
   }
   const withTimelines = [
-    ...entries(rooms.join).map(([id, room]) => ({ id, room: isRecord(room) ? room : {}, membership: 'join' as const })),
-    ...entries(rooms.leave).map(([id, room]) => ({ id, room: isRecord(room) ? room : {}, membership: 'leave' as const })),
+    ...roomsOf(response, 'join').map(([id, room]) => ({ id, room: room as Record<string, unknown>, membership: 'join' as const })),
+    ...roomsOf(response, 'leave').map(([id, room]) => ({ id, room: room as Record<string, unknown>, membership: 'leave' as const })),
   ];
   for (const { id, room } of withTimelines) {
-    const carried = [...events(room.state), ...events(room.timeline)];
+    const carried = [...eventsOf<ShownEvent>(room.state), ...eventsOf<ShownEvent>(room.timeline)];
     for (const event of carried) labels.learn({ ...event, room_id: id });
     labels.learnHeroes(id, heroNames(room.summary, carried));
   }
   const unnamed = withTimelines.filter(({ id }) => labels.known(id) === undefined).slice(0, MAX_LOOKED_UP);
   await mapLimited(unnamed, CONCURRENCY, ({ id }) => labels.label(id));
   for (const { id, room, membership } of withTimelines) {
-    const last = events(room.timeline).at(-1);
+    const last = eventsOf<ShownEvent>(room.timeline).at(-1);
     const counts = isRecord(room.unread_notifications) ? room.unread_notifications : {};
     const unread = membership === 'join' ? (typeof counts.notification_count === 'number' ? counts.notification_count : 0) : null;
     rows.push({ room_id: id, room: labels.known(id) ?? id, membership, unread, latest: last ? latestSummary(last) : '' });
   }
   return rows;
-}
-
-function entries(value: unknown): [string, unknown][] {
-  return isRecord(value) ? Object.entries(value) : [];
-}
-
-/** The events of a `{ events: [...] }` part of the answer: only those that are objects. */
-function events(part: unknown): ShownEvent[] {
-  const list = isRecord(part) ? part.events : undefined;
-  return Array.isArray(list) ? list.filter(isRecord) : [];
 }
 
 /** The summary's heroes, by the display names the answer's member events give them, else by user ID. */

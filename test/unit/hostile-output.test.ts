@@ -126,6 +126,29 @@ describe('text for people from a hostile server', () => {
     expect(out).toContain('#ax^[]0;T^G');
   });
 
+  it('tail and room messages pass over what in an answer is no event (null, a number, a room that is no object) and go on', async () => {
+    const junk = [null, 5, 'text', [message('in-an-array')]];
+    const mixed = {
+      next_batch: 's1',
+      rooms: {
+        join: { [ROOM]: { timeline: { events: [...junk, message('real')] } }, '!null:hs.test': null, '!list:hs.test': { timeline: { events: { not: 'a list' } }, state: 5 } },
+        invite: { '!i:hs.test': null, '!j:hs.test': { invite_state: { events: [null, 'x'] } } },
+        leave: 'nothing',
+      },
+    };
+    for (const format of ['text', 'json']) {
+      let syncs = 0;
+      const { code, out, err } = await run(['tail', '--until-idle', '-o', format], (p) => (p.includes('/sync') ? { body: ++syncs === 1 ? mixed : { next_batch: 's2' } } : undefined), { 'tail:default': 's0' });
+      expect([format, code, err]).toEqual([format, 0, '']);
+      // The one real message, and the invite whose stripped state held nothing usable.
+      expect(out.trimEnd().split('\n'), out).toHaveLength(2);
+      expectSafe(out, `tail -o ${format}`);
+    }
+    const history = await run(['room', 'messages', ROOM, '-o', 'text'], (p) => (p.includes('/messages') ? { body: { chunk: [...junk, message('real')], start: 'a' } } : undefined));
+    expect([history.code, history.err]).toEqual([0, '']);
+    expect(history.out.trimEnd().split('\n')).toHaveLength(1);
+  });
+
   it('sync -o table and -o text: room names, IDs, heroes, the latest event', async () => {
     const answer = (p: string) => (p.includes('/sync') ? { body: syncAnswer } : hostileAlias(p));
     for (const format of ['table', 'text']) {

@@ -1,5 +1,5 @@
 import { getMembersByRoom } from '../../matrix/rooms.js';
-import { isRecord } from '../../output/event-summary.js';
+import { isRecord } from '../../matrix/shape.js';
 import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';

@@ -3,7 +3,7 @@ import { parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
 import { setRoomStateWithKey } from '../../matrix/events.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { getSpaceHierarchy, type HierarchyRoom } from '../../matrix/rooms.js';
-import { isRecord } from '../../output/event-summary.js';
+import { isRecord } from '../../matrix/shape.js';
 import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';

@@ -3,7 +3,7 @@ import { ExitCode, MxError } from '../../errors.js';
 import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { getRoomState, getRoomStateWithKey } from '../../matrix/rooms.js';
-import { isRecord } from '../../output/event-summary.js';
+import { isRecord } from '../../matrix/shape.js';
 import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
