@@ -92,7 +92,7 @@ export class Output {
     return this.writeConfirmed('').then(() => true, () => false);
   }
 
-  /** Help or usage text asked for by the user (stdout, as is). */
+  /** Help or usage text asked for by the user (stdout; it may quote the arguments, so it is filtered as text). */
   help(text: string): void {
     this.writeText(text.endsWith('\n') ? text : text + '\n');
   }
@@ -119,7 +119,6 @@ export class Output {
   private writeText(text: string): void {
     this.io.stdout.write(terminalText(text));
   }
-
 
   private writeConfirmed(chunk: string | Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => this.io.stdout.write(chunk, (error) => (error ? reject(error) : resolve())));
