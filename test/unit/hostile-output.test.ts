@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { MockAgent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
+import { progressText, withSpinner } from '../../src/output/spinner.js';
 import { fakeIo, JSON_HEADERS } from './fake-io.js';
 
 const HS = 'https://hs.test';
@@ -195,6 +196,17 @@ describe('text for people from a hostile server', () => {
     for (const line of lines) expect(line.split('\t')).toHaveLength(2);
     expect(lines[1]).toBe('@a b:hs.test\tone two three');
     expectSafe(io.out(), 'tsv');
+  });
+
+  it('spinner and progress text on a terminal show what they are given, never run it', async () => {
+    const io = fakeIo({ stderrIsTTY: true });
+    await withSpinner(io, true, `Downloading ${HOSTILE}`, async (setText) => {
+      setText(progressText(`Downloading ${HOSTILE}`, 5, 10));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    });
+    // ora draws with escape sequences of its own (cursor, line clearing); none of the text's goes out.
+    expect(io.err()).toContain('x^[]0;T^G^[[2J');
+    for (const sequence of ['\x1b]0;T', '\x1b[2J', '\x1b]52', '\x1b]8', '\x9b', '\u202e', '\x07']) expect(io.err()).not.toContain(sequence);
   });
 
   it('error codes, error texts and --debug lines on stderr are shown, not run', async () => {
