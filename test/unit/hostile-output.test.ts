@@ -198,6 +198,30 @@ describe('text for people from a hostile server', () => {
     expectSafe(io.out(), 'tsv');
   });
 
+  it('mx api on a terminal: a JSON answer escaped, a text answer and -i headers shown; piped, the bytes as received', async () => {
+    const text = `plain ${HOSTILE}\r\nline two\n`;
+    const serve = (tty: boolean, what: 'json' | 'text') => {
+      const io = fakeIo({ stdoutIsTTY: tty, stderrIsTTY: tty, env: { MX_CONFIG_DIR: profileDir(), MX_ACCESS_TOKEN: 'tok', MX_HOMESERVER: HS } });
+      const pool = (io.dispatcher as MockAgent).get(HS);
+      if (what === 'json') pool.intercept({ path: '/_matrix/client/v3/json', method: 'GET' }).reply(200, JSON.stringify({ body: HOSTILE }), JSON_HEADERS);
+      else pool.intercept({ path: '/_matrix/client/v3/text', method: 'GET' }).reply(200, text, { headers: { 'content-type': 'text/plain', 'x-note': 'a\x9bb' } });
+      return io;
+    };
+    const tty = serve(true, 'json');
+    expect(await main(['api', 'GET', '/v3/json'], tty)).toBe(0);
+    expect(JSON.parse(tty.out())).toEqual({ body: HOSTILE });
+    expectSafe(tty.out(), 'api json');
+    const ttyText = serve(true, 'text');
+    expect(await main(['api', 'GET', '/v3/text', '-i'], ttyText)).toBe(0);
+    expectSafe(ttyText.out(), 'api text');
+    expect(ttyText.out()).toContain('plain x^[]0;T^G^[[2J');
+    expect(ttyText.out()).toContain('line two\n');
+
+    const piped = serve(false, 'text');
+    expect(await main(['api', 'GET', '/v3/text'], piped)).toBe(0);
+    expect(piped.out()).toBe(text);
+  });
+
   it('spinner and progress text on a terminal show what they are given, never run it', async () => {
     const io = fakeIo({ stderrIsTTY: true });
     await withSpinner(io, true, `Downloading ${HOSTILE}`, async (setText) => {
