@@ -115,12 +115,16 @@ describe('text for people from a hostile server', () => {
   it('tail -o text: its lines, room labels learnt from the stream or looked up, and notices', async () => {
     let syncs = 0;
     const answer = (p: string) => {
-      if (p.includes('/sync')) return { body: ++syncs === 1 ? syncAnswer : { next_batch: 's2' } };
-      return hostileAlias(p);
+      if (!p.includes('/sync')) return hostileAlias(p);
+      syncs++;
+      // First a failure worth retrying, whose error text the reconnect notice quotes.
+      if (syncs === 1) return { status: 502, body: { errcode: `M_UNKNOWN${HOSTILE}`, error: HOSTILE } };
+      return { body: syncs === 2 ? syncAnswer : { next_batch: 's2' } };
     };
     const { code, out, err } = await run(['tail', '--until-idle', '-o', 'text'], answer, { 'tail:default': 's0' });
-    expect(err).toBe('');
     expect(code).toBe(0);
+    expect(err).toMatch(/^mx: tail: .*x\^\[\]0;T\^G.*; retrying in 0\.5 s\nmx: tail: reconnected\n$/);
+    expectSafe(err, 'stderr');
     expectSafe(out, 'stdout');
     // A line per event, each on its own line: the invite, the hostile corpus, one each in the other rooms.
     expect(out.trimEnd().split('\n')).toHaveLength(1 + HOSTILE_EVENTS.length + 2);
