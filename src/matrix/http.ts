@@ -92,6 +92,15 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  */
 const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
 const MAX_RAW_ANSWER_BYTES = 1024 * 1024 * 1024;
+/**
+ * The deepest nesting of arrays and objects mx reads in a JSON answer. JSON.parse takes any
+ * depth, but what walks the value afterwards recurses (JSON.stringify, the crypto engine, the
+ * views), and a server could nest an answer deep enough to overflow the stack there. A Matrix
+ * answer is a few levels of envelope (rooms, join, timeline, events) around events of at most
+ * 64 KiB, whose content real clients nest a handful of levels deep; the crypto engine's own
+ * parser stops at 128. 512 is far beyond anything real and far below an overflow.
+ */
+const MAX_JSON_DEPTH = 512;
 const TRANSIENT_STATUSES = new Set([502, 503, 504]);
 /** Query parameters whose values are secrets and must not reach a log line. */
 const SECRET_PARAM = /token|password|secret/i;
@@ -140,7 +149,7 @@ export async function matrixRequest<T>(
 ): Promise<T> {
   return withRetries(client, spec, policy, async () => {
     const answer = await exchange(client, spec, 'json');
-    const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType);
+    const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType, spec.what, answer.status);
     if (parsed === undefined) throw notJson(answer, spec);
     if (answer.status < 200 || answer.status > 299) throw matrixError(client, spec, answer, parsed);
     return parsed as T;
@@ -168,7 +177,7 @@ export async function matrixRawRequest(
   return withRetries(client, spec, policy, async () => {
     const answer = await exchange(client, spec, 'raw');
     if (answer.status >= 200 && answer.status <= 299) return answer;
-    const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType);
+    const parsed = parseJsonObject(answer.bytes.toString('utf8'), answer.contentType, spec.what, answer.status);
     throw parsed === undefined ? notJson(answer, spec) : matrixError(client, spec, answer, parsed);
   });
 }
@@ -383,15 +392,44 @@ function unknownTokenHint(client: MatrixClient, spec: RequestSpec, parsed: Recor
   return parsed.soft_logout !== true && client.reloginHint ? ` (the login is gone: ${client.reloginHint})` : '';
 }
 
-/** The body as a JSON object, or undefined when it is not one (HTML, truncated, an array). */
-function parseJsonObject(text: string, contentType: string): Record<string, unknown> | undefined {
+/** The body as a JSON object, or undefined when it is not one (HTML, truncated, an array); nested too deep, an error. */
+function parseJsonObject(text: string, contentType: string, what: string, status: number): Record<string, unknown> | undefined {
   // Synapse always says application/json; some proxies do not label JSON, so try when unlabelled.
   if (contentType && !/json/i.test(contentType)) return undefined;
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    value = JSON.parse(text);
   } catch {
     return undefined;
+  }
+  refuseDeepNesting(text, what, status);
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Refuses (UnexpectedResponseError: exit 1, not retried) a JSON text, parsed already, whose
+ * arrays and objects nest deeper than MAX_JSON_DEPTH. Every JSON answer passes here before
+ * anything walks its value: matrixRequest's, and those that callers of matrixRawRequest parse.
+ */
+export function refuseDeepNesting(text: string, what: string, status: number): void {
+  // Each level takes an opening and a closing character: a short text cannot be deep.
+  if (text.length <= 2 * MAX_JSON_DEPTH) return;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: brackets in it do not count (the text is valid JSON, so it ends).
+      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) {
+        throw new UnexpectedResponseError(
+          `${what}: the server's answer is malformed: its JSON is nested more than ${MAX_JSON_DEPTH} levels deep (not read)`,
+          status,
+        );
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 /** Room endpoints (spec: "Rooms", "Room membership", "Room aliases"). */
-import { encodePath, matrixRawRequest, matrixRequest, type MatrixClient } from './http.js';
+import { encodePath, matrixRawRequest, matrixRequest, refuseDeepNesting, type MatrixClient } from './http.js';
 import { UnexpectedResponseError } from './errors.js';
-import { requireStrings } from './shape.js';
+import { objectsIn, requireStrings } from './shape.js';
 
 const V3 = '/_matrix/client/v3';
 
@@ -176,7 +176,8 @@ export async function getRoomEvents(
     what: `read history of ${roomId}`,
   });
   requireStrings(answer, ['start'], `read history of ${roomId}`);
-  return { ...answer, chunk: Array.isArray(answer.chunk) ? answer.chunk : [] } as MessagesPage;
+  // An entry that is not an object is no event: nothing could show it or page past it.
+  return { ...answer, chunk: objectsIn(answer.chunk) } as MessagesPage;
 }
 
 /** GET /rooms/{roomId}/event/{eventId}: one event; a MatrixError 404 M_NOT_FOUND when there is none (or it cannot be seen). */
@@ -206,8 +207,11 @@ export async function getRoomState(client: MatrixClient, roomId: string): Promis
   const answer = await matrixRawRequest(client, { method: 'GET', path: V3 + encodePath`/rooms/${roomId}/state`, auth: true, idempotent: true, what });
   let events: unknown;
   try {
-    events = JSON.parse(answer.bytes.toString('utf8'));
-  } catch {
+    const text = answer.bytes.toString('utf8');
+    events = JSON.parse(text);
+    refuseDeepNesting(text, what, answer.status);
+  } catch (error) {
+    if (error instanceof UnexpectedResponseError) throw error;
     events = undefined;
   }
   if (!Array.isArray(events)) throw new UnexpectedResponseError(`${what}: the answer is not a JSON array of state events`, answer.status, undefined);

@@ -1,7 +1,7 @@
 /** Syncing (spec: "Syncing", "Filtering"): GET /sync and the user's stored filters. */
 import { encodePath, matrixRequest, type MatrixClient, type RetryPolicy } from './http.js';
 import type { ClientEvent } from './rooms.js';
-import { requireStrings } from './shape.js';
+import { isRecord, objectsIn, requireStrings } from './shape.js';
 
 const V3 = '/_matrix/client/v3';
 
@@ -85,6 +85,21 @@ export interface SyncResponse {
   account_data?: { events?: BasicEvent[] };
   to_device?: { events?: BasicEvent[] };
   [key: string]: unknown;
+}
+
+/**
+ * The rooms of one kind in a sync answer, read by their types: only the entries that are
+ * objects (a server may send anything; a room that is not an object has nothing to show).
+ */
+export function roomsOf<K extends 'join' | 'invite' | 'leave'>(response: SyncResponse, kind: K): [string, NonNullable<NonNullable<SyncResponse['rooms']>[K]>[string]][] {
+  const rooms: unknown = response.rooms;
+  const ofKind = isRecord(rooms) ? rooms[kind] : undefined;
+  return isRecord(ofKind) ? (Object.entries(ofKind).filter(([, room]) => isRecord(room)) as [string, never][]) : [];
+}
+
+/** The events of a `{ "events": [...] }` part of a sync answer: only the entries that are objects. */
+export function eventsOf<E = ClientEvent>(part: unknown): E[] {
+  return objectsIn<E>(isRecord(part) ? part.events : undefined);
 }
 
 export interface SyncParams {

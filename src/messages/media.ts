@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { MatrixError } from '../matrix/errors.js';
 import { isServerName, printable } from '../matrix/identifiers.js';
 import { encodePath, matrixRawRequest, type MatrixClient, type RequestSpec } from '../matrix/http.js';
+import { withoutControls } from '../output/safe-text.js';
 import { decryptAttachment, type EncryptedFile } from './attachment.js';
 
 export interface MxcUri {
@@ -84,13 +85,31 @@ export async function downloadAttachment(client: MatrixClient, attachment: Attac
   return { bytes: decryptAttachment(downloaded.bytes, attachment.encrypted), contentType: attachment.mimetype ?? 'application/octet-stream', fileName: attachment.fileName };
 }
 
+/** The longest file name mx writes, in UTF-8 bytes: Linux takes 255, and tail --download puts the event ID before it. */
+const MAX_FILE_NAME_BYTES = 200;
+
 /**
- * A plain file name: the last part of whatever path it looks like, without control characters,
- * never `.` or `..`, at most 200 characters; undefined when nothing usable is left.
+ * A plain file name: the last part of whatever path it looks like, without control or bidi
+ * characters (`a<U+202E>txt.exe` would show as `aexe.txt`), without leading dots (never `.`,
+ * `..`, nor a hidden file like `.bashrc` or `.ssh`), at most MAX_FILE_NAME_BYTES; undefined
+ * when nothing usable is left (the caller names the file after its media ID then).
  */
 export function safeFileName(name: string): string | undefined {
-  const base = name.split(/[/\\]/).pop()!.replace(/[\x00-\x1f\x7f]/g, '').trim().slice(0, 200);
-  return base === '' || base === '.' || base === '..' || /^\.+$/.test(base) ? undefined : base;
+  const base = withoutControls(name.split(/[/\\]/).pop()!).replace(/^[\s.]+/, '').trim();
+  return base === '' ? undefined : shortened(base);
+}
+
+/** `name` cut to MAX_FILE_NAME_BYTES at a character boundary, keeping a short extension. */
+function shortened(name: string): string {
+  const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
+  if (bytes(name) <= MAX_FILE_NAME_BYTES) return name;
+  const extension = /\.[^.\s]{1,16}$/.exec(name)?.[0] ?? '';
+  let stem = '';
+  for (const char of name.slice(0, name.length - extension.length)) {
+    if (bytes(stem + char) + bytes(extension) > MAX_FILE_NAME_BYTES) break;
+    stem += char;
+  }
+  return stem.trimEnd() + extension;
 }
 
 /** The file name of a Content-Disposition header (filename*=UTF-8'' or filename=), made safe. */

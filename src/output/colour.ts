@@ -7,7 +7,11 @@ export interface Colours {
   yellow: (s: string) => string;
 }
 
-const style = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
+/** The SGR parameters the styles below use: the only escape sequences mx writes (safe-text.ts lets these through). */
+export const SGR_CODES = [1, 2, 22, 31, 32, 33, 39] as const;
+type SgrCode = (typeof SGR_CODES)[number];
+
+const style = (open: SgrCode, close: SgrCode) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
 const plain = (s: string) => s;
 
 export function colours(enabled: boolean): Colours {

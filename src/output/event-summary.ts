@@ -1,24 +1,42 @@
-/** One readable line per event, shared by every command that prints events as text. */
-import type { ClientEvent } from '../matrix/rooms.js';
+/**
+ * One readable line per event, shared by every command that prints events as text. Total: an
+ * event is whatever a server sent, so any field may be missing or of another type (a time too
+ * large for a date, a sender that is an object, content that is an array); each shows as
+ * something readable instead of ending the listing or the tail.
+ */
+import { isRecord } from '../matrix/shape.js';
 import type { Colours } from './colour.js';
+import { oneLine, shown } from './safe-text.js';
+
+/** What an event line reads of an event; nothing in it is trusted to have its type. */
+export interface ShownEvent {
+  type?: unknown;
+  content?: unknown;
+  sender?: unknown;
+  state_key?: unknown;
+  origin_server_ts?: unknown;
+  /** Set by mx's crypto layer on an event it could not decrypt. */
+  encryption?: unknown;
+}
 
 const MEDIA_LABELS: Record<string, string> = { 'm.image': 'image', 'm.audio': 'audio', 'm.video': 'video', 'm.file': 'file' };
 
 /** The body of a message, or a short description of any other event. */
-export function summarizeEvent(event: Pick<ClientEvent, 'type' | 'content' | 'sender' | 'state_key'> & { encryption?: { reason?: string } }): string {
-  const content = event.content ?? {};
+export function summarizeEvent(event: ShownEvent): string {
+  const content = isRecord(event.content) ? event.content : {};
   const text = (key: string) => (typeof content[key] === 'string' ? (content[key] as string) : '');
   switch (event.type) {
     case 'm.room.message': {
       const msgtype = text('msgtype');
       const body = oneLine(text('body'));
-      if (msgtype === 'm.emote') return `* ${event.sender} ${body}`;
+      if (msgtype === 'm.emote') return `* ${shown(event.sender)} ${body}`;
       if (msgtype in MEDIA_LABELS) return `[${MEDIA_LABELS[msgtype]}] ${body}`;
       if (msgtype === 'm.location') return `[location] ${body || text('geo_uri')}`;
-      return body || (Object.keys(content).length === 0 ? '(redacted)' : `[${msgtype || 'message'}]`);
+      const redacted = isRecord(event.content) && Object.keys(content).length === 0;
+      return body || (redacted ? '(redacted)' : `[${msgtype || 'message'}]`);
     }
     case 'm.room.member':
-      return describeMembership(event.sender, event.state_key ?? '', text('membership'), text('displayname'));
+      return describeMembership(shown(event.sender), shown(event.state_key ?? ''), text('membership'), text('displayname'));
     case 'm.room.name':
       return `named the room "${oneLine(text('name'))}"`;
     case 'm.room.topic':
@@ -27,11 +45,13 @@ export function summarizeEvent(event: Pick<ClientEvent, 'type' | 'content' | 'se
       return 'created the room';
     case 'm.room.canonical_alias':
       return text('alias') ? `set the room's address to ${text('alias')}` : "removed the room's address";
-    case 'm.room.encrypted':
+    case 'm.room.encrypted': {
       // Still encrypted: mx could not decrypt it (crypto/decrypted.ts says why).
-      return `[unable to decrypt: ${event.encryption?.reason ?? 'not decrypted'}]`;
+      const reason = isRecord(event.encryption) ? event.encryption.reason : undefined;
+      return `[unable to decrypt: ${reason === undefined ? 'not decrypted' : shown(reason)}]`;
+    }
     default:
-      return `[${event.type}]`;
+      return `[${shown(event.type)}]`;
   }
 }
 
@@ -53,13 +73,18 @@ function describeMembership(sender: string, target: string, membership: string, 
   }
 }
 
-/** Line breaks and tabs become spaces: one event, one line. */
-function oneLine(text: string): string {
-  return text.replace(/[\r\n\t]+/g, ' ');
+/** A server's time (milliseconds since the epoch) as a date; undefined when it is none (a string, NaN, past year 275760). */
+export function dateOf(ts: unknown): Date | undefined {
+  const date = new Date(typeof ts === 'number' ? ts : NaN);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** `2026-11-27 12:00:01` (UTC), or question marks for a time that is no date. */
+function eventTime(ts: unknown): string {
+  return dateOf(ts)?.toISOString().replace('T', ' ').slice(0, 19) ?? '????-??-?? ??:??:??';
 }
 
 /** `2026-11-27 12:00:01  @alice:example.org  hello`, optionally prefixed by the room. */
-export function formatEventLine(event: ClientEvent, c: Colours, room?: string): string {
-  const time = new Date(event.origin_server_ts).toISOString().replace('T', ' ').slice(0, 19);
-  return [c.dim(time), ...(room ? [c.yellow(room)] : []), c.bold(event.sender), summarizeEvent(event)].join('  ');
+export function formatEventLine(event: ShownEvent, c: Colours, room?: string): string {
+  return [c.dim(eventTime(event.origin_server_ts)), ...(room ? [c.yellow(room)] : []), c.bold(shown(event.sender)), summarizeEvent(event)].join('  ');
 }

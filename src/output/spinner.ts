@@ -1,4 +1,5 @@
 import type { Io } from '../io.js';
+import { showControls } from './safe-text.js';
 
 /**
  * Shows an ora spinner on stderr while `work` runs, only for a person at a terminal: never
@@ -7,9 +8,10 @@ import type { Io } from '../io.js';
 export async function withSpinner<T>(io: Io, enabled: boolean, text: string, work: (setText: (text: string) => void) => Promise<T>): Promise<T> {
   if (!enabled || !io.stderrIsTTY || io.env.CI) return work(() => {});
   const { default: ora } = await import('ora');
-  const spinner = ora({ text, stream: io.stderr, discardStdin: false }).start();
+  // Its text may name what the server called a file: shown, never acted on by the terminal.
+  const spinner = ora({ text: showControls(text), stream: io.stderr, discardStdin: false }).start();
   try {
-    return await work((next) => (spinner.text = next));
+    return await work((next) => (spinner.text = showControls(next)));
   } finally {
     spinner.stop();
   }

@@ -14,7 +14,7 @@
 import { MatrixError } from '../matrix/errors.js';
 import type { MatrixClient } from '../matrix/http.js';
 import { getRoomEvents, type ClientEvent } from '../matrix/rooms.js';
-import type { BasicEvent, JoinedRoom, LeftRoom, SyncResponse, Timeline } from '../matrix/sync.js';
+import { eventsOf, roomsOf, type BasicEvent, type JoinedRoom, type LeftRoom, type SyncResponse, type Timeline } from '../matrix/sync.js';
 import type { ExtraKind } from './filter.js';
 
 /** One line of output: the event as the server sent it, with `room_id` when it has a room. */
@@ -43,42 +43,42 @@ export interface BatchOptions {
 
 const PAGE_SIZE = 200;
 
+/** The answer is read by its types (roomsOf, eventsOf): an entry that is not an object is no event, and is passed over. */
 export async function* batchItems(response: SyncResponse, opts: BatchOptions): AsyncGenerator<Item> {
-  const rooms = response.rooms ?? {};
-  for (const [roomId, room] of Object.entries(rooms.invite ?? {})) {
-    yield inviteItem(roomId, room.invite_state?.events ?? [], opts.userId);
+  for (const [roomId, room] of roomsOf(response, 'invite')) {
+    yield inviteItem(roomId, eventsOf(room.invite_state), opts.userId);
   }
   const withTimelines: [string, JoinedRoom | LeftRoom, 'join' | 'leave'][] = [
-    ...Object.entries(rooms.join ?? {}).map(([id, room]): [string, JoinedRoom, 'join'] => [id, room, 'join']),
-    ...Object.entries(rooms.leave ?? {}).map(([id, room]): [string, LeftRoom, 'leave'] => [id, room, 'leave']),
+    ...roomsOf(response, 'join').map(([id, room]): [string, JoinedRoom, 'join'] => [id, room, 'join']),
+    ...roomsOf(response, 'leave').map(([id, room]): [string, LeftRoom, 'leave'] => [id, room, 'leave']),
   ];
   for (const [roomId, room, membership] of withTimelines) {
     if (opts.include.has('state')) {
-      for (const event of room.state?.events ?? []) yield roomEvent('state', roomId, event);
+      for (const event of eventsOf(room.state)) yield roomEvent('state', roomId, event);
     }
-    yield* timelineItems(roomId, room.timeline ?? {}, membership, response.next_batch, opts);
+    yield* timelineItems(roomId, room.timeline, membership, response.next_batch, opts);
     if (opts.include.has('ephemeral')) {
-      for (const event of ('ephemeral' in room ? room.ephemeral?.events : undefined) ?? []) yield hashed('ephemeral', { ...event, room_id: roomId });
+      for (const event of eventsOf<BasicEvent>('ephemeral' in room ? room.ephemeral : undefined)) yield hashed('ephemeral', { ...event, room_id: roomId });
     }
     if (opts.include.has('account_data')) {
-      for (const event of room.account_data?.events ?? []) yield hashed('account_data', { ...event, room_id: roomId });
+      for (const event of eventsOf<BasicEvent>(room.account_data)) yield hashed('account_data', { ...event, room_id: roomId });
     }
   }
-  if (opts.include.has('presence')) for (const event of response.presence?.events ?? []) yield hashed('presence', event);
-  if (opts.include.has('account_data')) for (const event of response.account_data?.events ?? []) yield hashed('account_data', event);
-  if (opts.include.has('to_device')) for (const event of response.to_device?.events ?? []) yield hashed('to_device', event);
+  if (opts.include.has('presence')) for (const event of eventsOf<BasicEvent>(response.presence)) yield hashed('presence', event);
+  if (opts.include.has('account_data')) for (const event of eventsOf<BasicEvent>(response.account_data)) yield hashed('account_data', event);
+  if (opts.include.has('to_device')) for (const event of eventsOf<BasicEvent>(response.to_device)) yield hashed('to_device', event);
 }
 
 async function* timelineItems(
   roomId: string,
-  timeline: Timeline,
+  timeline: Timeline | undefined,
   membership: 'join' | 'leave',
   nextBatch: string,
   opts: BatchOptions,
 ): AsyncGenerator<Item> {
   const decrypt = opts.decrypt ?? (async (_roomId: string, events: ClientEvent[]) => events);
-  const events = timeline.events ?? [];
-  const reason = timeline.limited
+  const events = eventsOf(timeline);
+  const reason = timeline?.limited
     ? 'limited timeline'
     : events.some((e) => e.type === 'm.room.member' && e.state_key === opts.userId)
       ? 'membership change'

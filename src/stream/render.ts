@@ -1,26 +1,25 @@
 /** How `mx tail` shows an item to people (its JSON line is the event itself: Output.item). */
-import type { ClientEvent } from '../matrix/rooms.js';
 import type { Colours } from '../output/colour.js';
+import { isRecord } from '../matrix/shape.js';
 import { formatEventLine, summarizeEvent } from '../output/event-summary.js';
+import { shown } from '../output/safe-text.js';
 import type { Item } from './batch.js';
 
 /** `2026-11-27 12:00:01  #room:hs  @alice:hs  hello`, or a short line for events without a sender or time. */
 export function textLine(item: Item, c: Colours, roomLabel: string | undefined): string {
   const event = item.event;
-  if (typeof event.sender === 'string' && typeof event.origin_server_ts === 'number') {
-    return formatEventLine(event as unknown as ClientEvent, c, roomLabel);
-  }
-  const who = typeof event.sender === 'string' ? event.sender : undefined;
+  if (event.sender !== undefined && event.origin_server_ts !== undefined) return formatEventLine(event, c, roomLabel);
+  const who = event.sender === undefined ? undefined : shown(event.sender);
   const parts = [c.dim(item.kind), ...(roomLabel ? [c.yellow(roomLabel)] : []), ...(who ? [c.bold(who)] : []), describeOther(item)];
   return parts.join('  ');
 }
 
 function describeOther(item: Item): string {
-  const { type, content } = item.event as { type: string; content?: Record<string, unknown> };
-  const body = content ?? {};
+  const { type, content } = item.event;
+  const body = isRecord(content) ? content : {};
   switch (type) {
     case 'm.typing': {
-      const users = Array.isArray(body.user_ids) ? (body.user_ids as string[]) : [];
+      const users = Array.isArray(body.user_ids) ? body.user_ids.map(shown) : [];
       return users.length ? `typing: ${users.join(', ')}` : 'nobody typing';
     }
     case 'm.receipt':
@@ -31,8 +30,6 @@ function describeOther(item: Item): string {
       if (item.kind === 'invite') return 'invited you';
       break;
   }
-  if (typeof item.event.sender === 'string') {
-    return summarizeEvent(item.event as unknown as ClientEvent);
-  }
-  return `[${type}]`;
+  if (item.event.sender !== undefined) return summarizeEvent(item.event);
+  return `[${shown(type)}]`;
 }

@@ -187,7 +187,8 @@ export class Tail {
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      await Promise.race([out.item(item.event, (_, c) => textLine(item, c, label)), givenUp]);
+      // The line is made from the copy Output.item hands over, its strings neutralised.
+      await Promise.race([out.item(item.event, (event, c) => textLine({ ...item, event }, c, label)), givenUp]);
     } catch (error) {
       if (error instanceof Error && isClosedOutput(error)) throw new OutputClosed(error.message);
       if (signal.aborted) throw error;

@@ -1,3 +1,4 @@
+import Table from 'cli-table3';
 import { describe, expect, it } from 'vitest';
 import { chooseFormat, colourEnabled } from '../../src/output/format.js';
 import { Output } from '../../src/output/output.js';
@@ -47,6 +48,15 @@ describe('output format selection', () => {
     const piped = fakeIo({ stdoutIsTTY: false });
     await new Output(piped, 'table').print(rows, tableView);
     expect(piped.out()).toBe('NAME\tUSER\nwork\t@a:b\n');
+  });
+
+  it('draws a long table in slices that join into the one table cli-table3 would draw whole', async () => {
+    const rows = Array.from({ length: 450 }, (_, i) => ({ name: `room ${i}${i === 333 ? ' 世界🙂, the widest' : ''}`, user: `@u${i}:hs` }));
+    const io = fakeIo({ stdoutIsTTY: true, env: { FORCE_COLOR: '1' } });
+    await new Output(io, undefined).print(rows, tableView);
+    const whole = new Table({ head: ['\x1b[1mNAME\x1b[22m', '\x1b[1mUSER\x1b[22m'], style: { head: [], border: [] } });
+    whole.push(...rows.map((r) => [r.name, r.user]));
+    expect(io.out()).toBe(whole.toString() + '\n');
   });
 
   it('pretty-prints JSON asked for on a terminal', async () => {

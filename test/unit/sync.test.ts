@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import type { MockAgent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
+import { MAX_LOOKED_UP } from '../../src/stream/sync-rows.js';
 import { fakeIo, JSON_HEADERS } from './fake-io.js';
 
 const HS = 'https://hs.test';
@@ -19,6 +20,7 @@ function setup(positions?: Record<string, string>) {
   const profile = { homeserver: HS, userId: '@me:hs.test', accessToken: 'tok', ...(positions ? { positions } : {}) };
   writeFileSync(storeFile, JSON.stringify({ version: 1, defaultProfile: 'default', profiles: { default: profile } }), { mode: 0o600 });
   const queries: URLSearchParams[] = [];
+  let lookups = 0;
   let answer: (q: URLSearchParams) => unknown = () => ({ next_batch: 's1' });
   /**
    * Runs mx sync against a server that answers /sync (each run must sync), and with `roomNames`
@@ -38,7 +40,9 @@ function setup(positions?: Record<string, string>) {
         .persist();
     }
     if (opts.roomNames) {
-      hs.intercept({ path: (p) => p.includes('/state/'), method: 'GET' }).reply(404, { errcode: 'M_NOT_FOUND', error: 'none' }, JSON_HEADERS).persist();
+      hs.intercept({ path: (p) => p.includes('/state/'), method: 'GET' })
+        .reply(() => (lookups++, { statusCode: 404, data: { errcode: 'M_NOT_FOUND', error: 'none' }, responseOptions: JSON_HEADERS }))
+        .persist();
     }
     const code = await main(argv, io);
     if (opts.noRequests) expect(io.requests()).toEqual([]);
@@ -48,6 +52,8 @@ function setup(positions?: Record<string, string>) {
     run,
     queries,
     answer: (fn: typeof answer) => (answer = fn),
+    /** Room-state lookups made (with `roomNames`), over all runs. */
+    lookups: () => lookups,
     positions: () => JSON.parse(readFileSync(storeFile, 'utf8')).profiles.default.positions as Record<string, string> | undefined,
   };
 }
@@ -130,5 +136,35 @@ describe('mx sync', () => {
     const { code } = await t.run(['sync'], { stdout: closed });
     expect(code).toBe(0);
     expect(t.positions()).toEqual({ sync: 's0' });
+  });
+});
+
+describe('mx sync for people on an account in thousands of rooms', () => {
+  it('names rooms from what the answer carries and looks up only a bounded few: every room printed, quickly', async () => {
+    const t = setup();
+    const join: Record<string, unknown> = {};
+    for (let i = 0; i < 5_000; i++) {
+      const state =
+        i % 4 === 0 ? [{ type: 'm.room.name', state_key: '', sender: '@bob:hs.test', origin_server_ts: 1, content: { name: `Room ${i}` } }]
+        : i % 4 === 1 ? [{ type: 'm.room.canonical_alias', state_key: '', sender: '@bob:hs.test', origin_server_ts: 1, content: { alias: `#r${i}:hs.test` } }]
+        : [];
+      const summary = i % 4 === 2 ? { 'm.heroes': ['@carol:hs.test', '@dave:hs.test'] } : undefined;
+      const members = i % 4 === 2 ? [{ type: 'm.room.member', state_key: '@carol:hs.test', sender: '@carol:hs.test', origin_server_ts: 1, content: { membership: 'join', displayname: 'Carol' } }] : [];
+      join[`!r${i}:hs.test`] = { state: { events: [...state, ...members] }, summary, timeline: { events: [message(`$${i}`, `hello ${i}`)] } };
+    }
+    t.answer(() => ({ next_batch: 's1', rooms: { join } }));
+    const started = Date.now();
+    const { code, out } = await t.run(['sync', '-o', 'table'], { roomNames: true });
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const lines = out.trimEnd().split('\n');
+    expect(lines).toHaveLength(5_001);
+    expect(lines).toContain('Room 0\tjoin\t0\t@bob:hs.test: hello 0');
+    expect(lines).toContain('#r1:hs.test\tjoin\t0\t@bob:hs.test: hello 1');
+    expect(lines).toContain('Carol, @dave:hs.test\tjoin\t0\t@bob:hs.test: hello 2');
+    // The rooms the answer leaves unnamed: a few looked up (two requests each), the others by ID.
+    expect(lines).toContain('!r4999:hs.test\tjoin\t0\t@bob:hs.test: hello 4999');
+    expect(t.lookups()).toBeGreaterThan(0);
+    expect(t.lookups()).toBeLessThanOrEqual(2 * MAX_LOOKED_UP);
   });
 });

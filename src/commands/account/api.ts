@@ -2,7 +2,7 @@ import type { AuthedSession, Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { readJsonData } from '../../input.js';
 import { MatrixError } from '../../matrix/errors.js';
-import { matrixRawRequest, type MatrixClient, type Method, type RawAnswer } from '../../matrix/http.js';
+import { matrixRawRequest, refuseDeepNesting, type MatrixClient, type Method, type RawAnswer } from '../../matrix/http.js';
 import { isEndlessStream, nextPageToken, pageTokenParameter } from '../../matrix/paging.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { writePrivateFile } from '../../output/files.js';
@@ -179,11 +179,17 @@ function statusAndHeaders(answer: RawAnswer): string {
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-/** The answer's JSON value when it is labelled JSON and parses (any JSON value, not only objects). */
+/**
+ * The answer's JSON value when it is labelled JSON and parses (any JSON value, not only objects).
+ * JSON nested too deep to be walked safely (http.ts) goes out as the bytes it came as instead.
+ */
 function asJson(answer: RawAnswer): { value: unknown } | undefined {
   if (!/json/i.test(answer.contentType)) return undefined;
   try {
-    return { value: JSON.parse(answer.bytes.toString('utf8')) };
+    const text = answer.bytes.toString('utf8');
+    const value: unknown = JSON.parse(text);
+    refuseDeepNesting(text, 'api', answer.status);
+    return { value };
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ import { ExitCode, MxError, UsageError } from '../../errors.js';
 import { deleteDevices, getDevices, renameDevice } from '../../matrix/devices.js';
 import { explainMissingStages, passwordStage, withUserInteractiveAuth } from '../../matrix/uia.js';
 import { ownDevicesCrossSigned } from '../../crypto/status.js';
+import { dateOf } from '../../output/event-summary.js';
 import { readSecret } from '../../secrets.js';
 import { defineCommand } from '../command.js';
 import { PASSWORD_STDIN_OPTION } from '../options.js';
@@ -44,7 +45,7 @@ const list = defineCommand({
             d.current ? '*' : '',
             d.device_id,
             d.display_name ?? '',
-            d.last_seen_ts ? new Date(d.last_seen_ts).toISOString().replace(/\.\d+Z$/, 'Z') : '',
+            dateOf(d.last_seen_ts)?.toISOString().replace(/\.\d+Z$/, 'Z') ?? '',
             d.verified === null ? '?' : d.verified ? 'yes' : 'no',
           ]),
       },

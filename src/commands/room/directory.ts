@@ -3,6 +3,7 @@ import { UsageError } from '../../errors.js';
 import { isServerName } from '../../matrix/identifiers.js';
 import { searchUserDirectory } from '../../matrix/account.js';
 import { getPublicRooms } from '../../matrix/rooms.js';
+import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
 
 export const roomDirectoryCommand = defineCommand({
@@ -25,7 +26,9 @@ export const roomDirectoryCommand = defineCommand({
     do {
       const page = await getPublicRooms(client, { server, search, limit, since });
       for (const room of page.chunk) {
-        await ctx.out.item({ ...room }, (r) => [r.canonical_alias ?? r.room_id, r.name ?? '', `${r.num_joined_members} members`, r.topic ?? ''].filter(Boolean).join('  '));
+        await ctx.out.item({ ...room }, (r) =>
+          [shown(r.canonical_alias ?? r.room_id), r.name ? shown(r.name) : '', `${shown(r.num_joined_members)} members`, r.topic ? shown(r.topic) : ''].filter(Boolean).join('  '),
+        );
       }
       const next = page.next_batch && page.next_batch !== since && page.chunk.length > 0 ? page.next_batch : undefined;
       // One page for a person at a terminal, with where the next starts.

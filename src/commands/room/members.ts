@@ -1,4 +1,6 @@
 import { getMembersByRoom } from '../../matrix/rooms.js';
+import { isRecord } from '../../matrix/shape.js';
+import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
 import { parseRoomRef } from '../../matrix/identifiers.js';
@@ -21,11 +23,15 @@ export const roomMembersCommand = defineCommand({
     const { client } = await ctx.session();
     const roomId = await resolveRoom(client, args.room);
     const events = await getMembersByRoom(client, roomId, args.membership);
-    const members = events.map((event) => ({
-      user_id: event.state_key ?? '',
-      membership: typeof event.content.membership === 'string' ? event.content.membership : '',
-      display_name: typeof event.content.displayname === 'string' ? event.content.displayname : null,
-    }));
+    const members = events.map((event) => {
+      // The server's events as they come: any field may be missing or of another type.
+      const content = isRecord(event?.content) ? event.content : {};
+      return {
+        user_id: shown(event?.state_key ?? ''),
+        membership: typeof content.membership === 'string' ? content.membership : '',
+        display_name: typeof content.displayname === 'string' ? content.displayname : null,
+      };
+    });
     await ctx.out.print(members, {
       table: {
         head: ['USER', 'MEMBERSHIP', 'DISPLAY NAME'],

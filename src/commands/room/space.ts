@@ -3,6 +3,8 @@ import { parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
 import { setRoomStateWithKey } from '../../matrix/events.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { getSpaceHierarchy, type HierarchyRoom } from '../../matrix/rooms.js';
+import { isRecord } from '../../matrix/shape.js';
+import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
 
@@ -54,16 +56,17 @@ const tree = defineCommand({
   },
 });
 
-/** The hierarchy as an indented tree, from the space down its m.space.child links. */
+/** The hierarchy as an indented tree, from the space down its m.space.child links (any field the server got wrong is shown as it is). */
 function treeText(rootId: string, rooms: HierarchyRoom[]): string {
-  const byId = new Map(rooms.map((r) => [r.room_id, r]));
+  const byId = new Map(rooms.filter(isRecord).map((r) => [r.room_id, r]));
   const lines: string[] = [];
-  const walk = (id: string, depth: number, seen: Set<string>) => {
-    const room = byId.get(id);
-    const label = room ? `${room.name ?? room.canonical_alias ?? id}${room.room_type === 'm.space' ? ' (space)' : ''}  ${id}` : `${id} (not visible)`;
+  const walk = (id: unknown, depth: number, seen: Set<unknown>) => {
+    const room = byId.get(id as string);
+    const label = room ? `${shown(room.name ?? room.canonical_alias ?? id)}${room.room_type === 'm.space' ? ' (space)' : ''}  ${shown(id)}` : `${shown(id)} (not visible)`;
     lines.push(`${'  '.repeat(depth)}${label}`);
     if (!room || seen.has(id)) return;
-    for (const child of room.children_state) walk(child.state_key, depth + 1, new Set([...seen, id]));
+    const children = Array.isArray(room.children_state) ? room.children_state.filter(isRecord) : [];
+    for (const child of children) walk(child.state_key, depth + 1, new Set([...seen, id]));
   };
   walk(rootId, 0, new Set());
   return lines.join('\n');

@@ -3,6 +3,8 @@ import { ExitCode, MxError } from '../../errors.js';
 import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { getRoomState, getRoomStateWithKey } from '../../matrix/rooms.js';
+import { isRecord } from '../../matrix/shape.js';
+import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
 
@@ -28,7 +30,8 @@ export const roomStateCommand = defineCommand({
       await ctx.out.print(events, {
         table: {
           head: ['TYPE', 'STATE KEY', 'SENDER', 'CONTENT'],
-          rows: (all) => all.map((e) => [e.type, e.state_key ?? '', e.sender, truncate(JSON.stringify(e.content), 60)]),
+          // Whatever the server put in an event's fields is shown, never thrown over.
+          rows: (all) => all.map((e) => (isRecord(e) ? [shown(e.type), shown(e.state_key ?? ''), shown(e.sender), truncate(JSON.stringify(e.content) ?? '', 60)] : [shown(e), '', '', ''])),
         },
       });
       return;
