@@ -39,16 +39,6 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-// A failure that no command caught (a bug, a promise nobody awaited) is still one line on
-// stderr and an exit code, as every error of mx is, not Node's dump of the bundle's source.
-for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-  process.on(event, (error: unknown) => {
-    const argv = process.argv.slice(2);
-    const debug = argv.includes('--debug') || Boolean(process.env.MX_DEBUG && process.env.MX_DEBUG !== '0');
-    process.exit(reportError(process, process.stdout.isTTY ? 'text' : 'json', fileSystemFailure(error) ?? error, debug));
-  });
-}
-
 const io: Io = {
   stdout: process.stdout,
   stderr: process.stderr,
@@ -64,6 +54,16 @@ const io: Io = {
   promptSecret: (question) => promptHidden(process.stdin, process.stderr, question),
   transport: (options) => createDispatcher(process.env, options),
 };
+
+// A failure that no command caught (a bug, a promise nobody awaited) is still one line on
+// stderr and an exit code, as every error of mx is, not Node's dump of the bundle's source.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    const argv = process.argv.slice(2);
+    const debug = argv.includes('--debug') || Boolean(process.env.MX_DEBUG && process.env.MX_DEBUG !== '0');
+    process.exit(reportError(io, io.stdoutIsTTY ? 'text' : 'json', fileSystemFailure(error) ?? error, debug));
+  });
+}
 
 /**
  * undici parses HTTP with WebAssembly (llhttp), compiled at the first request. V8 would tier hot

@@ -8,6 +8,7 @@
  */
 import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
 import type { ClientEvent } from '../matrix/rooms.js';
+import { isRecord } from '../matrix/shape.js';
 import type { IdentityTrust } from './sender-trust.js';
 
 /** The `encryption` field of an event that came encrypted. */
@@ -57,9 +58,14 @@ export const MEGOLM = 'm.megolm.v1.aes-sha2';
 /** A room event as the server sends it, and as mx hands it on (with `encryption` when it came encrypted). */
 export type RoomEvent = ClientEvent & { encryption?: EncryptionInfo };
 
+/** An m.room.encrypted event (whatever else a server's list of events holds: null, a number). */
+export function isEncryptedEvent(event: unknown): event is RoomEvent {
+  return isRecord(event) && event.type === 'm.room.encrypted';
+}
+
 /** The clear event: the plaintext's type and content in the envelope of the encrypted one. */
 export function clearEvent(encrypted: RoomEvent, plaintext: { type?: unknown; content?: unknown }, info: EncryptionInfo): RoomEvent {
-  const content = isObject(plaintext.content) ? { ...plaintext.content } : {};
+  const content = isRecord(plaintext.content) ? { ...plaintext.content } : {};
   // Relations stay outside the ciphertext (the spec says so, so the server can aggregate them):
   // a client puts them back into the clear content.
   const relation = encrypted.content['m.relates_to'];
@@ -70,7 +76,7 @@ export function clearEvent(encrypted: RoomEvent, plaintext: { type?: unknown; co
 
 /** The event as it came, with why it could not be decrypted. */
 export function undecryptable(event: RoomEvent, reason: UndecryptableReason, message: string): RoomEvent {
-  const algorithm = typeof event.content.algorithm === 'string' ? event.content.algorithm : 'unknown';
+  const algorithm = isRecord(event.content) && typeof event.content.algorithm === 'string' ? event.content.algorithm : 'unknown';
   return { ...event, encryption: { algorithm, decrypted: false, reason, message } };
 }
 
@@ -98,8 +104,4 @@ export function reasonOf(sdk: typeof Sdk, error: unknown): { reason: Undecryptab
       // The engine reports a replayed message index as a plain decryption failure.
       return { reason: /replay/i.test(message) ? 'replayed' : 'unable_to_decrypt', message };
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -21,9 +21,10 @@
 import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
 import { ExitCode, LocalStateError, MxError } from '../errors.js';
 import { errorMessage } from '../fs-util.js';
-import type { MatrixClient } from '../matrix/http.js';
+import { nestedDeeperThanAllowed, type MatrixClient } from '../matrix/http.js';
+import { isRecord } from '../matrix/shape.js';
 import { sync, type SyncResponse } from '../matrix/sync.js';
-import { clearEvent, MEGOLM, reasonOf, undecryptable, type RoomEvent } from './decrypted.js';
+import { clearEvent, isEncryptedEvent, MEGOLM, reasonOf, undecryptable, type RoomEvent } from './decrypted.js';
 import { engineLogger, loadEngine, type CryptoSdk } from './engine.js';
 import { readBackupTarget, saveBackupTarget, uploadRoomKeys, type BackupTarget } from './backup.js';
 import { SenderTrust } from './sender-trust.js';
@@ -231,11 +232,11 @@ export class CryptoSession {
    * with the reason in its `encryption` field.
    */
   async decryptEvents(roomId: string, events: RoomEvent[]): Promise<RoomEvent[]> {
-    if (!events.some((e) => e.type === 'm.room.encrypted')) return events;
+    if (!events.some(isEncryptedEvent)) return events;
     return this.locked(async (engine) => {
       const { sdk, machine } = engine;
       // Senders' devices must be known to say whether they are verified by their owners.
-      const newSenders = [...new Set(events.filter((e) => e.type === 'm.room.encrypted' && typeof e.sender === 'string').map((e) => e.sender!))]
+      const newSenders = [...new Set(events.filter((e) => isEncryptedEvent(e) && typeof e.sender === 'string').map((e) => e.sender))]
         .filter((user) => !this.tracked.has(user));
       if (newSenders.length) {
         await machine.updateTrackedUsers(newSenders.map((id) => new sdk.UserId(id)));
@@ -243,14 +244,14 @@ export class CryptoSession {
         await processOutgoingRequests(engine);
       }
       const out: RoomEvent[] = [];
-      for (const event of events) out.push(event.type === 'm.room.encrypted' ? await this.decryptOne(machine, roomId, event) : event);
+      for (const event of events) out.push(isEncryptedEvent(event) ? await this.decryptOne(machine, roomId, event) : event);
       return out;
     });
   }
 
   private async decryptOne(machine: Sdk.OlmMachine, roomId: string, event: RoomEvent): Promise<RoomEvent> {
     const { sdk } = this;
-    const { algorithm, ciphertext, session_id: sessionId } = event.content;
+    const { algorithm, ciphertext, session_id: sessionId } = isRecord(event.content) ? event.content : {};
     if (algorithm !== MEGOLM) {
       return undecryptable(event, typeof algorithm === 'string' ? 'unsupported_algorithm' : 'malformed', `algorithm ${JSON.stringify(algorithm)}`);
     }
@@ -264,6 +265,8 @@ export class CryptoSession {
       const { reason, message } = reasonOf(sdk, error);
       return undecryptable(event, reason, message);
     }
+    // A plaintext is a peer's JSON: bounded as a server's answer is, before anything walks it.
+    if (nestedDeeperThanAllowed(decrypted.event)) return undecryptable(event, 'malformed', 'its decrypted content is nested too deep to read');
     const plaintext = JSON.parse(decrypted.event) as { type?: unknown; content?: unknown };
     const sender = decrypted.sender.toString();
     const deviceId = decrypted.senderDevice?.toString();
@@ -272,7 +275,7 @@ export class CryptoSession {
       decrypted: true,
       ...(deviceId ? { sender_device: deviceId } : {}),
       sender_key: decrypted.senderCurve25519Key,
-      ...(typeof event.content.session_id === 'string' ? { session_id: event.content.session_id } : {}),
+      ...(typeof sessionId === 'string' ? { session_id: sessionId } : {}),
       verified: deviceId ? await this.senders.deviceVerified(machine, sender, deviceId) : false,
       identity: await this.senders.identity(machine, sender),
     });

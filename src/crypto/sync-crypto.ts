@@ -5,8 +5,9 @@
  * one-time keys running low, an encrypted event): a stream of plain rooms never loads it.
  */
 import { ExitCode, MxError } from '../errors.js';
-import type { SyncResponse } from '../matrix/sync.js';
-import { undecryptable, type RoomEvent } from './decrypted.js';
+import { isRecord, objectsIn } from '../matrix/shape.js';
+import { roomsOf, type SyncResponse } from '../matrix/sync.js';
+import { isEncryptedEvent, undecryptable, type RoomEvent } from './decrypted.js';
 import { needsEngine, type CryptoSession } from './session.js';
 
 /**
@@ -62,14 +63,14 @@ export class SyncCrypto {
 
   /** The events with every m.room.encrypted one decrypted, or annotated with why it is not. */
   async decrypt(roomId: string, events: RoomEvent[]): Promise<RoomEvent[]> {
-    if (!events.some((event) => event.type === 'm.room.encrypted')) return events;
+    if (!events.some(isEncryptedEvent)) return events;
     const session = await this.available();
     if (session && this.catchUp) {
       this.catchUp = false;
       await session.catchUp();
     }
     if (!session) {
-      return events.map((event) => (event.type === 'm.room.encrypted' ? undecryptable(event, 'no_crypto_store', this.unavailable!) : event));
+      return events.map((event) => (isEncryptedEvent(event) ? undecryptable(event, 'no_crypto_store', this.unavailable!) : event));
     }
     const decrypted = await session.decryptEvents(roomId, events);
     return this.keyWait ? this.waitForMissingKeys(session, roomId, events, decrypted, this.keyWait) : decrypted;
@@ -108,9 +109,15 @@ export class SyncCrypto {
 
   /** Decrypts, in place, the timelines of a sync answer's rooms (`mx sync` prints the answer itself). */
   async decryptTimelines(response: SyncResponse): Promise<void> {
-    const rooms = response.rooms ?? {};
-    for (const [roomId, room] of [...Object.entries(rooms.join ?? {}), ...Object.entries(rooms.leave ?? {})]) {
-      if (room.timeline?.events) room.timeline.events = await this.decrypt(roomId, room.timeline.events);
+    for (const [roomId, room] of [...roomsOf(response, 'join'), ...roomsOf(response, 'leave')]) {
+      const timeline: unknown = room.timeline;
+      if (!isRecord(timeline) || !Array.isArray(timeline.events)) continue;
+      // Entries that are no event (null, a number) stay where they are, as the server sent them.
+      const list = timeline.events as unknown[];
+      const events = objectsIn<RoomEvent>(list);
+      const decrypted = new Map(events.map((event, i) => [event as unknown, i]));
+      const out = await this.decrypt(roomId, events);
+      timeline.events = list.map((entry) => (decrypted.has(entry) ? out[decrypted.get(entry)!] : entry));
     }
   }
 

@@ -412,8 +412,15 @@ function parseJsonObject(text: string, contentType: string, what: string, status
  * anything walks its value: matrixRequest's, and those that callers of matrixRawRequest parse.
  */
 export function refuseDeepNesting(text: string, what: string, status: number): void {
+  if (nestedDeeperThanAllowed(text)) {
+    throw new UnexpectedResponseError(`${what}: the server's answer is malformed: its JSON is nested more than ${MAX_JSON_DEPTH} levels deep (not read)`, status);
+  }
+}
+
+/** Whether a valid JSON text's arrays and objects nest deeper than MAX_JSON_DEPTH. */
+export function nestedDeeperThanAllowed(text: string): boolean {
   // Each level takes an opening and a closing character: a short text cannot be deep.
-  if (text.length <= 2 * MAX_JSON_DEPTH) return;
+  if (text.length <= 2 * MAX_JSON_DEPTH) return false;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -421,16 +428,12 @@ export function refuseDeepNesting(text: string, what: string, status: number): v
       // A string: brackets in it do not count (the text is valid JSON, so it ends).
       for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
     } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > MAX_JSON_DEPTH) {
-        throw new UnexpectedResponseError(
-          `${what}: the server's answer is malformed: its JSON is nested more than ${MAX_JSON_DEPTH} levels deep (not read)`,
-          status,
-        );
-      }
+      if (++depth > MAX_JSON_DEPTH) return true;
     } else if (c === 0x5d || c === 0x7d) {
       depth--;
     }
   }
+  return false;
 }
 
 /**

@@ -201,6 +201,27 @@ describe('encrypted rooms with another client', () => {
     expect(text.stdout).toMatch(/\[unable to decrypt: missing_key\]/);
   });
 
+  it('a peer\'s plaintext nested deeper than mx reads, or an encrypted event without content, ends neither a tail nor a listing', async () => {
+    const { user, roomId } = await mxInPeerRoom(peer);
+    const opts = { configDir: user.configDir };
+    await tailUntilIdle(user);
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 1000; i++) deep = [deep];
+    const nested = await peer.sendEvent(roomId, 'm.room.message', { msgtype: 'm.text', body: 'deep', deep });
+    expect((await runMx(['api', 'PUT', `/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.encrypted/nocontent`, '--data', '{}'], opts)).code).toBe(0);
+    const after = await peer.sendText(roomId, 'after the deep one');
+    const lines = (await tailUntilIdle(user)).filter((l) => l.room_id === roomId && l.type !== 'm.room.member');
+    const shown = lines.find((l) => l.event_id === nested);
+    expect(shown?.encryption?.decrypted, JSON.stringify(shown?.encryption)).toBe(false);
+    expect(lines.filter((l) => l.type === 'm.room.encrypted').map((l) => l.encryption?.reason)).toContain('malformed');
+    expect(lines.find((l) => l.event_id === after)?.content.body).toBe('after the deep one');
+    for (const format of ['text', 'json']) {
+      const listed = await runMx(['room', 'messages', roomId, '--limit', '5', '-o', format], opts);
+      expect(listed.code, describeResult(listed.args, listed)).toBe(0);
+      expect(listed.stdout).toContain('after the deep one');
+    }
+  });
+
   it('room create --encrypted (and --direct, unless --no-encrypted) makes encrypted rooms the peer reads', async () => {
     const user = await registerUser();
     const opts = { configDir: user.configDir };

@@ -81,6 +81,20 @@ describe('mx sync', () => {
     expect(Object.fromEntries(t.queries[3]!)).toMatchObject({ since: 'sX', full_state: 'true', timeout: '1000' });
   });
 
+  it('an answer whose rooms or timeline entries are no objects (null, numbers) is printed as it came, in every format', async () => {
+    const t = setup();
+    const odd = { next_batch: 's1', rooms: { join: { '!null:hs.test': null, '!odd:hs.test': { timeline: { events: [null, 5, 'x', message('$m', 'hi')] } }, '!list:hs.test': { timeline: { events: 'none' } } }, leave: [] } };
+    t.answer(() => odd);
+    const json = await t.run(['sync', '--no-save']);
+    expect(json.code, json.err).toBe(0);
+    expect(JSON.parse(json.out)).toEqual(odd);
+    for (const format of ['table', 'text']) {
+      const shown = await t.run(['sync', '--no-save', '-o', format]);
+      expect(shown.code, shown.err).toBe(0);
+      expect(shown.out).toContain('!odd:hs.test');
+    }
+  });
+
   it('--limit and --room become an inline filter, merged into a --filter given as JSON; a filter ID passes through', async () => {
     const t = setup();
     await t.run(['sync', '--limit', '5', '--room', '!r:hs.test']);
