@@ -1,8 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage } from '../fs-util.js';
+import { errorCode, errorMessage, ownFolderExists, readOwnFile, writeOwnFileSync } from '../fs-util.js';
 
 export interface HeldLock {
   /** Throws a LocalStateError if another process may have taken the lock over. */
@@ -20,6 +19,9 @@ export interface HeldLock {
  * (onCompromised) only at its next mtime refresh, so the holder also writes a random token to
  * `lock.owner` and checks it right before each write: a process that was stopped (SIGSTOP, a
  * suspended laptop) past staleMs then finds another's token and writes nothing.
+ *
+ * A link in the place of `lock` or `lock.owner` is refused (the owner file is written without
+ * following one), as everywhere in mx's folders (fs-util.ts).
  */
 const loadLockfile = () => import('proper-lockfile');
 let lockfileModule: ReturnType<typeof loadLockfile> | undefined;
@@ -55,16 +57,17 @@ export async function acquireLock(folder: string, staleMs: number, timeoutMs: nu
       // node:crypto is loaded here, when a store is locked, not at every command's start-up.
       const token = process.getBuiltinModule('node:crypto').randomBytes(12).toString('hex');
       try {
-        writeFileSync(ownerFile, token, { mode: 0o600 });
+        writeOwnFileSync(ownerFile, token);
       } catch (err) {
         await release().catch(() => {});
+        if (err instanceof LocalStateError) throw err;
         throw new LocalStateError(`Cannot write ${ownerFile}: ${errorMessage(err)}`, { cause: err });
       }
       return {
         assertHeld: () => {
           let owner: string | undefined;
           try {
-            owner = readFileSync(ownerFile, 'utf8');
+            owner = readOwnFile(ownerFile)?.toString('utf8');
           } catch {
             owner = undefined;
           }
@@ -80,6 +83,8 @@ export async function acquireLock(folder: string, staleMs: number, timeoutMs: nu
       };
     } catch (err) {
       if (err instanceof LocalStateError) throw err;
+      // Something is there (ELOCKED), or proper-lockfile could not rmdir it as stale (ENOTDIR).
+      if (errorCode(err) === 'ELOCKED' || errorCode(err) === 'ENOTDIR') ownFolderExists(lockPath);
       if (errorCode(err) !== 'ELOCKED') {
         throw new LocalStateError(`Cannot lock the crypto store ${folder}: ${errorMessage(err)}`, { cause: err });
       }

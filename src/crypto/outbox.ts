@@ -6,9 +6,9 @@
  * One small file per (room, transaction ID) in the store's folder, removed once the PUT was
  * answered.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { replaceFileAtomically } from '../fs-util.js';
+import { ensurePrivateDir, readOwnFile, replaceFileAtomically } from '../fs-util.js';
 
 function outboxFile(folder: string, roomId: string, txnId: string): string {
   const { createHash } = process.getBuiltinModule('node:crypto');
@@ -17,8 +17,9 @@ function outboxFile(folder: string, roomId: string, txnId: string): string {
 
 /** The content encrypted earlier for this room and transaction ID, if its PUT never got an answer. */
 export function pendingCiphertext(folder: string, roomId: string, txnId: string): Record<string, unknown> | undefined {
+  const text = readOwnFile(outboxFile(folder, roomId, txnId))?.toString('utf8');
   try {
-    return JSON.parse(readFileSync(outboxFile(folder, roomId, txnId), 'utf8')) as Record<string, unknown>;
+    return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
   } catch {
     return undefined;
   }
@@ -27,7 +28,7 @@ export function pendingCiphertext(folder: string, roomId: string, txnId: string)
 /** Keeps the ciphertext on disk (fsynced) before it is sent. */
 export async function keepCiphertext(folder: string, roomId: string, txnId: string, content: Record<string, unknown>): Promise<void> {
   const file = outboxFile(folder, roomId, txnId);
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  ensurePrivateDir(path.dirname(file));
   await replaceFileAtomically(file, JSON.stringify(content));
 }
 

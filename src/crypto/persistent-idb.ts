@@ -31,6 +31,7 @@
  *   <folder>/MANIFEST                 databases, object stores, their log files and committed ends
  *   <folder>/<db>-<n>/<store>-<n>.log one append-only log of changes per object store (store-log.ts)
  *   <folder>/lock, lock.owner         the inter-process lock (file-lock.ts)
+ * None of them, nor the folder and the one it is in, is used through a symbolic link (fs-util.ts).
  *
  * Loading is lazy and partial. An object store's log is read the first time an operation of
  * this process touches the store, and then only for its keys (no value is decoded); a
@@ -110,7 +111,9 @@ export async function openPersistentIndexedDb(folder: string, options: Persisten
   installHooks();
   preloadLockfile();
   const folderPath = path.resolve(folder);
-  ensurePrivateDir(folderPath);
+  // <state>/crypto/<id> (store-ref.ts): the store's folder and the one it is in are mx's own,
+  // and must be real folders; the state folder above may be a link.
+  ensurePrivateDir(folderPath, path.dirname(path.dirname(folderPath)));
   return new PersistentIdb(folderPath, options);
 }
 
