@@ -293,6 +293,27 @@ export async function fsyncDir(dir: string): Promise<void> {
     .catch(() => {});
 }
 
+/** How long a wait for a lock lasts before it is told (lockWaitNotice). */
+const LOCK_WAIT_NOTICE_MS = 1000;
+
+/**
+ * For a loop that waits for a store's lock: a function to call at each retry, which tells
+ * `notify`, once, when the wait has lasted a second. A lock left by a process that was killed is
+ * taken over only once it is stale, and the wait should not look like a hang.
+ */
+export function lockWaitNotice(what: string, staleMs: number, notify: ((message: string) => void) | undefined): () => void {
+  const since = Date.now();
+  let told = notify === undefined;
+  return () => {
+    if (told || Date.now() - since < LOCK_WAIT_NOTICE_MS) return;
+    told = true;
+    notify!(
+      `waiting for the lock on ${what} (held by another mx process, or left by one that was killed; ` +
+        `a stale lock is taken over after ${Math.round(staleMs / 1000)} s)`,
+    );
+  };
+}
+
 /** Reads exactly `length` bytes at `position`; a short read means the file is shorter. */
 export async function readExactly(fh: FileHandle, position: number, length: number): Promise<Buffer | undefined> {
   const buf = Buffer.allocUnsafe(length);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage, ownFolderExists, readOwnFile, writeOwnFileSync } from '../fs-util.js';
+import { errorCode, errorMessage, lockWaitNotice, ownFolderExists, readOwnFile, writeOwnFileSync } from '../fs-util.js';
 
 export interface HeldLock {
   /** Throws a LocalStateError if another process may have taken the lock over. */
@@ -35,13 +35,15 @@ export function preloadLockfile(): void {
   lockfileModule.catch(() => {}); // reported by acquireLock
 }
 
-export async function acquireLock(folder: string, staleMs: number, timeoutMs: number): Promise<HeldLock> {
+/** `onWait` is told once when the wait has lasted a second (a lock left by a killed process). */
+export async function acquireLock(folder: string, staleMs: number, timeoutMs: number, onWait?: (message: string) => void): Promise<HeldLock> {
   preloadLockfile();
   const { default: lockfile } = await lockfileModule!;
   const lockPath = path.join(folder, 'lock');
   const ownerFile = path.join(folder, 'lock.owner');
   let compromised: Error | undefined;
   const deadline = Date.now() + timeoutMs;
+  const noteWait = lockWaitNotice(`the crypto store ${folder}`, staleMs, onWait);
   for (;;) {
     try {
       const release = await lockfile.lock(path.join(folder, 'MANIFEST'), {
@@ -94,6 +96,7 @@ export async function acquireLock(folder: string, staleMs: number, timeoutMs: nu
             `another mx process may hold it. If none is running, remove ${lockPath}.`,
         );
       }
+      noteWait();
       await sleep(5 + Math.random() * 20);
     }
   }

@@ -21,6 +21,8 @@ export interface CryptoOwner {
   stateDir: string;
   debug?: (line: string) => void;
   warn: (message: string) => void;
+  /** Progress worth a line on stderr (a wait for the store's lock). */
+  notice?: (message: string) => void;
 }
 
 /** Why a session cannot have a crypto store, or undefined when it can. */
@@ -52,7 +54,7 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
     // A profile saved before mx had encryption has no key yet: it gets one now.
     key ??= await saveNewKey(store, profileName!, profile!);
   }
-  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn }, options);
+  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn, notice: owner.notice }, options);
 }
 
 /**

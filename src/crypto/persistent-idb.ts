@@ -62,6 +62,8 @@ export interface PersistentIndexedDbOptions {
   staleMs?: number;
   /** Give up waiting for the lock after this long. */
   lockTimeoutMs?: number;
+  /** Told once when a wait for the lock has lasted a second (a lock left by a killed process). */
+  onLockWait?: (message: string) => void;
   /** Rewrite a log when its garbage exceeds both this many bytes... */
   compactMinGarbageBytes?: number;
   /** ...and this multiple of its live bytes. */
@@ -165,7 +167,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     compactions: 0,
     manifestRewrites: 0,
   };
-  private readonly opts: typeof DEFAULTS;
+  private readonly opts: typeof DEFAULTS & Pick<PersistentIndexedDbOptions, 'onLockWait'>;
   private readonly manifest: ManifestFile;
   private readonly logs: LogFiles;
   private readonly memory: InMemoryDbs;
@@ -233,7 +235,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   /** Takes the lock and reads what others committed since: the start of a lock period. */
   private async enter(): Promise<{ lock: HeldLock; changed: boolean }> {
     this.assertOpen();
-    const lock = await acquireLock(this.folder, this.opts.staleMs, this.opts.lockTimeoutMs);
+    const lock = await acquireLock(this.folder, this.opts.staleMs, this.opts.lockTimeoutMs, this.opts.onLockWait);
     try {
       return { lock, changed: await this.refresher.refresh() };
     } catch (err) {

@@ -2,7 +2,7 @@ import { statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage, lstatOwnFile, makePrivate, ownFolderExists, readOwnFile, replaceFileAtomically } from '../fs-util.js';
+import { errorCode, errorMessage, lockWaitNotice, lstatOwnFile, makePrivate, ownFolderExists, readOwnFile, replaceFileAtomically } from '../fs-util.js';
 import { describeJsonError, isObject } from './util.js';
 
 export { DEFAULT_PROFILE_NAME, isValidProfileName, selectProfileName, validateProfileName } from './select.js';
@@ -38,6 +38,8 @@ export interface ProfileStoreOptions {
   staleMs?: number;
   /** Give up waiting for the lock after this long. Keep it above staleMs. */
   lockTimeoutMs?: number;
+  /** Told once when a wait for the lock has lasted a second (a lock left by a killed process). */
+  onLockWait?: (message: string) => void;
 }
 
 const DEFAULT_STALE_MS = 10_000;
@@ -60,11 +62,13 @@ export class ProfileStore {
   readonly storeFile: string;
   private readonly staleMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly onLockWait: ((message: string) => void) | undefined;
 
   constructor(storeFile: string, options: ProfileStoreOptions = {}) {
     this.storeFile = path.resolve(storeFile);
     this.staleMs = Math.max(options.staleMs ?? DEFAULT_STALE_MS, 2000);
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.onLockWait = options.onLockWait;
   }
 
   /** The current contents; a missing file (or folder) is an empty store. Takes no lock. */
@@ -169,6 +173,7 @@ export class ProfileStore {
     const lockPath = `${this.storeFile}.lock`;
     let compromised: Error | undefined;
     const deadline = Date.now() + this.lockTimeoutMs;
+    const noteWait = lockWaitNotice(`the profile store ${this.storeFile}`, this.staleMs, this.onLockWait);
     for (;;) {
       try {
         const release = await lockfile.lock(this.storeFile, {
@@ -206,6 +211,7 @@ export class ProfileStore {
               `another mx process may hold it. If none is running, remove ${lockPath}.`,
           );
         }
+        noteWait();
         await sleep(10 + Math.random() * 40);
       }
     }
