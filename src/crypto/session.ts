@@ -104,6 +104,9 @@ export class CryptoSession {
       idb.lockAhead();
       return idb;
     });
+    // Thrown where it is awaited, below; a store refused at once (a link in its place) must not
+    // be an unhandled rejection while the engine loads.
+    opened.catch(() => {});
     let sdk: CryptoSdk;
     try {
       sdk = await loadEngine(debug);
