@@ -3,8 +3,8 @@
  * one: a session from MX_ACCESS_TOKEN alone has no keys (it is some device mx knows nothing
  * about), so it can neither encrypt nor decrypt.
  */
-import { existsSync } from 'node:fs';
 import { ExitCode, MxError } from '../errors.js';
+import { ownFolderExists } from '../fs-util.js';
 import type { MatrixClient } from '../matrix/http.js';
 import type { Profile, ProfileStore } from '../profiles/store.js';
 import { withNodeDefaultFlags } from '../v8-flags.js';
@@ -49,7 +49,8 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
   const deviceId = profile!.deviceId!;
   const folder = cryptoStoreFolder(stateDir, userId, deviceId);
   let key = profile!.cryptoKey;
-  if (!key || !existsSync(folder)) {
+  // A link in the folder's place (even a dangling one) is refused here, not taken for no store.
+  if (!key || !ownFolderExists(folder)) {
     await refuseForeignDevice(client, userId, deviceId);
     // A profile saved before mx had encryption has no key yet: it gets one now.
     key ??= await saveNewKey(store, profileName!, profile!);

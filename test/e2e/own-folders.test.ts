@@ -97,6 +97,12 @@ describe('a link in the place of a crypto store path', () => {
         link.restore();
       }
     }
+    // A dangling link in the store folder's place is refused too, not taken for a store to make.
+    renameSync(folder, `${folder}.aside`);
+    symlinkSync(path.join(outside, 'nothing'), folder);
+    expectRefused(await runMx(['send', roomId, 'with a dangling link'], { configDir: user.configDir }), folder);
+    rmSync(folder);
+    renameSync(`${folder}.aside`, folder);
     // Everything put back: the store works as before.
     const after = await runMx(['send', roomId, 'last'], { configDir: user.configDir });
     expect(after.code, describeResult(['send'], after)).toBe(0);
