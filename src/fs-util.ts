@@ -15,7 +15,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from './errors.js';
 
-// Windows has neither (nor links of the kind these guard against).
+// Not defined on Windows (which has no links of the kind these guard against, nor FIFOs).
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
@@ -31,7 +31,7 @@ const OPEN_FLAGS: Record<OwnFileMode, number> = {
 };
 
 /** The error for a symbolic link where mx keeps a file or folder of its own. */
-export function linkRefused(file: string): LocalStateError {
+function linkRefused(file: string): LocalStateError {
   return new LocalStateError(`${file} is a symbolic link; mx does not follow links in its own folders: remove it`);
 }
 
@@ -124,7 +124,11 @@ export function readOwnFile(file: string, what = 'the crypto store file'): Buffe
   try {
     const buf = Buffer.allocUnsafe(opened.stats.size);
     let done = 0;
-    for (let n = -1; done < buf.length && n !== 0; done += n) n = readSync(opened.fd, buf, done, buf.length - done, done);
+    while (done < buf.length) {
+      const n = readSync(opened.fd, buf, done, buf.length - done, done);
+      if (n === 0) break; // shorter than a moment ago
+      done += n;
+    }
     return buf.subarray(0, done);
   } finally {
     closeSync(opened.fd);
@@ -160,7 +164,7 @@ export function makePrivate(target: string, kind: 'file' | 'folder'): void {
     fd = openSync(target, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   } catch (err) {
     const stats = ['ELOOP', 'ENOTDIR'].includes(errorCode(err) ?? '') ? lstatSync(target, { throwIfNoEntry: false }) : undefined;
-    throw stats ? notOwn(target, stats, 'folder') : err;
+    throw stats && !stats.isDirectory() ? notOwn(target, stats, 'folder') : err;
   }
   try {
     fchmodSync(fd, 0o700);
@@ -238,15 +242,6 @@ function makeFolder(dir: string): void {
     if (errorCode(err) !== 'EEXIST') throw err;
   }
   makePrivate(dir, 'folder');
-}
-
-/**
- * Opens a file for writing that no committed state refers to (the caller holds the lock), mode
- * 0600. Emptied and not created new ('wx'): a file of that name can only be left over from a
- * process killed before it committed, and is garbage (but a link there is refused).
- */
-export async function createPrivateFile(file: string): Promise<FileHandle> {
-  return openOwnFile(file, 'truncate');
 }
 
 /**

@@ -2,7 +2,7 @@ import { readSync, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from '../errors.js';
-import { createPrivateFile, errorCode, errorMessage, openOwnFile, ownFolderExists } from '../fs-util.js';
+import { errorCode, errorMessage, openOwnFile, ownFolderExists } from '../fs-util.js';
 import { checkFileHeader, damaged } from './log-format.js';
 import { writeAll, type StoreDef } from './manifest.js';
 import type { PersistenceStats } from './persistent-idb.js';
@@ -49,12 +49,13 @@ export class LogFiles {
   }
 
   /**
-   * Writes a log no committed state refers to yet (the caller holds the lock), durably. Write
-   * only: `open` opens it again, for reading too.
+   * Writes a log no committed state refers to yet (the caller holds the lock), durably, mode
+   * 0600. Emptied, not created new: a file of that name can only be left over from a process
+   * killed before it committed, and is garbage. Write only: `open` opens it again, for reading too.
    */
   async create(file: string, bytes: Buffer): Promise<void> {
     this.checkFolder(file);
-    const fh = await createPrivateFile(this.path(file));
+    const fh = await openOwnFile(this.path(file), 'truncate');
     try {
       await writeAll(fh, bytes, 0);
       await fh.sync();

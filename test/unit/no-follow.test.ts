@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalStateError } from '../../src/errors.js';
 import {
-  createPrivateFile, ensurePrivateDir, makePrivate, openOwnFile, ownFolderExists, readOwnFile, replaceFileAtomically, writeOwnFileSync,
+  ensurePrivateDir, makePrivate, openOwnFile, ownFolderExists, readOwnFile, replaceFileAtomically, writeOwnFileSync,
 } from '../../src/fs-util.js';
 import { expectRefused, PLANTS, tempDir } from './planted-links.js';
 
@@ -15,7 +15,7 @@ describe('the no-follow primitives', () => {
       ['readOwnFile', (file) => readOwnFile(file)],
       ['openOwnFile for update', async (file) => (await openOwnFile(file, 'update')).close()],
       ['openOwnFile to empty', async (file) => (await openOwnFile(file, 'truncate')).close()],
-      ['createPrivateFile', async (file) => (await createPrivateFile(file)).close()],
+      ['openOwnFile to create new', async (file) => (await openOwnFile(file, 'new')).close()],
       ['writeOwnFileSync', (file) => writeOwnFileSync(file, 'token')],
       ['replaceFileAtomically', (file) => replaceFileAtomically(file, 'data')],
       ['makePrivate', (file) => makePrivate(file, 'file')],
@@ -34,7 +34,7 @@ describe('the no-follow primitives', () => {
       writeOwnFileSync(path.join(dir, 'a'), 'x');
       await replaceFileAtomically(path.join(dir, 'b'), 'y');
       writeFileSync(path.join(dir, 'c'), 'z', { mode: 0o644 });
-      await (await createPrivateFile(path.join(dir, 'c'))).close();
+      await (await openOwnFile(path.join(dir, 'c'), 'truncate')).close();
     } finally {
       process.umask(old);
     }
