@@ -8,11 +8,15 @@
 // usual and, once, a cache for this Node is written to $XDG_CACHE_HOME/mx/ (default
 // ~/.cache/mx/) for the next runs. MX_CODE_CACHE=off turns both caches off. (Node 22's
 // module.enableCompileCache() would do the same for files it loads itself; this works on 20.)
+// V8 trusts what a code cache holds, so one in the user's cache folder is used only when it is
+// a regular file of this user that no one else can write, never through a link; and caches are
+// never written through a link, nor over one (their folder $XDG_CACHE_HOME/mx may be a link the
+// user made). A cache is an optimisation: what is not fit to use is left alone, and mx runs on.
 //
 // CommonJS (bin/package.json says so), not an ES module: Node then does not start its ES
 // module loader at all, which saves ~10 ms and ~2.5 MiB per run.
 'use strict';
-const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } = require('node:fs');
+const { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } = require('node:fs');
 const path = require('node:path');
 
 const dist = path.join(__dirname, '..', 'dist');
@@ -31,7 +35,7 @@ function readBundle(file) {
   const buildId = /^\/\/mx-build:([0-9a-f]{16})\n/.exec(source)?.[1];
   const enabled = buildId !== undefined && process.env.MX_CODE_CACHE !== 'off';
   const header = enabled ? Buffer.from(`mx-code-cache:${buildId}\n`, 'latin1') : undefined;
-  return { file, source, buildId, enabled, header, distCache: enabled ? readCache(`${file}.cache`, header) : undefined };
+  return { file, source, buildId, enabled, header, distCache: enabled ? readCache(`${file}.cache`, header, false) : undefined };
 }
 
 function runBundle({ file, source, buildId, enabled, header, distCache }) {
@@ -39,7 +43,7 @@ function runBundle({ file, source, buildId, enabled, header, distCache }) {
   let script;
   if (enabled) {
     const userCache = userCacheFile(buildId);
-    script = compileWithCache(file, source, distCache) ?? (userCache && compileWithCache(file, source, readCache(userCache, header)));
+    script = compileWithCache(file, source, distCache) ?? (userCache && compileWithCache(file, source, readCache(userCache, header, true)));
     // MX_CODE_CACHE_TRAINING: scripts/code-cache-training.mjs makes the build's cache this way.
     const training = process.env.MX_CODE_CACHE_TRAINING;
     const target = training || (script ? undefined : userCache);
@@ -48,7 +52,7 @@ function runBundle({ file, source, buildId, enabled, header, distCache }) {
       // default V8 flags, as it is used (src/v8-flags.ts).
       const cachedData = () => (bundle.exports.restoreDefaultV8Flags(), script.createCachedData());
       const others = training ? undefined : { dir: path.dirname(target), pattern: /^v8-.*\.cache$/, keep: path.basename(target) };
-      process.on('exit', () => writeCache(target, header, cachedData, others));
+      process.on('exit', () => writeCache(target, header, cachedData, { others }));
     }
     if (userCache && !enableNodeCompileCache(path.join(path.dirname(userCache), 'node-compile-cache'))) {
       cacheLazyFiles(path.join(path.dirname(userCache), `lazy-${buildId}-${process.version}-${process.arch}`), header);
@@ -66,7 +70,7 @@ function enableNodeCompileCache(dir) {
   const { enableCompileCache } = require('node:module');
   if (typeof enableCompileCache !== 'function') return false;
   try {
-    enableCompileCache(dir);
+    if (isOwnFolder(dir) !== false) enableCompileCache(dir);
   } catch {
     // A cache is an optimisation, never a reason to fail.
   }
@@ -90,7 +94,7 @@ function cacheLazyFiles(dir, header) {
     if (!filename.startsWith(prefix)) return defaultLoad.call(this, module, filename);
     const source = readFileSync(filename, 'utf8');
     const cacheFile = path.join(dir, `${path.relative(dist, filename).replace(/[\\/]/g, '+')}.cache`);
-    let script = compileWithCache(filename, source, readCache(cacheFile, header));
+    let script = compileWithCache(filename, source, readCache(cacheFile, header, true));
     if (!script) {
       script = compile(filename, source, undefined);
       const flags = cachedDataVersionTag();
@@ -99,7 +103,7 @@ function cacheLazyFiles(dir, header) {
         if (cachedDataVersionTag() !== flags) return;
         // This build's first lazy cache: the folders of other builds go.
         const others = existsSync(dir) ? undefined : { dir: path.dirname(dir), pattern: /^lazy-/, keep: path.basename(dir) };
-        writeCache(cacheFile, header, () => script.createCachedData(), others);
+        writeCache(cacheFile, header, () => script.createCachedData(), { others, ownFolder: true });
       });
     }
     script.runInThisContext()(module.exports, Module.createRequire(filename), module, filename, path.dirname(filename));
@@ -117,15 +121,39 @@ function compileWithCache(file, source, cachedData) {
   return script.cachedDataRejected ? undefined : script;
 }
 
-/** The V8 data of a cache file made for this build, or undefined. */
-function readCache(file, header) {
-  let data;
+/**
+ * The V8 data of a cache file made for this build, or undefined. `own`: a file of the user's
+ * cache folder, used only when it is a regular file of this user that others cannot write
+ * (opened without following a link; O_NONBLOCK, so that a FIFO cannot hang the start).
+ */
+function readCache(file, header, own) {
+  let fd;
   try {
-    data = readFileSync(file);
+    fd = openSync(file, constants.O_RDONLY | (own ? (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0) : 0));
+    const stats = fstatSync(fd);
+    if (own && !(stats.isFile() && isMine(stats) && (stats.mode & 0o022) === 0)) return undefined;
+    const data = Buffer.allocUnsafe(stats.size);
+    for (let done = 0, n = -1; done < data.length; done += n) {
+      n = readSync(fd, data, done, data.length - done, done);
+      if (n === 0) return undefined; // shorter than it was a moment ago: being replaced
+    }
+    return data.length > header.length && data.subarray(0, header.length).equals(header) ? data.subarray(header.length) : undefined;
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  return data.length > header.length && data.subarray(0, header.length).equals(header) ? data.subarray(header.length) : undefined;
+}
+
+/** Whether a file or folder belongs to the user mx runs as (always, where there are no uids). */
+function isMine(stats) {
+  return process.getuid === undefined || stats.uid === process.getuid();
+}
+
+/** For a folder inside the cache folder: true when it is a real folder of this user, false when not, undefined when there is none. */
+function isOwnFolder(dir) {
+  const stats = lstatSync(dir, { throwIfNoEntry: false });
+  return stats && stats.isDirectory() && isMine(stats);
 }
 
 /** Removes the entries of `dir` that match `pattern`, but `keep`. */
@@ -136,15 +164,27 @@ function removeOtherCaches({ dir, pattern, keep }) {
 }
 
 /**
- * Writes a cache file atomically (a reader sees the old file or the new one); never fails the
- * command. `others`: the caches of other builds and Node versions, removed after.
+ * Writes a cache file atomically (a reader sees the old file or the new one), 0644, through a
+ * temp file created new (O_EXCL: never through a link planted at its name), and not over a link
+ * or anything but a file; never fails the command. `others`: the caches of other builds and Node
+ * versions, removed after. `ownFolder`: the file's folder is one inside the cache folder, which
+ * must be a real folder of this user.
  */
-function writeCache(target, header, cachedData, others) {
+function writeCache(target, header, cachedData, { others, ownFolder = false }) {
   try {
     const dir = path.dirname(target);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (ownFolder && !isOwnFolder(dir)) return;
+    if (lstatSync(target, { throwIfNoEntry: false })?.isFile() === false) return;
+    const data = Buffer.concat([header, cachedData()]);
     const temp = `${target}.${process.pid}.tmp`;
-    writeFileSync(temp, Buffer.concat([header, cachedData()]));
+    rmSync(temp, { force: true }); // left by a killed process of the same pid (a link is removed, not followed)
+    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o644);
+    try {
+      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, target);
     if (others) removeOtherCaches(others);
   } catch {

@@ -74,7 +74,7 @@ export class Context {
    */
   get store(): ProfileStore {
     if (!this.profileStore) {
-      this.profileStore = new ProfileStore(this.paths.storeFile);
+      this.profileStore = new ProfileStore(this.paths.storeFile, { onLockWait: (message) => this.out.notice(message) });
       const problem = this.profileStore.exposure();
       if (problem) this.warn(problem);
     }
@@ -112,6 +112,7 @@ export class Context {
       stateDir: this.paths.stateDir,
       debug: this.debug,
       warn: (message) => this.warn(message),
+      notice: (message) => this.out.notice(message),
     }, options));
   }
 

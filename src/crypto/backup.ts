@@ -9,10 +9,10 @@
  * engine forgets it when it closes, and each mx process must know it without asking the server.
  * The backup's private key is in the engine's store (encrypted at rest with the rest).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, MxError } from '../errors.js';
-import { replaceFileAtomically } from '../fs-util.js';
+import { readOwnFile, replaceFileAtomically } from '../fs-util.js';
 import { MatrixError } from '../matrix/errors.js';
 import { matrixRequest, type MatrixClient } from '../matrix/http.js';
 import { sendRequest, type LockedEngine } from './requests.js';
@@ -71,12 +71,8 @@ export async function downloadBackup(client: MatrixClient, version: string): Pro
 }
 
 export function readBackupTarget(folder: string): BackupTarget | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path.join(folder, FILE), 'utf8');
-  } catch {
-    return undefined;
-  }
+  const text = readOwnFile(path.join(folder, FILE))?.toString('utf8');
+  if (text === undefined) return undefined;
   const parsed = JSON.parse(text) as Partial<BackupTarget>;
   return typeof parsed.version === 'string' && typeof parsed.publicKey === 'string' ? { version: parsed.version, publicKey: parsed.publicKey } : undefined;
 }

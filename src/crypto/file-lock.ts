@@ -1,8 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage } from '../fs-util.js';
+import { errorCode, errorMessage, lockWaitNotice, ownFolderExists, readOwnFile, writeOwnFileSync } from '../fs-util.js';
 
 export interface HeldLock {
   /** Throws a LocalStateError if another process may have taken the lock over. */
@@ -20,6 +19,9 @@ export interface HeldLock {
  * (onCompromised) only at its next mtime refresh, so the holder also writes a random token to
  * `lock.owner` and checks it right before each write: a process that was stopped (SIGSTOP, a
  * suspended laptop) past staleMs then finds another's token and writes nothing.
+ *
+ * A link in the place of `lock` or `lock.owner` is refused (the owner file is written without
+ * following one), as everywhere in mx's folders (fs-util.ts).
  */
 const loadLockfile = () => import('proper-lockfile');
 let lockfileModule: ReturnType<typeof loadLockfile> | undefined;
@@ -33,13 +35,15 @@ export function preloadLockfile(): void {
   lockfileModule.catch(() => {}); // reported by acquireLock
 }
 
-export async function acquireLock(folder: string, staleMs: number, timeoutMs: number): Promise<HeldLock> {
+/** `onWait` is told once when the wait has lasted a second (a lock left by a killed process). */
+export async function acquireLock(folder: string, staleMs: number, timeoutMs: number, onWait?: (message: string) => void): Promise<HeldLock> {
   preloadLockfile();
   const { default: lockfile } = await lockfileModule!;
   const lockPath = path.join(folder, 'lock');
   const ownerFile = path.join(folder, 'lock.owner');
   let compromised: Error | undefined;
   const deadline = Date.now() + timeoutMs;
+  const noteWait = lockWaitNotice(`the crypto store ${folder}`, staleMs, onWait);
   for (;;) {
     try {
       const release = await lockfile.lock(path.join(folder, 'MANIFEST'), {
@@ -55,16 +59,17 @@ export async function acquireLock(folder: string, staleMs: number, timeoutMs: nu
       // node:crypto is loaded here, when a store is locked, not at every command's start-up.
       const token = process.getBuiltinModule('node:crypto').randomBytes(12).toString('hex');
       try {
-        writeFileSync(ownerFile, token, { mode: 0o600 });
+        writeOwnFileSync(ownerFile, token);
       } catch (err) {
         await release().catch(() => {});
+        if (err instanceof LocalStateError) throw err;
         throw new LocalStateError(`Cannot write ${ownerFile}: ${errorMessage(err)}`, { cause: err });
       }
       return {
         assertHeld: () => {
           let owner: string | undefined;
           try {
-            owner = readFileSync(ownerFile, 'utf8');
+            owner = readOwnFile(ownerFile)?.toString('utf8');
           } catch {
             owner = undefined;
           }
@@ -80,6 +85,8 @@ export async function acquireLock(folder: string, staleMs: number, timeoutMs: nu
       };
     } catch (err) {
       if (err instanceof LocalStateError) throw err;
+      // Something is there (ELOCKED), or proper-lockfile could not rmdir it as stale (ENOTDIR).
+      if (errorCode(err) === 'ELOCKED' || errorCode(err) === 'ENOTDIR') ownFolderExists(lockPath);
       if (errorCode(err) !== 'ELOCKED') {
         throw new LocalStateError(`Cannot lock the crypto store ${folder}: ${errorMessage(err)}`, { cause: err });
       }
@@ -89,6 +96,7 @@ export async function acquireLock(folder: string, staleMs: number, timeoutMs: nu
             `another mx process may hold it. If none is running, remove ${lockPath}.`,
         );
       }
+      noteWait();
       await sleep(5 + Math.random() * 20);
     }
   }

@@ -1,6 +1,6 @@
 import { fstatSync, readdirSync, promises as fsp } from 'node:fs';
 import { LocalStateError, MxError } from '../errors.js';
-import { createPrivateFile, ensurePrivateDir, errorMessage, fsyncDir } from '../fs-util.js';
+import { ensurePrivateDir, errorMessage, fsyncDir } from '../fs-util.js';
 import type { HeldLock } from './file-lock.js';
 import { planFlush, safeName, type AppendTarget, type Committed } from './flush-plan.js';
 import type { InMemoryDbs } from './in-memory.js';
@@ -79,7 +79,7 @@ export class Flusher {
     const bytes = Buffer.concat(t.isNew ? [fileHeader('log'), ...t.frames] : t.frames);
     this.stats.bytesWritten += bytes.length;
     if (t.isNew) {
-      await writeNewFile(this.logs.path(t.file), bytes);
+      await this.logs.create(t.file, bytes);
       await this.logs.open(t.file);
       return;
     }
@@ -116,7 +116,7 @@ export class Flusher {
     }
     const bytes = Buffer.concat(parts);
     try {
-      await writeNewFile(this.logs.path(file), bytes);
+      await this.logs.create(file, bytes);
       await fsyncDir(this.logs.path(dbDef.dir));
       lock.assertHeld();
       const op: ManifestOp = { op: 'file', db, store, file, end: pos };
@@ -152,17 +152,5 @@ export class Flusher {
         if (f.endsWith('.log') && !referenced.has(rel)) await fsp.rm(this.logs.path(rel), { force: true }).catch(() => {});
       }
     }
-  }
-}
-
-/** Writes a file no committed state refers to yet (the caller holds the lock), durably. */
-async function writeNewFile(file: string, bytes: Buffer): Promise<void> {
-  // Write-only ('w'): a log written here is opened again, for reading too, by LogFiles.open.
-  const fh = await createPrivateFile(file);
-  try {
-    await writeAll(fh, bytes, 0);
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

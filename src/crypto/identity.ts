@@ -14,10 +14,9 @@
  *   store here lost the account that made them: refused.
  * A refused machine's new account is never saved (the caller stops the lock period's save).
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, LocalStateError, MxError } from '../errors.js';
-import { errorCode, errorMessage, replaceFileAtomically } from '../fs-util.js';
+import { errorMessage, readOwnFile, replaceFileAtomically } from '../fs-util.js';
 import { serverDeviceKeys } from './device-keys.js';
 import type { LockedEngine } from './requests.js';
 import { NEW_DEVICE_ADVICE } from './store-ref.js';
@@ -76,13 +75,8 @@ export async function checkDeviceIdentity(engine: LockedEngine, folder: string, 
 }
 
 function readIdentityRecord(file: string): IdentityRecord | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw new LocalStateError(`Cannot read ${file}: ${errorMessage(error)}`, { cause: error });
-  }
+  const text = readOwnFile(file)?.toString('utf8');
+  if (text === undefined) return undefined;
   try {
     const record = JSON.parse(text) as Partial<IdentityRecord>;
     if (typeof record.ed25519 === 'string' && typeof record.curve25519 === 'string') return record as IdentityRecord;

@@ -2,19 +2,21 @@ import { readSync, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage } from '../fs-util.js';
+import { errorCode, errorMessage, openOwnFile, ownFolderExists } from '../fs-util.js';
 import { checkFileHeader, damaged } from './log-format.js';
-import type { StoreDef } from './manifest.js';
+import { writeAll, type StoreDef } from './manifest.js';
 import type { PersistenceStats } from './persistent-idb.js';
 
 /**
  * The object store logs this process has open, and reads of their committed bytes. Reads
  * happen inside IndexedDB operations (lazy loading), which are synchronous, so a log is opened
  * ahead of its use: at lock entry for the logs the manifest lists, and when a flush or a
- * compaction creates one.
+ * compaction creates one. Logs and their database folders are never used through a link
+ * (fs-util.ts): a folder is checked (lstat) once per process, before its first log is used.
  */
 export class LogFiles {
   private readonly handles = new Map<string, FileHandle>();
+  private readonly checkedFolders = new Set<string>();
 
   constructor(
     readonly folder: string,
@@ -36,12 +38,38 @@ export class LogFiles {
   async open(file: string): Promise<void> {
     if (this.handles.has(file)) return;
     try {
-      this.handles.set(file, await fsp.open(this.path(file), 'r+'));
+      this.checkFolder(file);
+      this.handles.set(file, await openOwnFile(this.path(file), 'update'));
     } catch (err) {
+      if (err instanceof LocalStateError) throw err;
       throw errorCode(err) === 'ENOENT'
         ? damaged(this.path(file), 'it is missing')
         : new LocalStateError(`Cannot open the crypto store file ${this.path(file)}: ${errorMessage(err)}`, { cause: err });
     }
+  }
+
+  /**
+   * Writes a log no committed state refers to yet (the caller holds the lock), durably, mode
+   * 0600. Emptied, not created new: a file of that name can only be left over from a process
+   * killed before it committed, and is garbage. Write only: `open` opens it again, for reading too.
+   */
+  async create(file: string, bytes: Buffer): Promise<void> {
+    this.checkFolder(file);
+    const fh = await openOwnFile(this.path(file), 'truncate');
+    try {
+      await writeAll(fh, bytes, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** The folder of a log (`<db>-<n>/`) must be a real one, not a link out of the store. */
+  private checkFolder(file: string): void {
+    const folder = path.dirname(file);
+    if (folder === '.' || this.checkedFolders.has(folder)) return;
+    ownFolderExists(this.path(folder));
+    this.checkedFolders.add(folder);
   }
 
   async close(file: string): Promise<void> {

@@ -1,8 +1,8 @@
-import { fstatSync, statSync, promises as fsp } from 'node:fs';
+import { fstatSync, lstatSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage, readExactly, replaceFileAtomically } from '../fs-util.js';
+import { errorCode, errorMessage, openOwnFile, readExactly, replaceFileAtomically } from '../fs-util.js';
 import type { KeyPath } from './idb-types.js';
 import { checkFileHeader, damaged, FILE_HEADER_LEN, fileHeader, frame, readFrames } from './log-format.js';
 
@@ -180,9 +180,10 @@ export class ManifestFile {
   async refresh(): Promise<boolean> {
     if (!this.fh) {
       try {
-        this.fh = await fsp.open(this.file, 'r+');
+        this.fh = await openOwnFile(this.file, 'update');
       } catch (err) {
         if (errorCode(err) === 'ENOENT') return false;
+        if (err instanceof LocalStateError) throw err;
         throw new LocalStateError(`Cannot open the crypto store manifest ${this.file}: ${errorMessage(err)}`, { cause: err });
       }
       this.ino = fstatSync(this.fh.fd).ino;
@@ -190,7 +191,7 @@ export class ManifestFile {
     }
     let ino: number;
     try {
-      ino = statSync(this.file).ino;
+      ino = lstatSync(this.file).ino;
     } catch (err) {
       throw new LocalStateError(`The crypto store manifest ${this.file} went away while mx was using it: ${errorMessage(err)}`, { cause: err });
     }
@@ -198,7 +199,7 @@ export class ManifestFile {
       // Rewritten by another process. The old inode cannot have been reused for the new file
       // while we keep it open, so a different number always means a different file.
       await this.fh.close();
-      this.fh = await fsp.open(this.file, 'r+');
+      this.fh = await openOwnFile(this.file, 'update');
       this.ino = fstatSync(this.fh.fd).ino;
       return this.readFrom(0, emptyState());
     }
@@ -280,10 +281,11 @@ export class ManifestFile {
     try {
       await replaceFileAtomically(this.file, bytes);
     } catch (err) {
+      if (err instanceof LocalStateError) throw err;
       throw new LocalStateError(`Cannot write the crypto store manifest ${this.file}: ${errorMessage(err)}`, { cause: err });
     }
     await this.fh?.close();
-    this.fh = await fsp.open(this.file, 'r+');
+    this.fh = await openOwnFile(this.file, 'update');
     this.ino = fstatSync(this.fh.fd).ino;
     this.offset = bytes.length;
   }

@@ -19,6 +19,8 @@ export interface CryptoOwner {
   stateDir: string;
   debug?: (line: string) => void;
   warn: (message: string) => void;
+  /** Progress worth a line on stderr (a wait for the store's lock). */
+  notice?: (message: string) => void;
 }
 
 /** Why a session cannot have a crypto store, or undefined when it can. */
@@ -47,7 +49,7 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
   // A profile saved before mx had encryption has no key yet: it gets one now. (Whether the
   // device's keys on the server are this store's is checked when its machine is made: identity.ts.)
   const key = profile!.cryptoKey ?? (await saveNewKey(store, profileName!, profile!));
-  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn }, options);
+  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn, notice: owner.notice }, options);
 }
 
 /**

@@ -9,9 +9,9 @@
  * which a re-run is a new message and must not repeat an old ciphertext (a receiver would take
  * the same message index in a second event for a replay).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { replaceFileAtomically } from '../fs-util.js';
+import { ensurePrivateDir, ownFolderExists, readOwnFile, replaceFileAtomically } from '../fs-util.js';
 
 /** How long a ciphertext whose PUT got no answer is kept for a re-run. */
 const KEEP_MS = 24 * 60 * 60 * 1000;
@@ -27,8 +27,9 @@ function outboxFile(folder: string, roomId: string, txnId: string): string {
 
 /** The content encrypted earlier for this room and transaction ID, if its PUT never got an answer. */
 export function pendingCiphertext(folder: string, roomId: string, txnId: string): Record<string, unknown> | undefined {
+  const text = readOwnFile(outboxFile(folder, roomId, txnId))?.toString('utf8');
   try {
-    return JSON.parse(readFileSync(outboxFile(folder, roomId, txnId), 'utf8')) as Record<string, unknown>;
+    return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
   } catch {
     return undefined;
   }
@@ -37,7 +38,7 @@ export function pendingCiphertext(folder: string, roomId: string, txnId: string)
 /** Keeps the ciphertext on disk (fsynced) before it is sent. */
 export async function keepCiphertext(folder: string, roomId: string, txnId: string, content: Record<string, unknown>): Promise<void> {
   const file = outboxFile(folder, roomId, txnId);
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  ensurePrivateDir(path.dirname(file));
   await replaceFileAtomically(file, JSON.stringify(content));
 }
 
@@ -49,16 +50,12 @@ export function forgetCiphertext(folder: string, roomId: string, txnId: string):
 /** Removes ciphertexts kept longer than a day (and temp files of a write that never finished). */
 export function sweepOutbox(folder: string, now = Date.now()): void {
   const dir = outboxDir(folder);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return; // no outbox yet
-  }
-  for (const name of names) {
+  // Not through a link: it would sweep another folder.
+  if (!ownFolderExists(dir)) return;
+  for (const name of readdirSync(dir)) {
     const file = path.join(dir, name);
     try {
-      if (now - statSync(file).mtimeMs > KEEP_MS) rmSync(file, { force: true });
+      if (now - lstatSync(file).mtimeMs > KEEP_MS) rmSync(file, { force: true });
     } catch {
       // gone meanwhile (another process swept it)
     }

@@ -31,6 +31,7 @@
  *   <folder>/MANIFEST                 databases, object stores, their log files and committed ends
  *   <folder>/<db>-<n>/<store>-<n>.log one append-only log of changes per object store (store-log.ts)
  *   <folder>/lock, lock.owner         the inter-process lock (file-lock.ts)
+ * None of them, nor the folder and the one it is in, is used through a symbolic link (fs-util.ts).
  *
  * Loading is lazy and partial. An object store's log is read the first time an operation of
  * this process touches the store, and then only for its keys (no value is decoded); a
@@ -62,6 +63,8 @@ export interface PersistentIndexedDbOptions {
   staleMs?: number;
   /** Give up waiting for the lock after this long. */
   lockTimeoutMs?: number;
+  /** Told once when a wait for the lock has lasted a second (a lock left by a killed process). */
+  onLockWait?: (message: string) => void;
   /** Rewrite a log when its garbage exceeds both this many bytes... */
   compactMinGarbageBytes?: number;
   /** ...and this multiple of its live bytes. */
@@ -129,7 +132,9 @@ export async function openPersistentIndexedDb(folder: string, options: Persisten
   installHooks();
   preloadLockfile();
   const folderPath = path.resolve(folder);
-  ensurePrivateDir(folderPath);
+  // <state>/crypto/<id> (store-ref.ts): the store's folder and the one it is in are mx's own,
+  // and must be real folders; the state folder above may be a link.
+  ensurePrivateDir(folderPath, path.dirname(path.dirname(folderPath)));
   refuseOthersFolder(folderPath);
   return new PersistentIdb(folderPath, options);
 }
@@ -199,7 +204,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
     compactions: 0,
     manifestRewrites: 0,
   };
-  private readonly opts: typeof DEFAULTS;
+  private readonly opts: typeof DEFAULTS & Pick<PersistentIndexedDbOptions, 'onLockWait'>;
   private readonly manifest: ManifestFile;
   private readonly logs: LogFiles;
   private readonly memory: InMemoryDbs;
@@ -273,7 +278,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   /** Takes the lock and reads what others committed since: the start of a lock period. */
   private async enter(): Promise<{ lock: HeldLock; changed: boolean }> {
     this.assertOpen();
-    const lock = await acquireLock(this.folder, this.opts.staleMs, this.opts.lockTimeoutMs);
+    const lock = await acquireLock(this.folder, this.opts.staleMs, this.opts.lockTimeoutMs, this.opts.onLockWait);
     try {
       return { lock, changed: await this.refresher.refresh() };
     } catch (err) {

@@ -5,18 +5,13 @@
  * older than it could be (two processes racing) only makes the next catch-up see some messages
  * again, which the engine ignores.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { replaceFileAtomically } from '../fs-util.js';
+import { readOwnFile, replaceFileAtomically } from '../fs-util.js';
 
 const FILE = 'sync-position';
 
 export function readCryptoPosition(folder: string): string | undefined {
-  try {
-    return readFileSync(path.join(folder, FILE), 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
+  return readOwnFile(path.join(folder, FILE))?.toString('utf8').trim() || undefined;
 }
 
 export async function saveCryptoPosition(folder: string, token: string): Promise<void> {

@@ -68,6 +68,8 @@ const CRYPTO_ONLY_FILTER = JSON.stringify({
 export interface SessionLog {
   debug?: (line: string) => void;
   warn: (message: string) => void;
+  /** Progress worth a line on stderr (a wait for the store's lock). */
+  notice?: (message: string) => void;
 }
 
 export class CryptoSession {
@@ -106,11 +108,12 @@ export class CryptoSession {
     pending?.catch(() => {});
     // Every session's first use is a lock period: its lock and its reading of other processes'
     // changes overlap with the engine's WebAssembly compile (~10 ms off an encrypted send).
-    const opened = openPersistentIndexedDb(ref.folder).then((idb) => {
+    const opened = openPersistentIndexedDb(ref.folder, { onLockWait: log.notice }).then((idb) => {
       idb.lockAhead();
       return idb;
     });
-    // Handled now as well: it may fail (a full disk, a file where the folder goes) before it is awaited.
+    // Thrown where it is awaited, below; a store refused at once (a full disk, a link or a file in
+    // its place) must not be an unhandled rejection while the engine loads.
     opened.catch(() => {});
     let sdk: CryptoSdk;
     try {

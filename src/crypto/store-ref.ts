@@ -6,6 +6,7 @@
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { ownFolderExists } from '../fs-util.js';
 
 /**
  * What to do when a device's crypto store cannot be used: give the profile a new device. (A new
@@ -29,7 +30,13 @@ export function decodeCryptoStoreKey(key: string): Uint8Array {
   return new Uint8Array(Buffer.from(key, 'base64'));
 }
 
-/** Deletes a device's store: after a logout or `profile rm` the device is gone for good. */
+/**
+ * Deletes a device's store: after a logout or `profile rm` the device is gone for good. A
+ * recursive rm does not follow the links inside the folder, but would go through a link in the
+ * place of `crypto` or of the store's folder: such a link is refused (a LocalStateError) and
+ * nothing is deleted.
+ */
 export function deleteCryptoStore(stateDir: string, userId: string, deviceId: string): void {
-  rmSync(cryptoStoreFolder(stateDir, userId, deviceId), { recursive: true, force: true });
+  const folder = cryptoStoreFolder(stateDir, userId, deviceId);
+  if (ownFolderExists(path.dirname(folder)) && ownFolderExists(folder)) rmSync(folder, { recursive: true, force: true });
 }

@@ -1,5 +1,5 @@
 /** Files mx writes for the user. */
-import { promises as fsp } from 'node:fs';
+import { constants, fstatSync, lstatSync, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, fileSystemFailure, MxError } from '../errors.js';
@@ -19,21 +19,32 @@ export interface PrivateFile {
   abandon(): Promise<void>;
 }
 
+const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC } = constants;
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
 /**
  * Opens a file the user named for writing, created (or truncated) with mode 0600: what mx writes
  * may hold secrets (an API answer with a token, a recovery key, a key export), so it is never
  * readable by others. Opening early reserves the name, so that work whose result goes there is
- * not done in vain.
+ * not done in vain. A symbolic link at that name is refused (exit code 6), also where an
+ * existing file would be replaced: mx would write into whatever file it points to (one planted
+ * in a shared download folder, say), and replacing the link instead could lose a file the user
+ * meant. A FIFO or a device (`/dev/null`) is written to, but its mode is left alone.
  */
 export async function openPrivateFile(cwd: string, file: string, options: PrivateFileOptions = {}): Promise<PrivateFile> {
   const full = path.resolve(cwd, file);
   let handle: FileHandle;
+  let regular: boolean;
   try {
-    handle = await fsp.open(full, options.keepExisting ? 'wx' : 'w', 0o600);
+    handle = await fsp.open(full, O_WRONLY | O_CREAT | O_NOFOLLOW | (options.keepExisting ? O_EXCL : O_TRUNC), 0o600);
+    regular = fstatSync(handle.fd).isFile();
     // An existing file keeps its mode with open(), and a new one's is filtered by the umask.
-    await handle.chmod(0o600);
+    if (regular) await handle.chmod(0o600);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if ((code === 'ELOOP' || code === 'EEXIST') && lstatSync(full, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      throw new MxError(`${full} is a symbolic link; mx does not write through one, nor replace it: remove it or name another file`, ExitCode.conflict);
+    }
     if (code === 'EEXIST' && options.keepExisting) {
       throw new MxError(`${full} exists already; mx does not replace it (${options.keepExisting.replaceFlag} does)`, ExitCode.conflict);
     }
@@ -44,7 +55,7 @@ export async function openPrivateFile(cwd: string, file: string, options: Privat
     async write(data) {
       try {
         await handle.writeFile(data);
-        await handle.sync();
+        if (regular) await handle.sync(); // a pipe or a device has nothing to sync (EINVAL)
       } catch (error) {
         // A full disk is exit 8, as everywhere in mx.
         throw fileSystemFailure(error) ?? new MxError(`cannot write ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, ExitCode.failure);

@@ -1,8 +1,8 @@
-import { chmodSync, readFileSync, statSync, promises as fsp } from 'node:fs';
+import { statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage, replaceFileAtomically } from '../fs-util.js';
+import { errorCode, errorMessage, lockWaitNotice, lstatOwnFile, makePrivate, ownFolderExists, readOwnFile, replaceFileAtomically } from '../fs-util.js';
 import { describeJsonError, isObject } from './util.js';
 
 export { DEFAULT_PROFILE_NAME, isValidProfileName, selectProfileName, validateProfileName } from './select.js';
@@ -38,6 +38,8 @@ export interface ProfileStoreOptions {
   staleMs?: number;
   /** Give up waiting for the lock after this long. Keep it above staleMs. */
   lockTimeoutMs?: number;
+  /** Told once when a wait for the lock has lasted a second (a lock left by a killed process). */
+  onLockWait?: (message: string) => void;
 }
 
 const DEFAULT_STALE_MS = 10_000;
@@ -60,11 +62,13 @@ export class ProfileStore {
   readonly storeFile: string;
   private readonly staleMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly onLockWait: ((message: string) => void) | undefined;
 
   constructor(storeFile: string, options: ProfileStoreOptions = {}) {
     this.storeFile = path.resolve(storeFile);
     this.staleMs = Math.max(options.staleMs ?? DEFAULT_STALE_MS, 2000);
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.onLockWait = options.onLockWait;
   }
 
   /** The current contents; a missing file (or folder) is an empty store. Takes no lock. */
@@ -103,6 +107,8 @@ export class ProfileStore {
    * permission bits is tightened to 0600 at once (it is mx's own file) and reported; a folder
    * with such bits is only reported, with the command to fix it, because it may be a folder the
    * user chose (MX_CONFIG_DIR) and shares with other things. Undefined when all is private.
+   * A link (or anything but a file) in the store file's place is a LocalStateError: mx would
+   * read, chmod and replace some other file through it.
    */
   exposure(): string | undefined {
     const problems: string[] = [];
@@ -111,10 +117,10 @@ export class ProfileStore {
     if (dirMode !== undefined && dirMode & 0o077) {
       problems.push(`the folder ${dir} holds access tokens but other users may open it (mode ${octal(dirMode)}): run chmod 700 ${dir}`);
     }
-    const fileMode = modeOf(this.storeFile);
+    const fileMode = lstatOwnFile(this.storeFile)?.mode;
     if (fileMode !== undefined && fileMode & 0o077) {
       try {
-        chmodSync(this.storeFile, 0o600);
+        makePrivate(this.storeFile, 'file');
         problems.push(`the profile store ${this.storeFile} was readable by other users (mode ${octal(fileMode)}); mx set it to 0600`);
       } catch (err) {
         problems.push(`the profile store ${this.storeFile} is readable by other users (mode ${octal(fileMode)}) and mx cannot change that (${errorMessage(err)})`);
@@ -124,14 +130,9 @@ export class ProfileStore {
   }
 
   private async readText(): Promise<string | undefined> {
-    try {
-      // Synchronous: the file is small and local, and an asynchronous read is four thread-pool
-      // round trips (open, stat, read, close), 2-5 ms of every command's start-up.
-      return readFileSync(this.storeFile, 'utf8');
-    } catch (err) {
-      if (errorCode(err) === 'ENOENT') return undefined;
-      throw new LocalStateError(`Cannot read the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
-    }
+    // Synchronous: the file is small and local, and an asynchronous read is four thread-pool
+    // round trips (open, stat, read, close), 2-5 ms of every command's start-up.
+    return readOwnFile(this.storeFile, 'the profile store')?.toString('utf8');
   }
 
   /**
@@ -143,8 +144,9 @@ export class ProfileStore {
     try {
       const created = await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       // mkdir's mode is filtered by the umask; set it exactly.
-      if (created !== undefined) await fsp.chmod(dir, 0o700);
+      if (created !== undefined) makePrivate(dir, 'folder');
     } catch (err) {
+      if (err instanceof LocalStateError) throw err;
       throw new LocalStateError(`Cannot create the folder ${dir} for the profile store: ${errorMessage(err)}`, { cause: err });
     }
   }
@@ -153,6 +155,7 @@ export class ProfileStore {
     try {
       await replaceFileAtomically(this.storeFile, text);
     } catch (err) {
+      if (err instanceof LocalStateError) throw err;
       throw new LocalStateError(`Cannot write the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
     }
   }
@@ -161,7 +164,8 @@ export class ProfileStore {
    * proper-lockfile's lock is a `<file>.lock` folder (mkdir is atomic, also on NFS) whose
    * mtime the holder refreshes; one not refreshed for staleMs is taken over. We poll for it
    * ourselves instead of using its `retries` so the wait has an exact deadline, with short
-   * randomized sleeps so that many waiting processes do not retry in lockstep.
+   * randomized sleeps so that many waiting processes do not retry in lockstep. A link (or a
+   * file) in the lock folder's place is refused: proper-lockfile would wait for it, or fail.
    * Imported lazily: it costs ~20 ms and installs exit handlers, and only writers need it.
    */
   private async lock(): Promise<{ assertHeld(): void; release(): Promise<void> }> {
@@ -169,6 +173,7 @@ export class ProfileStore {
     const lockPath = `${this.storeFile}.lock`;
     let compromised: Error | undefined;
     const deadline = Date.now() + this.lockTimeoutMs;
+    const noteWait = lockWaitNotice(`the profile store ${this.storeFile}`, this.staleMs, this.onLockWait);
     for (;;) {
       try {
         const release = await lockfile.lock(this.storeFile, {
@@ -195,6 +200,8 @@ export class ProfileStore {
           release: () => release().catch(() => {}), // already released when compromised
         };
       } catch (err) {
+        // Something is there (ELOCKED), or proper-lockfile could not rmdir it as stale (ENOTDIR).
+        if (errorCode(err) === 'ELOCKED' || errorCode(err) === 'ENOTDIR') ownFolderExists(lockPath);
         if (errorCode(err) !== 'ELOCKED') {
           throw new LocalStateError(`Cannot lock the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
         }
@@ -204,23 +211,24 @@ export class ProfileStore {
               `another mx process may hold it. If none is running, remove ${lockPath}.`,
           );
         }
+        noteWait();
         await sleep(10 + Math.random() * 40);
       }
     }
   }
 }
 
-/** The permission bits of a file or folder, or undefined when it does not exist (yet). */
-function modeOf(file: string): number | undefined {
+/** The permission bits of a folder, or undefined when it does not exist (yet). */
+function modeOf(dir: string): number | undefined {
   try {
-    return statSync(file).mode & 0o777;
+    return statSync(dir).mode & 0o777;
   } catch {
     return undefined;
   }
 }
 
 function octal(mode: number): string {
-  return mode.toString(8).padStart(4, '0');
+  return (mode & 0o777).toString(8).padStart(4, '0');
 }
 
 function parseStore(text: string, file: string): StoreData {

@@ -2,7 +2,7 @@
 // cache (dist/mx.cjs.cache), which must be used when it fits and ignored when it does not.
 // These tests need no homeserver.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +99,63 @@ describe('the code cache', () => {
       expect(readFileSync(file).length).toBeGreaterThan(1000); // rejected, and made again
     },
   );
+
+  describe('in the user\'s cache folder', () => {
+    const damageDistCache = () => writeFileSync(cacheFile, Buffer.alloc(0)); // so that the user's cache is used
+    const v8Cache = (xdg: string) => path.join(xdg, 'mx', userCaches(xdg)[0]!);
+    const stat = (file: string) => ({ mode: statSync(file).mode, mtime: statSync(file).mtimeMs, content: readFileSync(file).toString('base64') });
+
+    it('is never read through a link, nor written over one: what the link points to is left alone', () => {
+      damageDistCache();
+      const xdg = path.join(tmp, 'xdg-link');
+      expect(run(xdg).code).toBe(0);
+      const file = v8Cache(xdg);
+      const target = path.join(tmp, 'not-a-cache');
+      writeFileSync(target, 'someone else\'s file\n', { mode: 0o644 });
+      rmSync(file);
+      symlinkSync(target, file);
+      const before = stat(target);
+      expect(run(xdg)).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+      expect(stat(target)).toEqual(before);
+      expect(lstatSync(file).isSymbolicLink()).toBe(true);
+    });
+
+    const spoilers: [string, (file: string) => void][] = [['others can write', (file) => chmodSync(file, 0o666)]];
+    // Only root can give a file away.
+    if (process.getuid?.() === 0) spoilers.push(['another user owns', (file) => chownSync(file, 65534, 65534)]);
+    it.each(spoilers)('is not used when %s it: mx makes one of its own instead', (_name, spoil) => {
+      damageDistCache();
+      const xdg = path.join(tmp, `xdg-${++n}`);
+      expect(run(xdg).code).toBe(0);
+      const file = v8Cache(xdg);
+      spoil(file);
+      utimesSync(file, new Date(2001, 0, 1), new Date(2001, 0, 1));
+      expect(run(xdg)).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+      const remade = statSync(file);
+      expect(remade.mtimeMs).toBeGreaterThan(new Date(2001, 0, 2).getTime()); // not used: made again
+      expect(remade.mode & 0o022).toBe(0);
+      expect(remade.uid).toBe(process.getuid?.());
+    });
+
+    it.skipIf(typeof (Module as { enableCompileCache?: unknown }).enableCompileCache === 'function')(
+      'writes no lazy file cache into a folder that a link in its place points to',
+      () => {
+        writeFileSync(cacheFile, goodCache);
+        const xdg = path.join(tmp, 'xdg-lazy-link');
+        const buildId = /^\/\/mx-build:([0-9a-f]{16})\n/.exec(readFileSync(path.join(tmp, 'mx', 'dist', 'mx.cjs'), 'latin1'))![1];
+        const target = path.join(tmp, 'elsewhere');
+        mkdirSync(target);
+        mkdirSync(path.join(xdg, 'mx'), { recursive: true });
+        const lazy = path.join(xdg, 'mx', `lazy-${buildId}-${process.version}-${process.arch}`);
+        symlinkSync(target, lazy);
+        const yaml = path.join(tmp, 'lazy-link-config.yaml');
+        writeFileSync(yaml, 'output: json\n');
+        expect(run(xdg, {}, ['--config', yaml])).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+        expect(readdirSync(target)).toEqual([]);
+        expect(lstatSync(lazy).isSymbolicLink()).toBe(true);
+      },
+    );
+  });
 
   it('is left alone with MX_CODE_CACHE=off', () => {
     rmSync(cacheFile);
