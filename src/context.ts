@@ -12,13 +12,14 @@ import type { Io } from './io.js';
 import type { NetworkSettings } from './network-settings.js';
 import { getTokenOwner } from './matrix/account.js';
 import { RoomSender, type Target } from './messages/deliver.js';
-import { discoverHomeserver, normalizeHomeserverUrl } from './matrix/discovery.js';
+import { discoverHomeserver } from './matrix/discovery.js';
+import { normalizeHomeserverUrl } from './matrix/homeserver-url.js';
 import { currentToken, DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
 import type { MxConfig } from './profiles/config.js';
 import type { MxPaths } from './profiles/paths.js';
 import { ProfileTokens } from './profiles/tokens.js';
-import { ProfileStore, selectProfileName, type Profile, type StoreData } from './profiles/store.js';
+import { ProfileStore, profileIn, selectProfileName, type Profile, type StoreData } from './profiles/store.js';
 import type { OutputFormat } from './output/format.js';
 import { Output } from './output/output.js';
 
@@ -260,7 +261,7 @@ export class Context {
       };
     }
     const profileName = await this.profileName();
-    const profile = (await this.storeData()).profiles[profileName];
+    const profile = profileIn(await this.storeData(), profileName);
 
     if (envToken) {
       const baseUrl = profile?.homeserver ?? this.configHomeserver();
@@ -301,7 +302,7 @@ export class Context {
     const explicit = this.explicitHomeserver();
     if (explicit) return explicit;
     const serverName = serverNameOf(user);
-    const profile = (await this.storeData()).profiles[profileName];
+    const profile = profileIn(await this.storeData(), profileName);
     if (profile && (!serverName || serverNameOf(profile.userId) === serverName)) return profile.homeserver;
     if (serverName) return discoverHomeserver(serverName, this.plumbing());
     const fromConfig = this.configHomeserver();

@@ -2,7 +2,8 @@
 import { ExitCode, MxError } from '../errors.js';
 import type { Session } from '../matrix/account.js';
 import { newCryptoStoreKey } from '../crypto/store-ref.js';
-import type { Profile, ProfileStore } from './store.js';
+import { profileProblem } from './check.js';
+import { profileIn, type Profile, type ProfileStore } from './store.js';
 
 /**
  * Refuses to replace a profile that holds a live token for another user: that token would
@@ -31,14 +32,15 @@ export async function saveSession(
   extra: Partial<Profile> = {},
 ): Promise<Profile | undefined> {
   return store.update((data) => {
-    const previous = data.profiles[profileName];
+    const previous = profileIn(data, profileName);
     assertProfileFree(previous, profileName, session.user_id);
     const sameUser = previous?.userId === session.user_id && previous.homeserver === homeserver;
     const sameDevice = sameUser && previous.deviceId === session.device_id;
-    data.profiles[profileName] = {
+    const profile: Profile = {
       homeserver,
       userId: session.user_id,
-      deviceId: session.device_id,
+      // A token adopted with --with-token from a server that names no device has none.
+      ...(session.device_id ? { deviceId: session.device_id } : {}),
       accessToken: session.access_token,
       ...tokenLifetime(session, now),
       // The same device (a login with --device-id) keeps its crypto store and so its identity.
@@ -47,6 +49,10 @@ export async function saveSession(
       // Stream positions belong to the account: keep them for the same user only.
       ...(sameUser && previous.positions ? { positions: previous.positions } : {}),
     };
+    // What the server answered is checked as a profile read back would be.
+    const problem = profileProblem(profileName, profile);
+    if (problem) throw new MxError(`the homeserver's answer cannot be saved as profile "${profileName}": ${problem}`, ExitCode.failure);
+    data.profiles[profileName] = profile;
     data.defaultProfile ??= profileName;
     return previous && { ...previous };
   });

@@ -10,7 +10,7 @@ import { refreshAccessToken } from '../matrix/account.js';
 import { MatrixError } from '../matrix/errors.js';
 import type { MatrixClient, TokenSource } from '../matrix/http.js';
 import { tokenLifetime } from './sessions.js';
-import type { Profile, ProfileStore } from './store.js';
+import { profileIn, type Profile, type ProfileStore } from './store.js';
 
 /** Refresh a little early: the request must reach the server while the token still works. */
 const EXPIRY_MARGIN_MS = 1_000;
@@ -49,7 +49,7 @@ export class ProfileTokens implements TokenSource {
   private async refreshUnderLock(stale: string): Promise<void> {
     const name = this.profileName;
     const next = await this.store.update(async (data) => {
-      const stored = data.profiles[name];
+      const stored = profileIn(data, name);
       if (!stored?.accessToken) throw new MxError(`profile "${name}" was logged out meanwhile: run mx login -p ${name}`, ExitCode.auth);
       // Another process refreshed first: its token is the one to use (the refresh token is spent).
       if (stored.accessToken !== stale) return { token: stored.accessToken, expiresAt: stored.accessTokenExpiresAt };

@@ -6,6 +6,7 @@ import { matrixRawRequest, type MatrixClient, type Method, type RawAnswer } from
 import { isEndlessStream, nextPageToken, pageTokenParameter } from '../../matrix/paging.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { writePrivateFile } from '../../output/files.js';
+import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 
 const METHODS: readonly Method[] = ['GET', 'POST', 'PUT', 'DELETE'];
@@ -194,7 +195,7 @@ function isText(contentType: string): boolean {
 }
 
 async function anonymousClient(ctx: Context): Promise<MatrixClient> {
-  const fromProfile = async () => (await ctx.storeData()).profiles[await ctx.profileName()]?.homeserver;
+  const fromProfile = async () => profileIn(await ctx.storeData(), await ctx.profileName())?.homeserver;
   const baseUrl = ctx.explicitHomeserver() ?? (await fromProfile()) ?? ctx.configHomeserver();
   if (!baseUrl) throw new UsageError('no homeserver: pass --homeserver URL or set MX_HOMESERVER');
   return { ...ctx.plumbing(), baseUrl };

@@ -8,6 +8,7 @@ import { openBrowser, ssoProviders, startSsoCallback } from '../../matrix/sso.js
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
 import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 
@@ -53,7 +54,7 @@ export const loginCommand = defineCommand({
   },
   async run(ctx, args) {
     const profileName = await ctx.profileName();
-    const profile = (await ctx.storeData()).profiles[profileName];
+    const profile = profileIn(await ctx.storeData(), profileName);
     // The profile's own user by its localpart (`mx login alice` after a logout elsewhere) is that user.
     const explicit = ctx.explicitHomeserver();
     const sameLocalpart = args.user !== undefined && !args.user.startsWith('@') && profile?.userId?.startsWith(`@${args.user}:`) &&

@@ -5,6 +5,7 @@ import { withUserInteractiveAuth, type StageHandler } from '../../matrix/uia.js'
 import { readSecret } from '../../secrets.js';
 import { withSpinner } from '../../output/spinner.js';
 import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 
@@ -45,7 +46,7 @@ export const registerCommand = defineCommand({
   },
   async run(ctx, args) {
     const profileName = await ctx.profileName();
-    const existing = (await ctx.storeData()).profiles[profileName];
+    const existing = profileIn(await ctx.storeData(), profileName);
     assertProfileFree(existing, profileName, undefined);
     const homeserver = await ctx.loginHomeserver(profileName, args.user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
