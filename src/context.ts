@@ -168,6 +168,16 @@ export class Context {
   }
 
   /**
+   * Before the session's device goes on the server (a logout, its deletion): fails, and nothing
+   * is done there, when forgetDevice could not save the profile then (a read-only store), which
+   * would leave it holding a dead token.
+   */
+  async assertDeviceForgettable(session: AuthedSession): Promise<void> {
+    // Not the profile's own login (MX_ACCESS_TOKEN): there is nothing to forget.
+    if (session.positionProfile) await this.store.assertWritable('nothing was done on the server');
+  }
+
+  /**
    * The session's device is gone on the server (logged out, or deleted): its token, device and
    * crypto store key leave the profile, and the crypto store is deleted. The profile keeps its
    * homeserver and user, so `mx login -p NAME` logs in again. Nothing happens for a session
@@ -187,6 +197,14 @@ export class Context {
         delete stored.deviceId;
         delete stored.cryptoKey;
       }
+    }).catch((error: unknown) => {
+      // Checked writable before (assertDeviceForgettable), and failed since: say what is where.
+      if (!(error instanceof MxError)) throw error;
+      throw new MxError(
+        `the server has logged device ${profile.deviceId ?? '(unknown)'} out, but profile "${profileName}" could not be saved (${error.message}): ` +
+          `it still holds the dead token; once the store can be written, run mx logout -p ${profileName} to clear it`,
+        error.exitCode, error.details, { cause: error },
+      );
     });
     this.retireDevice(profile);
   }

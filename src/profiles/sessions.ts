@@ -1,6 +1,7 @@
 /** Saving a new login (register, login) in a profile, without ever losing another user's token. */
 import { ExitCode, MxError } from '../errors.js';
-import type { Session } from '../matrix/account.js';
+import { logout, type Session } from '../matrix/account.js';
+import type { MatrixClient } from '../matrix/http.js';
 import { newCryptoStoreKey } from '../crypto/store-ref.js';
 import { profileProblem } from './check.js';
 import { profileIn, type Profile, type ProfileStore } from './store.js';
@@ -56,6 +57,33 @@ export async function saveSession(
     data.defaultProfile ??= profileName;
     return previous && { ...previous };
   });
+}
+
+/**
+ * saveSession for a login the server has just made (login, register; the caller checked the
+ * store with assertWritable first). When saving fails all the same, the new device is logged
+ * out again, so that no device that no profile knows is left on the server, and the error says
+ * whether that worked.
+ */
+export async function saveNewSession(
+  client: MatrixClient,
+  store: ProfileStore,
+  profileName: string,
+  session: Session,
+  now: number,
+  extra: Partial<Profile> = {},
+): Promise<Profile | undefined> {
+  try {
+    return await saveSession(store, profileName, client.baseUrl, session, now, extra);
+  } catch (error) {
+    const undone = await logout({ ...client, accessToken: session.access_token }, false).then(() => true, () => false);
+    if (!(error instanceof MxError)) throw error;
+    const device = `the new login (device ${session.device_id} of ${session.user_id})`;
+    const outcome = undone
+      ? `${device} was logged out again`
+      : `${device} could not be logged out again: delete it with mx device delete ${session.device_id} from another login`;
+    throw new MxError(`${error.message}; ${outcome}`, error.exitCode, error.details, { cause: error });
+  }
 }
 
 /** What register and login print: never the token. */

@@ -127,6 +127,30 @@ export class ProfileStore {
   }
 
   /**
+   * Fails (exit 8, the message ending with `notDone`) unless an update could be saved now: takes
+   * the lock and creates and removes a file beside the store, changing nothing. For a command
+   * about to change something on the server that only the saved profile remembers: a logout
+   * must not leave the profile holding a dead token, nor a login leave a device on the server
+   * that no profile knows.
+   */
+  async assertWritable(notDone: string): Promise<void> {
+    try {
+      await this.ensureDir();
+      const lock = await this.lock();
+      try {
+        const probe = `${this.storeFile}.${process.pid}.probe`;
+        await (await fsp.open(probe, 'w', 0o600)).close();
+        await fsp.rm(probe);
+      } finally {
+        await lock.release();
+      }
+    } catch (err) {
+      const why = err instanceof LocalStateError ? err.message : `Cannot write the profile store ${this.storeFile}: ${errorMessage(err)}`;
+      throw new LocalStateError(`${why}; ${notDone}`, { cause: err });
+    }
+  }
+
+  /**
    * What, if anything, lets other users near the tokens: a store file with group or other
    * permission bits is tightened to 0600 at once (it is mx's own file) and reported; a folder
    * with such bits is only reported, with the command to fix it, because it may be a folder the

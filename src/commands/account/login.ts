@@ -1,13 +1,13 @@
 import type { Context } from '../../context.js';
 import { ExitCode, MxError, UsageError } from '../../errors.js';
-import { getLoginFlows, getTokenOwner, login, logout, type Session } from '../../matrix/account.js';
+import { getLoginFlows, getTokenOwner, login, type Session } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
 import type { MatrixClient } from '../../matrix/http.js';
 import { parseUserArgument } from '../../matrix/identifiers.js';
 import { openBrowser, ssoProviders, startSsoCallback } from '../../matrix/sso.js';
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
-import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { assertProfileFree, saveNewSession, saveSession, sessionSummary } from '../../profiles/sessions.js';
 import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
@@ -63,21 +63,19 @@ export const loginCommand = defineCommand({
     assertProfileFree(profile, profileName, user?.startsWith('@') ? user : undefined);
     const homeserver = await ctx.loginHomeserver(profileName, user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
+    await ctx.store.assertWritable('nothing was logged in');
 
     // Logging in again as the profile's user (logged out elsewhere, a session that ran out) comes
     // back on the profile's device: its encryption identity and room keys stay usable.
     const reusable = profile?.deviceId && profile.cryptoKey && profile.userId === user ? profile.deviceId : undefined;
     const deviceArgs = { ...args, deviceId: args.deviceId ?? reusable };
     const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, deviceArgs, user);
-    let previous;
-    try {
-      previous = await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now());
-    } catch (error) {
-      // Signed in as someone other than the profile's user (SSO, a login token): the new device
-      // is not kept, so it is logged out rather than left behind on the server.
-      if (!args.withToken) await logout({ ...client, accessToken: session.access_token }, false).catch(() => {});
-      throw error;
-    }
+    // A new login that cannot be saved (signed in as someone other than the profile's user with
+    // SSO or a login token, a store that failed) is logged out again. An adopted token was made
+    // elsewhere: it is not mx's to log out.
+    const previous = args.withToken
+      ? await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now())
+      : await saveNewSession(client, ctx.store, profileName, session, ctx.io.now());
     await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,

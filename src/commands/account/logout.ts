@@ -9,6 +9,7 @@ export const logoutCommand = defineCommand({
   async run(ctx, args) {
     const session = await ctx.session();
     const { client, profileName } = session;
+    await ctx.assertDeviceForgettable(session);
     try {
       await logout(client, args.all);
     } catch (error) {
