@@ -109,6 +109,15 @@ const cases: Case[] = [
   { argv: ['whoami'], env: { MX_OUTPUT: BIG }, code: USAGE, message: /^MX_OUTPUT must be one of json, table, text, not "x{80}\.\.\. \(70000 characters\)"$/ },
   { argv: ['whoami'], env: { MX_MAX_TIME: `1\n${BIG}` }, code: USAGE, message: /^MX_MAX_TIME must be a number of seconds, not "1\\nx{78}\.\.\. \(70002 characters\)"$/ },
   { argv: ['whoami', '-p', BIG], code: USAGE, message: /^Invalid profile name "x{80}\.\.\. \(70000 characters\)" \(from --profile\)/ },
+  // Any value an error message shows is cut short.
+  { argv: ['profile', 'show', BIG], code: NOT_FOUND, message: /^no profile named "x{80}\.\.\. \(70000 characters\)"/ },
+  { argv: ['tail', '--cursor', `${BIG}\n`], code: USAGE, message: /^invalid cursor name "x{80}\.\.\. \(70001 characters\)"/ },
+  { argv: ['tail', '--include', BIG], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['api', BIG, '/v3/x'], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['api', 'GET', BIG], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['api', 'POST', '/v3/x', '-f', BIG], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['room', 'directory', '--server', BIG], code: USAGE, message: /^invalid --server "x{80}\.\.\. \(70000 characters\)"/ },
+  { argv: ['room', 'power', ROOM, '@a:hs.test', BIG], code: USAGE, message: /^power level "x{80}\.\.\. \(70000 characters\)" is out of range/ },
   { argv: ['login', 'alice'], env: { MX_HOMESERVER: undefined, MX_ACCESS_TOKEN: undefined }, code: USAGE, message: /no homeserver/ },
   // Users
   { argv: ['login', '@alice'], code: USAGE, message: /invalid user ID "@alice"/ },

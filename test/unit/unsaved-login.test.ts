@@ -68,6 +68,14 @@ describe('logout', () => {
 
 describe('login', () => {
   const LOGIN = '/_matrix/client/v3/login';
+  /** The server logs in device NEW, and the store breaks before mx saves it. */
+  const logInThenBreakStore = (t: ReturnType<typeof setup>) => {
+    t.pool.intercept({ path: LOGIN, method: 'GET' }).reply(200, { flows: [{ type: 'm.login.password' }] }, JSON_HEADERS);
+    t.pool.intercept({ path: LOGIN, method: 'POST' }).reply(() => {
+      t.breakStore();
+      return { statusCode: 200, data: { user_id: ME, device_id: 'NEW', access_token: 'syt_new' }, responseOptions: JSON_HEADERS };
+    });
+  };
 
   it('logs nothing in when the new login could not be saved', async () => {
     const t = setup();
@@ -80,11 +88,7 @@ describe('login', () => {
 
   it('logs the new device out again when saving fails after the server logged it in, and says so', async () => {
     const t = setup();
-    t.pool.intercept({ path: LOGIN, method: 'GET' }).reply(200, { flows: [{ type: 'm.login.password' }] }, JSON_HEADERS);
-    t.pool.intercept({ path: LOGIN, method: 'POST' }).reply(() => {
-      t.breakStore();
-      return { statusCode: 200, data: { user_id: ME, device_id: 'NEW', access_token: 'syt_new' }, responseOptions: JSON_HEADERS };
-    });
+    logInThenBreakStore(t);
     t.pool.intercept({ path: '/_matrix/client/v3/logout', method: 'POST', headers: { authorization: 'Bearer syt_new' } }).reply(200, {}, JSON_HEADERS);
     expect(await t.run(['login', 'me', '-p', 'second', '--homeserver', HS])).toBe(8);
     expect(t.error().message).toMatch(/^Cannot create the folder .*; the new login \(device NEW of @me:hs\.test\) was logged out again$/);
@@ -93,11 +97,7 @@ describe('login', () => {
 
   it('says which device is left on the server when it cannot be logged out again either', async () => {
     const t = setup();
-    t.pool.intercept({ path: LOGIN, method: 'GET' }).reply(200, { flows: [{ type: 'm.login.password' }] }, JSON_HEADERS);
-    t.pool.intercept({ path: LOGIN, method: 'POST' }).reply(() => {
-      t.breakStore();
-      return { statusCode: 200, data: { user_id: ME, device_id: 'NEW', access_token: 'syt_new' }, responseOptions: JSON_HEADERS };
-    });
+    logInThenBreakStore(t);
     t.pool.intercept({ path: '/_matrix/client/v3/logout', method: 'POST' }).reply(400, { errcode: 'M_UNKNOWN', error: 'no' }, JSON_HEADERS);
     expect(await t.run(['login', 'me', '-p', 'second', '--homeserver', HS])).toBe(8);
     expect(t.error().message).toMatch(/; the new login \(device NEW of @me:hs\.test\) could not be logged out again: delete it with mx device delete NEW from another login$/);

@@ -3,7 +3,7 @@ import { ExitCode, MxError, UsageError } from '../../errors.js';
 import { getLoginFlows, getTokenOwner, login, type Session } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
 import type { MatrixClient } from '../../matrix/http.js';
-import { parseUserArgument } from '../../matrix/identifiers.js';
+import { parseUserArgument, printable } from '../../matrix/identifiers.js';
 import { openBrowser, ssoProviders, startSsoCallback } from '../../matrix/sso.js';
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
@@ -133,7 +133,7 @@ async function loginWithSso(ctx: Context, client: MatrixClient, args: LoginArgs,
     throw new MxError(`${client.baseUrl} offers no single sign-on (it offers: ${flows.map((f) => f.type).join(', ') || 'none'})`, ExitCode.auth);
   }
   if (args.idp !== undefined && providers.length > 0 && !providers.some((p) => p.id === args.idp)) {
-    throw new UsageError(`no identity provider "${args.idp}" on ${client.baseUrl}; it has: ${providers.map((p) => `${p.id} (${p.name})`).join(', ')}`);
+    throw new UsageError(`no identity provider "${printable(args.idp)}" on ${client.baseUrl}; it has: ${providers.map((p) => `${p.id} (${p.name})`).join(', ')}`);
   }
   const callback = await startSsoCallback(client.baseUrl, args.idp, args.ssoTimeout * 1000, ctx.io.signal);
   try {

@@ -1,5 +1,6 @@
 import type { Context } from '../../context.js';
 import { ExitCode, MxError } from '../../errors.js';
+import { printable } from '../../matrix/identifiers.js';
 import { damagedProfiles, profileIn, removeDamagedProfile, type Profile, type StoreData } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 
@@ -23,7 +24,7 @@ function describeProfile(name: string, profile: Profile, data: StoreData, showTo
 
 function requireProfile(data: StoreData, name: string): Profile {
   const profile = profileIn(data, name);
-  if (!profile) throw new MxError(`no profile named "${name}" (mx profile list shows them)`, ExitCode.notFound);
+  if (!profile) throw new MxError(`no profile named "${printable(name)}" (mx profile list shows them)`, ExitCode.notFound);
   return profile;
 }
 
