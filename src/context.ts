@@ -16,6 +16,7 @@ import { discoverHomeserver } from './matrix/discovery.js';
 import { normalizeHomeserverUrl } from './matrix/homeserver-url.js';
 import { currentToken, DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
+import { isTokenText } from './profiles/check.js';
 import type { MxConfig } from './profiles/config.js';
 import type { MxPaths } from './profiles/paths.js';
 import { ProfileTokens } from './profiles/tokens.js';
@@ -267,6 +268,8 @@ export class Context {
   async session(): Promise<AuthedSession> {
     const explicitUrl = this.explicitHomeserver();
     const envToken = this.io.env.MX_ACCESS_TOKEN;
+    // Else refused in the request as a network error, which is retried.
+    if (envToken && !isTokenText(envToken)) throw new UsageError('MX_ACCESS_TOKEN holds spaces or control characters (a line break?): set it to the token alone');
     // Token and homeserver from the environment: no profile, and no file is read (main.ts).
     if (envToken && explicitUrl) {
       // A profile named anyway must still be a valid name (nothing is looked up).

@@ -23,6 +23,11 @@ export function storeProblem(value: unknown): string | undefined {
 
 // Tokens go into an HTTP header: printable ASCII without spaces, as every server makes them.
 const TOKEN = /^[\x21-\x7E]+$/;
+
+/** Whether a token can go into a request: one with a line break or a space never can. */
+export function isTokenText(value: string): boolean {
+  return TOKEN.test(value);
+}
 // Device IDs are opaque, but go into URLs and messages: no control characters.
 const DEVICE_ID = /^[^\x00-\x1F\x7F]+$/;
 // A crypto store key: base64 of 32 bytes (crypto/store-ref.ts).
@@ -44,7 +49,7 @@ export function profileProblem(name: string, p: unknown): string | undefined {
   }
   if (p.deviceId !== undefined && !DEVICE_ID.test(p.deviceId as string)) return '"deviceId" is empty or holds control characters';
   for (const key of ['accessToken', 'refreshToken'] as const) {
-    if (p[key] !== undefined && !TOKEN.test(p[key] as string)) return `"${key}" is empty or holds spaces or control characters`;
+    if (p[key] !== undefined && !isTokenText(p[key] as string)) return `"${key}" is empty or holds spaces or control characters`;
   }
   if (p.cryptoKey !== undefined && !CRYPTO_KEY.test(p.cryptoKey as string)) return '"cryptoKey" is not the base64 of 32 bytes';
   if (p.accessTokenExpiresAt !== undefined && !Number.isFinite(p.accessTokenExpiresAt)) return '"accessTokenExpiresAt" is not a number';

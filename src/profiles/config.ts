@@ -110,7 +110,8 @@ export async function loadConfig(opts: {
   // As cosmiconfig does: in a package.json, mx's settings are under the "mx" key.
   if (path.basename(filepath) === 'package.json') raw = isObject(raw) ? raw.mx : undefined;
   if (holdsMoreValuesThan(raw, MAX_CONFIG_VALUES)) {
-    throw invalid(filepath, `it holds more than ${MAX_CONFIG_VALUES} values (YAML aliases that expand?), and a config file holds a handful of settings`);
+    const aliases = kind === 'yaml' ? ' (YAML aliases that expand?)' : '';
+    throw invalid(filepath, `it holds more than ${MAX_CONFIG_VALUES} values${aliases}, and a config file holds a handful of settings`);
   }
   return { config: validate(raw, filepath, warnings), filepath, warnings };
 }

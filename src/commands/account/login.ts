@@ -8,6 +8,7 @@ import { openBrowser, ssoProviders, startSsoCallback } from '../../matrix/sso.js
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
 import { assertProfileFree, saveNewSession, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { isTokenText } from '../../profiles/check.js';
 import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
@@ -149,6 +150,7 @@ async function loginWithSso(ctx: Context, client: MatrixClient, args: LoginArgs,
 /** --with-token: check an access token from stdin with whoami, then keep it. */
 async function adoptToken(ctx: Context, client: MatrixClient, user: string | undefined): Promise<Session> {
   const accessToken = await readSecretFromStdin(ctx.io, 'access token');
+  if (!isTokenText(accessToken)) throw new UsageError('the access token on stdin holds spaces or control characters: give the token alone');
   const owner = await getTokenOwner({ ...client, accessToken });
   if (user?.startsWith('@') && owner.user_id !== user) {
     throw new MxError(`that token belongs to ${owner.user_id}, not ${user}`, ExitCode.auth);
