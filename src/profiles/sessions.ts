@@ -2,6 +2,7 @@
 import { ExitCode, MxError } from '../errors.js';
 import { logout, type Session } from '../matrix/account.js';
 import type { MatrixClient } from '../matrix/http.js';
+import { printable } from '../matrix/identifiers.js';
 import { newCryptoStoreKey } from '../crypto/store-ref.js';
 import { profileProblem } from './check.js';
 import { profileIn, type Profile, type ProfileStore } from './store.js';
@@ -78,10 +79,12 @@ export async function saveNewSession(
   } catch (error) {
     const undone = await logout({ ...client, accessToken: session.access_token }, false).then(() => true, () => false);
     if (!(error instanceof MxError)) throw error;
-    const device = `the new login (device ${session.device_id} of ${session.user_id})`;
+    // The server's own words, which may be anything: shown short and on one line.
+    const [deviceId, userId] = [printable(session.device_id), printable(session.user_id)];
+    const device = `the new login (device ${deviceId} of ${userId})`;
     const outcome = undone
       ? `${device} was logged out again`
-      : `${device} could not be logged out again: delete it with mx device delete ${session.device_id} from another login`;
+      : `${device} could not be logged out again: delete it with mx device delete ${deviceId} from another login`;
     throw new MxError(`${error.message}; ${outcome}`, error.exitCode, error.details, { cause: error });
   }
 }

@@ -5,9 +5,8 @@ import { LocalStateError } from '../errors.js';
 import { errorCode, errorMessage, replaceFileAtomically } from '../fs-util.js';
 import { printable } from '../matrix/identifiers.js';
 import { profileProblem, storeProblem } from './check.js';
-import { describeJsonError, isObject, jsonNestsDeeperThan, mebibytes, readSmallFile } from './util.js';
-
 import { isValidProfileName } from './select.js';
+import { describeJsonError, isObject, jsonNestsDeeperThan, mebibytes, readSmallFile } from './util.js';
 
 export { DEFAULT_PROFILE_NAME, isValidProfileName, selectProfileName, validateProfileName } from './select.js';
 

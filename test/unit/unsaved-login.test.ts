@@ -95,6 +95,18 @@ describe('login', () => {
     expect(t.io.requests()).toEqual([`GET ${LOGIN}`, `POST ${LOGIN}`, 'POST /_matrix/client/v3/logout']);
   });
 
+  it('does not save a login whose answer is no profile (a user ID without @), and logs it out again', async () => {
+    const t = setup();
+    t.pool.intercept({ path: LOGIN, method: 'GET' }).reply(200, { flows: [{ type: 'm.login.password' }] }, JSON_HEADERS);
+    t.pool.intercept({ path: LOGIN, method: 'POST' }).reply(200, { user_id: 'me\r\nX', device_id: 'NEW', access_token: 'syt_new' }, JSON_HEADERS);
+    t.pool.intercept({ path: '/_matrix/client/v3/logout', method: 'POST', headers: { authorization: 'Bearer syt_new' } }).reply(200, {}, JSON_HEADERS);
+    expect(await t.run(['login', 'me', '-p', 'second', '--homeserver', HS])).toBe(1);
+    expect(t.error().message).toMatch(
+      /^the homeserver's answer cannot be saved as profile "second": "userId" is not a user ID \(a user ID starts with @.*\); the new login \(device NEW of me\\r\\nX\) was logged out again$/,
+    );
+    expect(readFileSync(t.storeFile, 'utf8')).toBe(t.text);
+  });
+
   it('says which device is left on the server when it cannot be logged out again either', async () => {
     const t = setup();
     logInThenBreakStore(t);
