@@ -12,13 +12,15 @@ import type { Io } from './io.js';
 import type { NetworkSettings } from './network-settings.js';
 import { getTokenOwner } from './matrix/account.js';
 import { RoomSender, type Target } from './messages/deliver.js';
-import { discoverHomeserver, normalizeHomeserverUrl } from './matrix/discovery.js';
+import { discoverHomeserver } from './matrix/discovery.js';
+import { normalizeHomeserverUrl } from './matrix/homeserver-url.js';
 import { currentToken, DEFAULT_RETRY_POLICY, type MatrixClient } from './matrix/http.js';
 import { parseUserId } from './matrix/identifiers.js';
+import { isTokenText } from './profiles/check.js';
 import type { MxConfig } from './profiles/config.js';
 import type { MxPaths } from './profiles/paths.js';
 import { ProfileTokens } from './profiles/tokens.js';
-import { ProfileStore, selectProfileName, type Profile, type StoreData } from './profiles/store.js';
+import { ProfileStore, profileIn, selectProfileName, type Profile, type StoreData } from './profiles/store.js';
 import type { OutputFormat } from './output/format.js';
 import { Output } from './output/output.js';
 
@@ -168,6 +170,16 @@ export class Context {
   }
 
   /**
+   * Before the session's device goes on the server (a logout, its deletion): fails, and nothing
+   * is done there, when forgetDevice could not save the profile then (a read-only store), which
+   * would leave it holding a dead token.
+   */
+  async assertDeviceForgettable(session: AuthedSession): Promise<void> {
+    // Not the profile's own login (MX_ACCESS_TOKEN): there is nothing to forget.
+    if (session.positionProfile) await this.store.assertWritable('nothing was done on the server');
+  }
+
+  /**
    * The session's device is gone on the server (logged out, or deleted): its token, device and
    * crypto store key leave the profile, and the crypto store is deleted. The profile keeps its
    * homeserver and user, so `mx login -p NAME` logs in again. Nothing happens for a session
@@ -187,6 +199,14 @@ export class Context {
         delete stored.deviceId;
         delete stored.cryptoKey;
       }
+    }).catch((error: unknown) => {
+      // Checked writable before (assertDeviceForgettable), and failed since: say what is where.
+      if (!(error instanceof MxError)) throw error;
+      throw new MxError(
+        `the server has logged device ${profile.deviceId ?? '(unknown)'} out, but profile "${profileName}" could not be saved (${error.message}): ` +
+          `it still holds the dead token; once the store can be written, run mx logout -p ${profileName} to clear it`,
+        error.exitCode, error.details, { cause: error },
+      );
     });
     this.retireDevice(profile);
   }
@@ -249,6 +269,8 @@ export class Context {
   async session(): Promise<AuthedSession> {
     const explicitUrl = this.explicitHomeserver();
     const envToken = this.io.env.MX_ACCESS_TOKEN;
+    // Else refused in the request as a network error, which is retried.
+    if (envToken && !isTokenText(envToken)) throw new UsageError('MX_ACCESS_TOKEN holds spaces or control characters (a line break?): set it to the token alone');
     // Token and homeserver from the environment: no profile, and no file is read (main.ts).
     if (envToken && explicitUrl) {
       // A profile named anyway must still be a valid name (nothing is looked up).
@@ -261,7 +283,7 @@ export class Context {
       };
     }
     const profileName = await this.profileName();
-    const profile = (await this.storeData()).profiles[profileName];
+    const profile = profileIn(await this.storeData(), profileName);
 
     if (envToken) {
       const baseUrl = profile?.homeserver ?? this.configHomeserver();
@@ -302,7 +324,7 @@ export class Context {
     const explicit = this.explicitHomeserver();
     if (explicit) return explicit;
     const serverName = serverNameOf(user);
-    const profile = (await this.storeData()).profiles[profileName];
+    const profile = profileIn(await this.storeData(), profileName);
     if (profile && (!serverName || serverNameOf(profile.userId) === serverName)) return profile.homeserver;
     if (serverName) return discoverHomeserver(serverName, this.plumbing());
     const fromConfig = this.configHomeserver();

@@ -8,6 +8,7 @@ import { commands } from './commands/index.js';
 import { Context, type GlobalArgs } from './context.js';
 import { Deadline } from './deadline.js';
 import { ExitCode, exitCodeForAbort, fileSystemFailure, MxError, UsageError } from './errors.js';
+import { printable } from './matrix/identifiers.js';
 import type { Io } from './io.js';
 import { chooseFormat, OUTPUT_FORMATS, type OutputFormat } from './output/format.js';
 import { reportError } from './output/errors.js';
@@ -165,7 +166,7 @@ function envOutput(io: Io): OutputFormat | undefined {
   const value = io.env.MX_OUTPUT;
   if (value === undefined || value === '') return undefined;
   if (!(OUTPUT_FORMATS as readonly string[]).includes(value)) {
-    throw new UsageError(`MX_OUTPUT must be one of ${OUTPUT_FORMATS.join(', ')}, not "${value}"`);
+    throw new UsageError(`MX_OUTPUT must be one of ${OUTPUT_FORMATS.join(', ')}, not "${printable(value)}"`);
   }
   return value as OutputFormat;
 }

@@ -7,6 +7,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from './errors.js';
 import { errorCode, errorMessage } from './fs-util.js';
+import { printable } from './matrix/identifiers.js';
 import type { MxConfig } from './profiles/config.js';
 
 /** A connect that takes longer than this fails (about what browsers and curl allow). */
@@ -67,7 +68,7 @@ function envNumber(env: Record<string, string | undefined>, name: string): numbe
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
   const value = Number(raw);
-  if (Number.isNaN(value)) throw new UsageError(`${name} must be a number of seconds, not "${raw}"`);
+  if (Number.isNaN(value)) throw new UsageError(`${name} must be a number of seconds, not "${printable(raw)}"`);
   return value;
 }
 

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { ExitCode, MxError } from '../errors.js';
+import { ExitCode, MxError, UsageError } from '../errors.js';
 import { DeadlineReached } from '../deadline.js';
 import { VERSION } from '../version.js';
 import { isRateLimit, MatrixError, NetworkError, UnexpectedResponseError } from './errors.js';
@@ -111,7 +111,12 @@ export function encodePath(strings: TemplateStringsArray, ...params: string[]): 
 }
 
 export function buildUrl(baseUrl: string, path: string, query?: RequestSpec['query']): URL {
-  const url = new URL(baseUrl + path);
+  // Checked before any request: a file: or javascript: URL would fail in undici as a network
+  // error, which is retried (a tail, for ever). It is a bad setting, not a bad network.
+  const url = URL.canParse(baseUrl + path) ? new URL(baseUrl + path) : undefined;
+  if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
+    throw new UsageError('the homeserver URL is not an http:// or https:// URL: check --homeserver, MX_HOMESERVER, the config file or the profile');
+  }
   for (const [key, value] of Object.entries(query ?? {})) {
     for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
       url.searchParams.append(key, String(item));

@@ -24,7 +24,8 @@ export function parseUserId(value: string): UserId {
   return { localpart: value.slice(1, colon), serverName: value.slice(colon + 1) };
 }
 
-function userIdProblem(value: string): string | undefined {
+/** What is wrong with a user ID, or undefined when it is one. */
+export function userIdProblem(value: string): string | undefined {
   if (!value.startsWith('@')) return 'a user ID starts with @ (like @alice:example.org)';
   if (value.length > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} bytes`;
   const colon = value.indexOf(':');
@@ -126,7 +127,15 @@ export function parseEventId(value: string, flag: string): string {
   return value;
 }
 
-/** Shows control characters escaped so an error message stays one readable line. */
+/** The most characters of a value an error message shows. */
+const MAX_SHOWN = 80;
+
+/**
+ * A value as an error message shows it: control characters escaped, so that it stays one
+ * readable line, and cut after MAX_SHOWN characters, so that a huge argument, variable or
+ * file value cannot make a huge message.
+ */
 export function printable(value: string): string {
-  return JSON.stringify(value).slice(1, -1);
+  if (value.length <= MAX_SHOWN) return JSON.stringify(value).slice(1, -1);
+  return `${JSON.stringify(value.slice(0, MAX_SHOWN)).slice(1, -1)}... (${value.length} characters)`;
 }

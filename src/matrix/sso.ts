@@ -8,6 +8,7 @@
  * through anything but the user's browser and mx.
  */
 import type { AddressInfo } from 'node:net';
+import { childEnv } from '../child-env.js';
 import { ExitCode, MxError } from '../errors.js';
 
 export interface SsoProvider {
@@ -95,7 +96,7 @@ export function openBrowser(url: string, env: Record<string, string | undefined>
   if (!opener) return false;
   try {
     const { spawn } = process.getBuiltinModule('node:child_process');
-    const child = spawn(opener, [url], { detached: true, stdio: 'ignore' });
+    const child = spawn(opener, [url], { detached: true, stdio: 'ignore', env: childEnv(env) });
     child.on('error', () => {});
     child.unref();
     return true;

@@ -1,10 +1,11 @@
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LocalStateError, UsageError } from '../errors.js';
+import { printable } from '../matrix/identifiers.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/format.js';
 import { isValidProfileName } from './select.js';
 import { errorCode, errorMessage } from '../fs-util.js';
-import { describeJsonError, isObject } from './util.js';
+import { describeJsonError, describeValue, holdsMoreValuesThan, isObject, mebibytes, readSmallFile } from './util.js';
 
 
 /** User defaults. Flags and MX_* variables override each of them. */
@@ -29,6 +30,16 @@ export interface LoadedConfig {
 
 /** Looked for, in this order, in the config folder (see paths.ts). */
 export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'] as const;
+
+/**
+ * A config holds a handful of settings. A file far larger, or a value that expands to far more
+ * (YAML aliases: a few lines can stand for billions of values, or refer to themselves), is not
+ * a config: it is refused before anything looks at its values, so that it costs neither time
+ * nor memory. Aliases themselves are allowed (an anchor reused for two settings is harmless);
+ * what they expand to is what is bounded, counted without expanding it.
+ */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+const MAX_CONFIG_VALUES = 1000;
 
 /**
  * Where the config comes from, and why only there:
@@ -79,9 +90,9 @@ export async function loadConfig(opts: {
     if (found.length > 1) warnings.push(`Using the config file ${filepath}; ignoring ${found.slice(1).join(', ')}.`);
   }
 
-  let text: string;
+  let read: ReturnType<typeof readSmallFile>;
   try {
-    text = (await fsp.readFile(filepath, 'utf8')).replace(/^\uFEFF/, '');
+    read = readSmallFile(filepath, MAX_CONFIG_BYTES);
   } catch (err) {
     if (opts.explicitPath !== undefined && errorCode(err) === 'ENOENT') {
       throw new UsageError(`Config file ${filepath} (from --config) does not exist.`);
@@ -91,10 +102,17 @@ export async function loadConfig(opts: {
     }
     throw new LocalStateError(`Cannot read the config file ${filepath}: ${errorMessage(err)}`, { cause: err });
   }
+  if ('tooLarge' in read) {
+    throw invalid(filepath, `it is ${mebibytes(read.tooLarge)}, and a config file holds a handful of settings (mx reads up to ${mebibytes(MAX_CONFIG_BYTES)})`);
+  }
 
-  let raw = await parse(text, kind, filepath);
+  let raw = await parse(read.text.replace(/^\uFEFF/, ''), kind, filepath);
   // As cosmiconfig does: in a package.json, mx's settings are under the "mx" key.
   if (path.basename(filepath) === 'package.json') raw = isObject(raw) ? raw.mx : undefined;
+  if (holdsMoreValuesThan(raw, MAX_CONFIG_VALUES)) {
+    const aliases = kind === 'yaml' ? ' (YAML aliases that expand?)' : '';
+    throw invalid(filepath, `it holds more than ${MAX_CONFIG_VALUES} values${aliases}, and a config file holds a handful of settings`);
+  }
   return { config: validate(raw, filepath, warnings), filepath, warnings };
 }
 
@@ -137,14 +155,14 @@ function validate(raw: unknown, filepath: string, warnings: string[]): MxConfig 
         break;
       case 'output':
         if (!(OUTPUT_FORMATS as readonly unknown[]).includes(value)) {
-          throw invalid(filepath, `"output" must be one of ${OUTPUT_FORMATS.join(', ')}, not ${JSON.stringify(value)}`);
+          throw invalid(filepath, `"output" must be one of ${OUTPUT_FORMATS.join(', ')}, not ${describeValue(value)}`);
         }
         config.output = value as OutputFormat;
         break;
       case 'max_time':
       case 'connect_timeout':
         if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-          throw invalid(filepath, `"${key}" must be a number of seconds (0: no limit), not ${JSON.stringify(value)}`);
+          throw invalid(filepath, `"${key}" must be a number of seconds (0: no limit), not ${describeValue(value)}`);
         }
         config[key] = value;
         break;
@@ -153,7 +171,7 @@ function validate(raw: unknown, filepath: string, warnings: string[]): MxConfig 
         config.cacert = value;
         break;
       default:
-        warnings.push(`Ignoring the unknown setting ${JSON.stringify(key)} in the config file ${filepath}.`);
+        warnings.push(`Ignoring the unknown setting "${printable(key)}" in the config file ${filepath}.`);
     }
   }
   return config;

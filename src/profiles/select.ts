@@ -1,4 +1,5 @@
 import { LocalStateError, UsageError } from '../errors.js';
+import { printable } from '../matrix/identifiers.js';
 import type { MxConfig } from './config.js';
 import type { StoreData } from './store.js';
 
@@ -8,14 +9,15 @@ export const DEFAULT_PROFILE_NAME = 'default';
 const PROFILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 
 export function isValidProfileName(name: string): boolean {
-  return PROFILE_NAME.test(name);
+  // "__proto__" as a key of a plain object sets its prototype: such a profile would never be saved.
+  return PROFILE_NAME.test(name) && name !== '__proto__';
 }
 
 /** Throws a UsageError naming where the bad name came from (e.g. "--profile", "MX_PROFILE"). */
 export function validateProfileName(name: string, source = 'profile name'): string {
   if (!isValidProfileName(name)) {
     throw new UsageError(
-      `Invalid profile name ${JSON.stringify(name)} (from ${source}): use 1-64 letters, digits, '.', '_' or '-', not starting with '.'.`,
+      `Invalid profile name "${printable(name)}" (from ${source}): use 1-64 letters, digits, '.', '_' or '-', not starting with '.'.`,
     );
   }
   return name;
@@ -39,7 +41,7 @@ export function selectProfileName(opts: {
     // Nobody typed this one: a bad name here is a damaged store, not a usage error.
     if (!isValidProfileName(stored)) {
       throw new LocalStateError(
-        `The profile store's defaultProfile ${JSON.stringify(stored)} is not a valid profile name; fix it or pick another with --profile.`,
+        `The profile store's defaultProfile "${printable(stored)}" is not a valid profile name; fix it or pick another with --profile.`,
       );
     }
     return stored;

@@ -3,7 +3,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
 import { errorCode, errorMessage, lockWaitNotice, lstatOwnFile, makePrivate, ownFolderExists, readOwnFile, replaceFileAtomically } from '../fs-util.js';
-import { describeJsonError, isObject } from './util.js';
+import { printable } from '../matrix/identifiers.js';
+import { profileProblem, storeProblem } from './check.js';
+import { isValidProfileName } from './select.js';
+import { describeJsonError, isObject, jsonNestsDeeperThan, mebibytes } from './util.js';
 
 export { DEFAULT_PROFILE_NAME, isValidProfileName, selectProfileName, validateProfileName } from './select.js';
 
@@ -24,10 +27,27 @@ export interface Profile {
   cryptoKey?: string;
 }
 
+/**
+ * Where parseStore puts the profiles it finds damaged (a bad value, put there by hand or by
+ * another program). One damaged profile does not lock the user out of the others: it is not in
+ * `profiles`, so no command acts on it (profileIn says what is wrong with it, exit 8), and every
+ * update writes it back as it was read, so that the store never loses or changes it silently.
+ * Fixing it is the user's: by hand, or `mx profile rm NAME`.
+ */
+const DAMAGED = Symbol('damaged profiles');
+
+interface DamagedProfile {
+  /** As the file holds it. */
+  stored: unknown;
+  /** Names the profile, the file and the field; never a value that may be a secret. */
+  message: string;
+}
+
 export interface StoreData {
   version: 1;
   defaultProfile?: string;
   profiles: Record<string, Profile>;
+  [DAMAGED]?: Map<string, DamagedProfile>;
 }
 
 export interface ProfileStoreOptions {
@@ -44,6 +64,13 @@ export interface ProfileStoreOptions {
 
 const DEFAULT_STALE_MS = 10_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+/**
+ * A store is a few KiB (a profile is well under one): a file over this size, or nested deeper
+ * than this, is not one mx wrote, and is refused before it is parsed, so that it costs neither
+ * time nor memory (nor a stack overflow when written back).
+ */
+const MAX_STORE_BYTES = 8 * 1024 * 1024;
+const MAX_STORE_DEPTH = 32;
 
 export function emptyStore(): StoreData {
   return { version: 1, profiles: {} };
@@ -89,9 +116,9 @@ export class ProfileStore {
       const before = await this.readText();
       const data = before === undefined ? emptyStore() : parseStore(before, this.storeFile);
       const result = await fn(data);
-      const problem = storeProblem(data);
+      const problem = writtenProblem(data);
       if (problem) throw new Error(`Bug: refusing to write an invalid profile store: ${problem}`);
-      const after = `${JSON.stringify(data, null, 2)}\n`;
+      const after = storeText(data);
       if (after !== before) {
         lock.assertHeld();
         await this.writeAtomically(after);
@@ -99,6 +126,30 @@ export class ProfileStore {
       return result;
     } finally {
       await lock.release();
+    }
+  }
+
+  /**
+   * Fails (exit 8, the message ending with `notDone`) unless an update could be saved now: takes
+   * the lock and creates and removes a file beside the store, changing nothing. For a command
+   * about to change something on the server that only the saved profile remembers: a logout
+   * must not leave the profile holding a dead token, nor a login leave a device on the server
+   * that no profile knows.
+   */
+  async assertWritable(notDone: string): Promise<void> {
+    try {
+      await this.ensureDir();
+      const lock = await this.lock();
+      try {
+        const probe = `${this.storeFile}.${process.pid}.probe`;
+        await (await fsp.open(probe, 'w', 0o600)).close();
+        await fsp.rm(probe);
+      } finally {
+        await lock.release();
+      }
+    } catch (err) {
+      const why = err instanceof LocalStateError ? err.message : `Cannot write the profile store ${this.storeFile}: ${errorMessage(err)}`;
+      throw new LocalStateError(`${why}; ${notDone}`, { cause: err });
     }
   }
 
@@ -130,6 +181,11 @@ export class ProfileStore {
   }
 
   private async readText(): Promise<string | undefined> {
+    // A store far larger than mx writes one is not read at all.
+    const size = lstatOwnFile(this.storeFile)?.size;
+    if (size !== undefined && size > MAX_STORE_BYTES) {
+      throw corrupt(this.storeFile, `it is ${mebibytes(size)}, far larger than mx writes one (it reads up to ${mebibytes(MAX_STORE_BYTES)})`);
+    }
     // Synchronous: the file is small and local, and an asynchronous read is four thread-pool
     // round trips (open, stat, read, close), 2-5 ms of every command's start-up.
     return readOwnFile(this.storeFile, 'the profile store')?.toString('utf8');
@@ -232,6 +288,7 @@ function octal(mode: number): string {
 }
 
 function parseStore(text: string, file: string): StoreData {
+  if (jsonNestsDeeperThan(text, MAX_STORE_DEPTH)) throw corrupt(file, `it nests more than ${MAX_STORE_DEPTH} levels deep, far deeper than mx writes`);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -245,7 +302,16 @@ function parseStore(text: string, file: string): StoreData {
   }
   const problem = storeProblem(value);
   if (problem) throw corrupt(file, problem);
-  return value as unknown as StoreData;
+  const data = value as unknown as StoreData;
+  for (const [name, profile] of Object.entries(data.profiles)) {
+    const problem = profileProblem(name, profile);
+    if (!problem) continue;
+    const message = `The profile "${printable(name)}" in ${file} is damaged: ${problem}. mx will not use or change it: ` +
+      `fix it by hand${isValidProfileName(name) ? `, or remove it with mx profile rm ${name}` : ''}.`;
+    (data[DAMAGED] ??= new Map()).set(name, { stored: profile, message });
+    delete data.profiles[name];
+  }
+  return data;
 }
 
 function corrupt(file: string, what: string): LocalStateError {
@@ -255,34 +321,43 @@ function corrupt(file: string, what: string): LocalStateError {
   );
 }
 
-/** What is wrong with a parsed store, or undefined if it is well-formed. */
-function storeProblem(value: unknown): string | undefined {
-  if (!isObject(value)) return 'it does not hold a JSON object';
-  if (value.version !== 1) return `"version" is ${JSON.stringify(value.version) ?? 'missing'}, expected 1`;
-  if (value.defaultProfile !== undefined && typeof value.defaultProfile !== 'string') {
-    return '"defaultProfile" is not a string';
-  }
-  if (!isObject(value.profiles)) return '"profiles" is not an object';
-  for (const [name, profile] of Object.entries(value.profiles)) {
-    const problem = profileProblem(profile);
-    if (problem) return `profile ${JSON.stringify(name)}: ${problem}`;
+/** What would make the store unreadable, as an update left it (a bug in mx if anything). */
+function writtenProblem(data: StoreData): string | undefined {
+  const problem = storeProblem(data);
+  if (problem) return problem;
+  for (const [name, profile] of Object.entries(data.profiles)) {
+    const problem = profileProblem(name, profile);
+    if (problem) return `profile "${printable(name)}": ${problem}`;
   }
   return undefined;
 }
 
-// Checks types only, and never echoes values: they may be tokens.
-function profileProblem(p: unknown): string | undefined {
-  if (!isObject(p)) return 'it is not an object';
-  if (typeof p.homeserver !== 'string') return '"homeserver" is missing or not a string';
-  for (const key of ['userId', 'deviceId', 'accessToken', 'refreshToken', 'cryptoKey'] as const) {
-    if (p[key] !== undefined && typeof p[key] !== 'string') return `"${key}" is not a string`;
-  }
-  if (p.accessTokenExpiresAt !== undefined && !Number.isFinite(p.accessTokenExpiresAt)) return '"accessTokenExpiresAt" is not a number';
-  if (p.isGuest !== undefined && typeof p.isGuest !== 'boolean') return '"isGuest" is not a boolean';
-  if (p.positions !== undefined) {
-    if (!isObject(p.positions) || Object.values(p.positions).some((v) => typeof v !== 'string')) {
-      return '"positions" is not an object of strings';
-    }
-  }
-  return undefined;
+/** The file's text for `data`: the damaged profiles go back as they were read. */
+function storeText(data: StoreData): string {
+  const damaged = data[DAMAGED];
+  const written = damaged
+    ? { ...data, profiles: { ...Object.fromEntries([...damaged].map(([name, { stored }]) => [name, stored])), ...data.profiles } }
+    : data;
+  return `${JSON.stringify(written, null, 2)}\n`;
+}
+
+/**
+ * The profile named `name` in `data`, or undefined when there is none. A damaged one is an
+ * error (exit 8) saying what is wrong with it: every command that acts as a profile looks it
+ * up here.
+ */
+export function profileIn(data: StoreData, name: string): Profile | undefined {
+  const damaged = data[DAMAGED]?.get(name);
+  if (damaged) throw new LocalStateError(damaged.message);
+  return Object.hasOwn(data.profiles, name) ? data.profiles[name] : undefined;
+}
+
+/** What is wrong with each damaged profile (for `mx profile list`, which lists the others). */
+export function damagedProfiles(data: StoreData): string[] {
+  return [...(data[DAMAGED]?.values() ?? [])].map((damaged) => damaged.message);
+}
+
+/** Removes a damaged profile (`mx profile rm`); false when `name` is not one. */
+export function removeDamagedProfile(data: StoreData, name: string): boolean {
+  return data[DAMAGED]?.delete(name) ?? false;
 }

@@ -10,10 +10,22 @@ import { refreshAccessToken } from '../matrix/account.js';
 import { MatrixError } from '../matrix/errors.js';
 import type { MatrixClient, TokenSource } from '../matrix/http.js';
 import { tokenLifetime } from './sessions.js';
-import type { Profile, ProfileStore } from './store.js';
+import { profileIn, type Profile, type ProfileStore } from './store.js';
 
 /** Refresh a little early: the request must reach the server while the token still works. */
 const EXPIRY_MARGIN_MS = 1_000;
+
+/** The server refused the profile's refresh token: the login is gone, `mx login -p NAME` again. */
+export class LostLogin extends MxError {
+  constructor(profileName: string, refused: MatrixError) {
+    super(
+      `the login of profile "${profileName}" is gone: the server refused its refresh token (${refused.message}; ` +
+        `another copy of this profile may have used it, or the device was logged out): run mx login -p ${profileName}`,
+      ExitCode.auth, refused.details, { cause: refused },
+    );
+    this.name = 'LostLogin';
+  }
+}
 
 export class ProfileTokens implements TokenSource {
   private token: string;
@@ -49,7 +61,7 @@ export class ProfileTokens implements TokenSource {
   private async refreshUnderLock(stale: string): Promise<void> {
     const name = this.profileName;
     const next = await this.store.update(async (data) => {
-      const stored = data.profiles[name];
+      const stored = profileIn(data, name);
       if (!stored?.accessToken) throw new MxError(`profile "${name}" was logged out meanwhile: run mx login -p ${name}`, ExitCode.auth);
       // Another process refreshed first: its token is the one to use (the refresh token is spent).
       if (stored.accessToken !== stale) return { token: stored.accessToken, expiresAt: stored.accessTokenExpiresAt };
@@ -60,8 +72,12 @@ export class ProfileTokens implements TokenSource {
       try {
         answer = await refreshAccessToken(this.plain, stored.refreshToken);
       } catch (error) {
-        if (error instanceof MatrixError && (error.errcode === 'M_UNKNOWN_TOKEN' || error.status === 401)) {
-          throw new MxError(`the login of profile "${name}" can no longer be refreshed (${error.message}): run mx login -p ${name}`, ExitCode.auth, error.details, { cause: error });
+        // POST /refresh carries nothing but the refresh token, so a 401 or 403 is about that
+        // token: unknown (the device was logged out: M_UNKNOWN_TOKEN), or spent or expired
+        // (Synapse: 403 M_FORBIDDEN), as when another copy of the profile refreshed with it. The
+        // profile is left as it is: its homeserver, user and device bring mx login back to it.
+        if (error instanceof MatrixError && (error.errcode === 'M_UNKNOWN_TOKEN' || error.status === 401 || error.status === 403)) {
+          throw new LostLogin(name, error);
         }
         throw error;
       }

@@ -4,7 +4,7 @@
  * optimisation; the client-side check is the contract).
  */
 import { UsageError } from '../errors.js';
-import { parseEventType } from '../matrix/identifiers.js';
+import { parseEventType, printable } from '../matrix/identifiers.js';
 import type { EventFilter, RoomEventFilter, SyncFilter } from '../matrix/sync.js';
 
 /** Kinds streamed besides room timelines and invites, which are always streamed. */
@@ -29,7 +29,7 @@ export function parseIncludes(values: readonly string[] | undefined): Set<ExtraK
     const kind = value.trim();
     if (!kind) continue;
     if (!(EXTRA_KINDS as readonly string[]).includes(kind)) {
-      throw new UsageError(`--include takes ${EXTRA_KINDS.join(', ')} (comma-separated), not "${kind}"`);
+      throw new UsageError(`--include takes ${EXTRA_KINDS.join(', ')} (comma-separated), not "${printable(kind)}"`);
     }
     kinds.add(kind as ExtraKind);
   }

@@ -5,6 +5,7 @@
  * so parallel mx processes never clobber each other's positions.
  */
 import { UsageError } from '../errors.js';
+import { printable } from '../matrix/identifiers.js';
 import type { ProfileStore, StoreData } from '../profiles/store.js';
 
 export const SYNC_POSITION_KEY = 'sync';
@@ -13,7 +14,7 @@ const CURSOR = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function tailPositionKey(cursor: string): string {
   if (!CURSOR.test(cursor)) {
-    throw new UsageError(`invalid cursor name "${cursor}": use 1 to 64 letters, digits, ".", "_" or "-"`);
+    throw new UsageError(`invalid cursor name "${printable(cursor)}": use 1 to 64 letters, digits, ".", "_" or "-"`);
   }
   return `tail:${cursor}`;
 }

@@ -10,9 +10,13 @@
  */
 import { fstatSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { childEnv } from '../child-env.js';
 
-/** Calls `onGone` once if the reader of `stream` (when it is a pipe) closes it; returns a stop function. */
-export function watchReaderGone(stream: Writable, onGone: () => void): () => void {
+/**
+ * Calls `onGone` once if the reader of `stream` (when it is a pipe) closes it; returns a stop
+ * function. `env`: mx's environment, which the helper gets without mx's variables.
+ */
+export function watchReaderGone(stream: Writable, env: Record<string, string | undefined>, onGone: () => void): () => void {
   const fd = (stream as Writable & { fd?: unknown }).fd;
   if (process.platform !== 'linux' || typeof fd !== 'number') return () => {};
   try {
@@ -25,7 +29,7 @@ export function watchReaderGone(stream: Writable, onGone: () => void): () => voi
   const { spawn } = process.getBuiltinModule('node:child_process');
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn('tail', ['-f', `--pid=${process.pid}`, '/dev/null'], { stdio: ['ignore', fd, 'ignore'] });
+    child = spawn('tail', ['-f', `--pid=${process.pid}`, '/dev/null'], { stdio: ['ignore', fd, 'ignore'], env: childEnv(env) });
   } catch {
     return () => {};
   }

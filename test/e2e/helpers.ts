@@ -8,7 +8,7 @@
 // Config dirs: without `configDir`, runMx and registerUser use one temp dir per test (keyed by
 // the running test's file and name; outside a test, e.g. in beforeAll, one per file). Setup
 // shared between tests should pass the configDir it got back (registerUser returns it).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,6 +33,22 @@ export interface RunMxOptions {
   cwd?: string;
   /** Run mx under this umask (octal string, e.g. '000'), through /bin/sh. */
   umask?: string;
+  /**
+   * Run mx where this folder is read-only: a read-only bind mount in a mount namespace of mx's
+   * own (root ignores file modes; see readOnlyMounts()), so nothing else sees the change.
+   */
+  readOnlyDir?: string;
+}
+
+/**
+ * The unshare arguments that give a process a mount namespace where it may bind-mount (as root,
+ * or as root of a user namespace of its own); undefined when this machine allows neither.
+ */
+export function readOnlyMounts(): string[] | undefined {
+  for (const args of [['--mount'], ['--map-root-user', '--mount']]) {
+    if (spawnSync('unshare', [...args, 'mount', '--bind', '-o', 'ro', os.tmpdir(), os.tmpdir()]).status === 0) return args;
+  }
+  return undefined;
 }
 
 export interface MxResult {
@@ -131,7 +147,12 @@ export function startMx(args: string[], opts: RunMxOptions & { keepStdinOpen?: b
   const configDir = opts.configDir ?? defaultConfigDir();
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const pipeStdin = opts.input !== undefined || opts.keepStdinOpen;
-  const command = opts.umask === undefined ? [process.execPath, mxBin, ...args] : ['/bin/sh', '-c', `umask ${opts.umask} && exec "$@"`, 'sh', process.execPath, mxBin, ...args];
+  let command = opts.umask === undefined ? [process.execPath, mxBin, ...args] : ['/bin/sh', '-c', `umask ${opts.umask} && exec "$@"`, 'sh', process.execPath, mxBin, ...args];
+  if (opts.readOnlyDir !== undefined) {
+    const unshare = readOnlyMounts();
+    if (!unshare) throw new Error('readOnlyDir: unshare cannot make a mount namespace here (neither as root nor in a user namespace)');
+    command = ['unshare', ...unshare, '/bin/sh', '-c', 'mount --bind -o ro "$1" "$1" && shift && exec "$@"', 'sh', opts.readOnlyDir, ...command];
+  }
   const child = spawn(command[0]!, command.slice(1), {
     cwd: opts.cwd ?? repoRoot,
     env: cleanEnv(configDir, opts.env),

@@ -1,7 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { registerUser, runMx } from './helpers.js';
+import { registerUser, runMx, tempConfigDir, waitUntil } from './helpers.js';
 
 /** Every process's command line on this machine, read from /proc. */
 function allCommandLines(): string[] {
@@ -65,5 +67,32 @@ describe('secrets', () => {
     // Only an explicit --show-token prints it.
     const shown = await runMx(['profile', 'show', '--show-token'], { configDir: alice.configDir });
     expect(JSON.parse(shown.stdout).access_token).toBe(token);
+  });
+
+  it('never passes a secret variable to a program mx starts (the browser of mx login --sso)', async () => {
+    // A homeserver that offers single sign-on only, and an opener that writes down its environment.
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"flows":[{"type":"m.login.sso"}]}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const bin = tempConfigDir();
+    const dump = path.join(bin, 'env.txt');
+    writeFileSync(path.join(bin, 'xdg-open'), `#!/bin/sh\nenv > ${dump}.tmp && mv ${dump}.tmp ${dump}\n`, { mode: 0o755 });
+    const secrets = {
+      MX_PASSWORD: 'secret-password', MX_ACCESS_TOKEN: 'secret-access-token', MX_RECOVERY_KEY: 'secret-recovery-key',
+      MX_PASSPHRASE: 'secret-passphrase', MX_LOGIN_TOKEN: 'secret-login-token', MX_REGISTRATION_TOKEN: 'secret-registration-token',
+    };
+    try {
+      const { port } = server.address() as AddressInfo;
+      const r = await runMx(['login', '--sso', '--homeserver', `http://127.0.0.1:${port}`, '--sso-timeout', '1'], {
+        env: { ...secrets, DISPLAY: ':0', PATH: `${bin}:${process.env.PATH}`, KEEP_ME: 'kept' },
+      });
+      expect(r.code, r.stderr).toBe(3); // nobody signed in
+      await waitUntil(() => existsSync(dump), 'the browser to start');
+      const env = readFileSync(dump, 'utf8');
+      expect(env).toMatch(/^KEEP_ME=kept$/m);
+      expect(env).not.toMatch(/^MX_/m);
+      for (const value of Object.values(secrets)) expect(env).not.toContain(value);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -1,6 +1,8 @@
 // Logins that expire: a Synapse whose access tokens live 5 seconds (refreshable_access_token_lifetime),
 // 20 mx processes sending in waves over several lifetimes while a tail runs, all in one profile:
 // nothing fails, nothing is sent twice, the tail loses no event, and the profile stays logged in.
+import { copyFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSynapse, type SynapseServer } from '../homeserver/synapse.mjs';
 import { describeResult, expectExit, mxJson, parseJsonLines, randomPassword, roomHistory, runMx, startMx, tempConfigDir, uniqueUser, waitUntil } from './helpers.js';
@@ -96,5 +98,17 @@ describe('access tokens that expire', () => {
       ['api', 'POST', '/v3/keys/query', '--data', JSON.stringify(query)], { configDir },
     );
     expect(keys.device_keys[before.user_id]?.[before.device_id]?.keys[`ed25519:${before.device_id}`]).toBe(ed25519);
+  }, 60_000);
+
+  it('a refresh token another copy of the profile spent exits 3 naming mx login -p, and the profile keeps its homeserver and user', async () => {
+    const { configDir } = await user();
+    const before = await mxJson<{ user_id: string; homeserver: string }>(['profile', 'show'], { configDir });
+    const copy = tempConfigDir();
+    copyFileSync(path.join(configDir, 'profiles.json'), path.join(copy, 'profiles.json'));
+    await sleep(LIFETIME_MS + 500);
+    // The copy refreshes first, and uses the new token: the original's refresh token is spent.
+    expect((await runMx(['whoami'], { configDir: copy })).code).toBe(0);
+    expectExit(await runMx(['whoami'], { configDir }), 3, /the server refused its refresh token .*M_FORBIDDEN.*: run mx login -p default/);
+    expect(await mxJson(['profile', 'show'], { configDir })).toMatchObject({ user_id: before.user_id, homeserver: before.homeserver });
   }, 60_000);
 });

@@ -15,6 +15,15 @@ const LOCAL_STATE = 8;
 
 const ROOM = '!room:localhost';
 const BIG = 'x'.repeat(70_000);
+/** YAML whose aliases expand to 9^10 strings ("billion laughs"), for `setting`. */
+const LAUGHS = (setting: string) =>
+  [...'abcdefghij'].map((name, i) => `${name}: &${name} [${i === 0 ? Array(9).fill('"x"') : Array(9).fill(`*${'abcdefghij'[i - 1]}`)}]`).join('\n') + `\n${setting}: *j\n`;
+const DEEP = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+/** A store whose profile "default" has `fields` over a good login. */
+const STORE = (fields: Record<string, unknown>) => JSON.stringify({
+  version: 1,
+  profiles: { default: { homeserver: 'https://hs.test', userId: '@me:hs.test', deviceId: 'DEV', accessToken: 'syt_tok', ...fields } },
+});
 const tempDir = tempDirMaker('mx-bad-input-');
 
 /** A config dir holding `files` (name -> content). */
@@ -67,16 +76,51 @@ const cases: Case[] = [
   { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': '{"version":1,"profiles":' }), code: LOCAL_STATE, message: /is corrupt/ },
   { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': '\u0000\u0001garbage' }), code: LOCAL_STATE, message: /is corrupt/ },
   { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': '[]' }), code: LOCAL_STATE, message: /is corrupt/ },
+  { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': DEEP(100_000) }), code: LOCAL_STATE, message: /is corrupt: it nests more than 32 levels deep/ },
+  { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}` }), code: LOCAL_STATE, message: /is corrupt: it nests more than/ },
+  { argv: ['profile', 'list'], configDir: () => dirWith({ 'profiles.json': `{"version":1,"profiles":{},"x":"${'x'.repeat(9 << 20)}"}` }), code: LOCAL_STATE, message: /is corrupt: it is 9 MiB, far larger than mx writes one/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ homeserver: 'file:///etc/passwd' }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "homeserver" is not an http/ },
+  { argv: ['tail', '--until-idle'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ homeserver: 'javascript:alert(1)' }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "homeserver"/ },
+  { argv: ['send', ROOM, 'hi'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ homeserver: 'https://hs.test\r\n' }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "homeserver"/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ userId: 'me' }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "userId" is not a user ID/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ deviceId: '' }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "deviceId" is empty/ },
+  { argv: ['tail', '--until-idle'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ accessToken: 'a\r\nb' }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "accessToken" is empty or holds/ },
+  { argv: ['send', ROOM, 'hi'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ cryptoKey: 'AAAA' }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "cryptoKey" is not the base64 of 32 bytes/ },
+  { argv: ['tail', '--until-idle'], env: { MX_ACCESS_TOKEN: undefined, MX_HOMESERVER: undefined }, configDir: () => dirWith({ 'profiles.json': STORE({ positions: { tail: 7 } }) }), code: LOCAL_STATE, message: /profile "default" .* is damaged: "positions"/ },
   { argv: ['whoami', '--config', 'mx.config.js'], code: USAGE, message: /never code/ },
   { argv: ['whoami', '--config', '/nonexistent/mx.yaml'], code: USAGE, message: /nonexistent/ },
   // (A session from MX_HOMESERVER + MX_ACCESS_TOKEN reads no config file: these use a profile.)
   { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.json': '{"output":"xml"}' }), code: LOCAL_STATE, message: /"output" must be one of/ },
   { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.yaml': 'homeserver: [1, 2' }), code: LOCAL_STATE, message: /config/i },
+  { argv: ['profile', 'list'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.yaml': LAUGHS('profile') }), code: LOCAL_STATE, message: /holds more than 1000 values/ },
+  { argv: ['profile', 'list'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.yaml': LAUGHS('output') }), code: LOCAL_STATE, message: /holds more than 1000 values/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.yaml': 'max_time: &a [*a]\n' }), code: LOCAL_STATE, message: /holds more than 1000 values/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.json': `{"output": ${DEEP(100_000)}}` }), code: LOCAL_STATE, message: /holds more than 1000 values/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.json': DEEP(100_000) }), code: LOCAL_STATE, message: /holds more than 1000 values/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.json': `{"output": "${BIG}"}` }), code: LOCAL_STATE, message: /"output" must be one of json, table, text, not "x{80}\.\.\. \(70000 characters\)"/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: undefined }, configDir: () => dirWith({ 'config.json': `{"x": "${'x'.repeat(2 << 20)}"}` }), code: LOCAL_STATE, message: /it is 2 MiB, and a config file holds a handful of settings/ },
   // Homeserver URLs
   { argv: ['whoami', '--homeserver', 'ftp://example.org'], code: USAGE, message: /https:\/\/ or http:\/\// },
   { argv: ['whoami', '--homeserver', 'http://exa mple.org'], code: USAGE, message: /is not a URL/ },
   { argv: ['whoami', '--homeserver', 'https://user:pw@example.org'], code: USAGE, message: /no credentials/ },
   { argv: ['whoami'], env: { MX_HOMESERVER: 'http://[::1' }, code: USAGE, message: /is not a URL/ },
+  { argv: ['whoami'], env: { MX_HOMESERVER: 'https://hs.test\r\n' }, code: USAGE, message: /"https:\/\/hs.test\\r\\n" is not a URL \(it holds a space or a control character\)/ },
+  { argv: ["whoami"], env: { MX_HOMESERVER: `http://[${BIG}` }, code: USAGE, message: /^MX_HOMESERVER: "http:\/\/\[x{72}\.\.\. \(70008 characters\)" is not a URL/ },
+  { argv: ['whoami'], env: { MX_ACCESS_TOKEN: 'syt_a\r\nX-Injected: 1' }, code: USAGE, message: /^MX_ACCESS_TOKEN holds spaces or control characters/ },
+  { argv: ['tail', '--until-idle'], env: { MX_ACCESS_TOKEN: 'syt_a b' }, code: USAGE, message: /^MX_ACCESS_TOKEN holds spaces or control characters/ },
+  { argv: ['login', '--with-token'], input: 'syt_a\r\nX: 1\n', code: USAGE, message: /^the access token on stdin holds spaces or control characters/ },
+  { argv: ['whoami'], env: { MX_OUTPUT: BIG }, code: USAGE, message: /^MX_OUTPUT must be one of json, table, text, not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['whoami'], env: { MX_MAX_TIME: `1\n${BIG}` }, code: USAGE, message: /^MX_MAX_TIME must be a number of seconds, not "1\\nx{78}\.\.\. \(70002 characters\)"$/ },
+  { argv: ['whoami', '-p', BIG], code: USAGE, message: /^Invalid profile name "x{80}\.\.\. \(70000 characters\)" \(from --profile\)/ },
+  // Any value an error message shows is cut short.
+  { argv: ['profile', 'show', BIG], code: NOT_FOUND, message: /^no profile named "x{80}\.\.\. \(70000 characters\)"/ },
+  { argv: ['tail', '--cursor', `${BIG}\n`], code: USAGE, message: /^invalid cursor name "x{80}\.\.\. \(70001 characters\)"/ },
+  { argv: ['tail', '--include', BIG], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['api', BIG, '/v3/x'], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['api', 'GET', BIG], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['api', 'POST', '/v3/x', '-f', BIG], code: USAGE, message: /not "x{80}\.\.\. \(70000 characters\)"$/ },
+  { argv: ['room', 'directory', '--server', BIG], code: USAGE, message: /^invalid --server "x{80}\.\.\. \(70000 characters\)"/ },
+  { argv: ['room', 'power', ROOM, '@a:hs.test', BIG], code: USAGE, message: /^power level "x{80}\.\.\. \(70000 characters\)" is out of range/ },
   { argv: ['login', 'alice'], env: { MX_HOMESERVER: undefined, MX_ACCESS_TOKEN: undefined }, code: USAGE, message: /no homeserver/ },
   // Users
   { argv: ['login', '@alice'], code: USAGE, message: /invalid user ID "@alice"/ },
@@ -204,6 +248,7 @@ describe('bad-input corpus', () => {
     expect({ code, message: error.message }).toEqual({ code: c.code, message: expect.stringMatching(c.message) });
     expect(error.exit_code).toBe(c.code);
     expect(io.err()).not.toMatch(/\n\s+at /);
+    expect(error.message.length, 'a message of bounded length').toBeLessThan(500);
     expect(io.out()).toBe('');
     expect(io.requests()).toEqual([]);
   });

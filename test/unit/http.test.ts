@@ -55,6 +55,19 @@ describe('matrixRequest', () => {
     await expect(matrixRequest(client, get)).rejects.toMatchObject({ exitCode: ExitCode.conflict });
   });
 
+  it.each(['file:///etc', 'javascript:alert(1)', 'ftp://hs.test', 'not a url'])(
+    'refuses the base URL %s before any request, as a usage error that nothing retries',
+    async (baseUrl) => {
+      const { agent, client, sleeps } = setup();
+      await expect(matrixRequest({ ...client, baseUrl }, get)).rejects.toMatchObject({
+        exitCode: ExitCode.usage,
+        message: expect.stringMatching(/^the homeserver URL is not an http:\/\/ or https:\/\/ URL/),
+      });
+      expect(sleeps).toEqual([]);
+      expect(agent.requests).toEqual([]);
+    },
+  );
+
   it('waits for Retry-After on 429 and then retries', async () => {
     const { pool, client, sleeps } = setup();
     pool

@@ -188,6 +188,54 @@ describe('bad config files', () => {
   });
 });
 
+describe('hostile config files', () => {
+  /** Ten levels of nine aliases each: 9^10 (3.5 billion) strings once expanded, in 11 lines. */
+  const laughs = (setting: string) => {
+    const names = 'abcdefghij';
+    const lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < names.length; i++) lines.push(`${names[i]}: &${names[i]} [${Array(9).fill(`*${names[i - 1]}`).join(',')}]`);
+    return `${lines.join('\n')}\n${setting}: *j\n`;
+  };
+  const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const cases: [string, string, string, RegExp][] = [
+    ['aliases that expand exponentially, for "profile"', 'config.yaml', laughs('profile'), /holds more than 1000 values \(YAML aliases that expand\?\)/],
+    ['aliases that expand exponentially, for "output"', 'config.yaml', laughs('output'), /holds more than 1000 values/],
+    ['aliases that expand exponentially, for "max_time"', 'config.yaml', laughs('max_time'), /holds more than 1000 values/],
+    ['aliases that expand exponentially, for an unknown key', 'config.yaml', laughs('colour'), /holds more than 1000 values/],
+    ['an alias that refers to itself', 'config.yaml', 'output: &a [*a]\n', /holds more than 1000 values/],
+    ['a mapping that refers to itself', 'config.yaml', 'output: &a {b: *a}\n', /holds more than 1000 values/],
+    ['YAML nested deep', 'config.yaml', `output: ${deep(100_000)}\n`, /not valid YAML \(nesting exceeded/],
+    ['a list nested 100,000 deep', 'config.json', deep(100_000), /holds more than 1000 values/],
+    ['a setting nested 100,000 deep', 'config.json', `{"output": ${deep(100_000)}}`, /holds more than 1000 values/],
+    ['mappings nested 100,000 deep', 'config.json', `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`, /holds more than 1000 values/],
+    ['a huge file', 'config.json', `{"output": "json", "x": "${'x'.repeat(2 * 1024 * 1024)}"}`, /it is 2 MiB, and a config file holds a handful of settings \(mx reads up to 1 MiB\)/],
+    ['a huge value', 'config.json', `{"output": "${'x'.repeat(500_000)}"}`, /"output" must be one of json, table, text, not "x{80}\.\.\. \(500000 characters\)"/],
+    ['a mapping as a value', 'config.json', '{"max_time": {"a": [1, 2, 3]}}', /"max_time" must be a number of seconds \(0: no limit\), not a mapping/],
+    ['a list as a value', 'config.yaml', 'output: [json, text]\n', /"output" must be one of json, table, text, not a list/],
+    ['a multi-line value', 'config.json', '{"output": "js\\r\\non"}', /not "js\\r\\non"/],
+  ];
+  it.each(cases)('(%s) is a LocalStateError with a short one-line message, at once', async (_what, name, content, message) => {
+    const file = write(path.join(configDir, name), content);
+    const err = await failure(loadConfig({ configDir, cwd }));
+    expect(err).toBeInstanceOf(LocalStateError);
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(message);
+    expect(err.message).not.toContain('\n');
+    expect(err.message.length).toBeLessThan(400);
+  });
+
+  it('allows an alias that expands to a few values', async () => {
+    write(path.join(configDir, 'config.yaml'), 'default_output: &out text\noutput: *out\n');
+    expect((await loadConfig({ configDir, cwd })).config).toEqual({ output: 'text' });
+  });
+
+  it('warns about an unknown key on one short line', async () => {
+    write(path.join(configDir, 'config.json'), `{"a\\nb${'c'.repeat(10_000)}": 1}`);
+    const [warning] = (await loadConfig({ configDir, cwd })).warnings;
+    expect(warning).toMatch(/^Ignoring the unknown setting "a\\nbc{77}\.\.\. \(10003 characters\)" in the config file /);
+  });
+});
+
 // In a fresh process, so that the module cache tells what was imported, and process.cwd() is a
 // folder full of config-shaped code (cosmiconfig's explorer would search process.cwd()).
 describe('in a separate process', () => {

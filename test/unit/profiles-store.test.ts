@@ -5,7 +5,7 @@ import path from 'node:path';
 import { bundleForChildProcess } from './bundle-module.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode, LocalStateError, UsageError } from '../../src/errors.js';
-import { ProfileStore, selectProfileName, type StoreData } from '../../src/profiles/store.js';
+import { damagedProfiles, ProfileStore, profileIn, removeDamagedProfile, selectProfileName, type StoreData } from '../../src/profiles/store.js';
 
 let dir: string;
 let storeFile: string;
@@ -162,18 +162,11 @@ describe('a corrupt store', () => {
     ['newer version', '{"version": 2, "profiles": {}}', /format version 2, written by a newer mx/],
     ['profiles not an object', '{"version": 1, "profiles": []}', /"profiles" is not an object/],
     ['no profiles', '{"version": 1}', /"profiles" is not an object/],
-    ['a profile not an object', '{"version": 1, "profiles": {"a": 5}}', /profile "a": it is not an object/],
-    ['a profile without homeserver', '{"version": 1, "profiles": {"a": {}}}', /profile "a": "homeserver"/],
-    [
-      'a token of the wrong type',
-      '{"version": 1, "profiles": {"a": {"homeserver": "h", "accessToken": 7}}}',
-      /profile "a": "accessToken" is not a string/,
-    ],
-    [
-      'bad positions',
-      '{"version": 1, "profiles": {"a": {"homeserver": "h", "positions": {"tail": 1}}}}',
-      /"positions" is not an object of strings/,
-    ],
+    ['a huge version', `{"version": "${'9'.repeat(100_000)}", "profiles": {}}`, /"version" is "9{80}\.\.\. \(100000 characters\)", expected 1/],
+    ['a version that is a list', `{"version": [${'[1],'.repeat(1000)}1], "profiles": {}}`, /"version" is a list, expected 1/],
+    ['nested 100,000 deep', `{"version": 1, "profiles": {"a": {"homeserver": "https://hs", "x": ${'['.repeat(100_000)}${']'.repeat(100_000)}}}}`, /nests more than 32 levels deep/],
+    ['objects nested deep', `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`, /nests more than 32 levels deep/],
+    ['huge', `{"version": 1, "profiles": {}, "x": "${'x'.repeat(9 * 1024 * 1024)}"}`, /is 9 MiB, far larger than mx writes one/],
   ];
 
   for (const [what, content, message] of cases) {
@@ -199,6 +192,7 @@ describe('a corrupt store', () => {
         expect((err as LocalStateError).exitCode).toBe(ExitCode.localState);
         expect((err as Error).message).toContain(storeFile);
         expect((err as Error).message).toMatch(message);
+        expect((err as Error).message.length).toBeLessThan(400);
       }
       expect(called).toBe(false);
       expect(readFileSync(storeFile, 'utf8')).toBe(content);
@@ -213,6 +207,92 @@ describe('a corrupt store', () => {
     const err = await new ProfileStore(storeFile).read().catch((e: Error) => e);
     expect(String(err)).toMatch(/Fix it by hand, or move it aside/);
     expect(String(err)).not.toContain('SECRET');
+  });
+});
+
+describe('a damaged profile', () => {
+  const good = { homeserver: 'https://hs.example', userId: '@ann:hs.example', deviceId: 'DEV', accessToken: 'syt_good', cryptoKey: Buffer.alloc(32, 1).toString('base64') };
+  const cases: [string, unknown, RegExp][] = [
+    ['not an object', 5, /it is not an object/],
+    ['without homeserver', {}, /"homeserver" is missing or not a string/],
+    ['with an empty homeserver', { homeserver: '' }, /"homeserver" is empty/],
+    ['with a homeserver holding a line break', { homeserver: 'https://hs.example\r\n' }, /"homeserver" is not a homeserver URL/],
+    ['with a homeserver holding credentials', { homeserver: 'https://me:SECRET@hs.example' }, /"homeserver" is not a homeserver URL/],
+    ['with a file: homeserver', { homeserver: 'file:///etc/passwd' }, /"homeserver" is not an http:\/\/ or https:\/\/ URL/],
+    ['with a javascript: homeserver', { homeserver: 'javascript:alert(1)' }, /"homeserver" is not an http:\/\/ or https:\/\/ URL/],
+    ['with a bare host as homeserver', { homeserver: 'hs.example' }, /"homeserver" is not an http:\/\/ or https:\/\/ URL/],
+    ['with a trailing slash', { homeserver: 'https://HS.example/' }, /"homeserver" is not written as mx writes it: write it as https:\/\/hs\.example/],
+    ['with a user ID without @', { ...good, userId: 'ann:hs.example' }, /"userId" is not a user ID \(a user ID starts with @/],
+    ['with a user ID without server name', { ...good, userId: '@ann' }, /"userId" is not a user ID \(missing ":server.name"/],
+    ['with an empty device ID', { ...good, deviceId: '' }, /"deviceId" is empty or holds control characters/],
+    ['with a device ID holding a line break', { ...good, deviceId: 'D\nE' }, /"deviceId" is empty or holds control characters/],
+    ['with a token of the wrong type', { ...good, accessToken: 7 }, /"accessToken" is not a string/],
+    ['with an empty token', { ...good, accessToken: '' }, /"accessToken" is empty or holds spaces or control characters/],
+    ['with a token holding a header', { ...good, accessToken: 'syt_SECRET\r\nX-Evil: 1' }, /"accessToken" is empty or holds spaces or control characters/],
+    ['with a refresh token holding a space', { ...good, refreshToken: 'syr SECRET' }, /"refreshToken" is empty or holds spaces/],
+    ['with a crypto key of 16 bytes', { ...good, cryptoKey: Buffer.from('SECRETSECRETSECR').toString('base64') }, /"cryptoKey" is not the base64 of 32 bytes/],
+    ['with a crypto key that is not base64', { ...good, cryptoKey: `SECRET${'!'.repeat(38)}=` }, /"cryptoKey" is not the base64 of 32 bytes/],
+    ['with an expiry that is not a number', { ...good, accessTokenExpiresAt: '2030' }, /"accessTokenExpiresAt" is not a number/],
+    ['with positions that are not strings', { ...good, positions: { tail: 1 } }, /"positions" is not an object of strings/],
+  ];
+
+  function writeStore(bad: unknown, badName = 'bad'): string {
+    mkdirSync(path.dirname(storeFile));
+    const text = JSON.stringify({ version: 1, defaultProfile: 'good', profiles: { [badName]: bad, good } });
+    writeFileSync(storeFile, text);
+    return text;
+  }
+
+  it.each(cases)('(%s) is an error naming it and the field, never a secret; the others stay usable and it stays as it was', async (_what, bad, message) => {
+    writeStore(bad);
+    const store = new ProfileStore(storeFile);
+    const data = await store.read();
+    expect(profileIn(data, 'good')).toEqual(good);
+    const err = (() => {
+      try {
+        profileIn(data, 'bad');
+      } catch (e) {
+        return e as LocalStateError;
+      }
+    })();
+    expect(err).toBeInstanceOf(LocalStateError);
+    expect(err!.exitCode).toBe(ExitCode.localState);
+    expect(err!.message).toMatch(message);
+    expect(err!.message).toMatch(new RegExp(`^The profile "bad" in ${storeFile.replace(/[.]/g, '\\.')} is damaged: .*fix it by hand, or remove it with mx profile rm bad\\.$`));
+    expect(err!.message).not.toMatch(/SECRET|\n/);
+    expect(damagedProfiles(data)).toEqual([err!.message]);
+
+    // An update of another profile writes the damaged one back as it was.
+    await store.update((d) => {
+      profileIn(d, 'good')!.positions = { tail: 's1' };
+      addProfile('x')(d);
+    });
+    const after = JSON.parse(readFileSync(storeFile, 'utf8'));
+    expect(after.profiles).toEqual({ bad, good: { ...good, positions: { tail: 's1' } }, x: { homeserver: 'https://x.example' } });
+    expect(after.defaultProfile).toBe('good');
+    // Removing it is the way out (besides fixing it by hand).
+    await store.update((d) => {
+      expect(removeDamagedProfile(d, 'bad')).toBe(true);
+    });
+    expect(Object.keys(JSON.parse(readFileSync(storeFile, 'utf8')).profiles)).toEqual(['good', 'x']);
+  });
+
+  it('(a name that is not a profile name) is reported with the name cut short, and kept', async () => {
+    const name = `a b${'x'.repeat(10_000)}`;
+    writeStore(good, name);
+    const store = new ProfileStore(storeFile);
+    const [problem] = damagedProfiles(await store.read());
+    expect(problem).toMatch(/^The profile "a bx{77}\.\.\. \(10003 characters\)" in .* is damaged: its name is not a profile name/);
+    expect(problem!.length).toBeLessThan(400);
+    await store.update(addProfile('x'));
+    expect(JSON.parse(readFileSync(storeFile, 'utf8')).profiles[name]).toEqual(good);
+  });
+
+  it('is not looked up through the prototype of the profiles object', async () => {
+    writeStore(good, 'other');
+    const data = await new ProfileStore(storeFile).read();
+    expect(profileIn(data, 'constructor')).toBeUndefined();
+    expect(profileIn(data, 'toString')).toBeUndefined();
   });
 });
 

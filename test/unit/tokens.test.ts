@@ -85,7 +85,7 @@ describe('refresh tokens', () => {
     t.pool.intercept({ path: WHOAMI }).reply(401, { errcode: 'M_UNKNOWN_TOKEN', error: 'expired', soft_logout: true }, JSON_HEADERS);
     t.pool.intercept({ path: REFRESH, method: 'POST' }).reply(401, { errcode: 'M_UNKNOWN_TOKEN', error: 'refresh token unknown', soft_logout: false }, JSON_HEADERS);
     expect(await t.run(['whoami'])).toBe(3);
-    expect(t.io.err()).toMatch(/can no longer be refreshed .*run mx login -p default/);
+    expect(t.io.err()).toMatch(/the login of profile \\"default\\" is gone: the server refused its refresh token .*run mx login -p default/);
     expect(t.stored()).toMatchObject({ homeserver: HS, userId: ME, deviceId: 'DEV', accessToken: 'old-access' });
 
     const hard = setup({ refreshToken: undefined });
@@ -93,6 +93,35 @@ describe('refresh tokens', () => {
     expect(await hard.run(['whoami'])).toBe(3);
     expect(hard.io.err()).toMatch(/the login is gone: run mx login -p default/);
     expect(hard.stored()).toMatchObject({ userId: ME, deviceId: 'DEV' });
+  });
+
+  // Synapse answers a refresh token already used (by another copy of the profile: a CI job's
+  // restored store, a copied folder) or expired with 403 M_FORBIDDEN.
+  it.each([
+    ['whoami', ['whoami']],
+    ['tail', ['tail', '--until-idle']],
+  ])('a refresh token spent elsewhere (403 M_FORBIDDEN) is a lost login: %s exits 3 naming mx login -p; the profile keeps its homeserver and user', async (_name, argv) => {
+    const t = setup({ accessTokenExpiresAt: NOW - 1 });
+    t.pool.intercept({ path: REFRESH, method: 'POST' }).reply(403, { errcode: 'M_FORBIDDEN', error: "refresh token isn't valid anymore" }, JSON_HEADERS);
+    expect(await t.run(argv)).toBe(3);
+    const lines = t.io.err().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).error).toEqual({
+      message: expect.stringMatching(/^the login of profile "default" is gone: the server refused its refresh token \(refresh the access token: refresh token isn't valid anymore \(M_FORBIDDEN\); another copy of this profile may have used it, or the device was logged out\): run mx login -p default$/),
+      exit_code: 3,
+      errcode: 'M_FORBIDDEN',
+      status: 403,
+    });
+    expect(t.io.requests()).toEqual([`POST ${REFRESH}`]);
+    expect(t.stored()).toMatchObject({ homeserver: HS, userId: ME, deviceId: 'DEV' });
+  });
+
+  it('logout of a login whose refresh token is spent forgets it here', async () => {
+    const t = setup({ accessTokenExpiresAt: NOW - 1 });
+    t.pool.intercept({ path: REFRESH, method: 'POST' }).reply(403, { errcode: 'M_FORBIDDEN', error: "refresh token isn't valid anymore" }, JSON_HEADERS);
+    expect(await t.run(['logout'])).toBe(0);
+    expect(t.io.err()).toMatch(/the server no longer knew this token/);
+    expect(t.stored()).toEqual({ homeserver: HS, userId: ME });
   });
 
   it('a token from MX_ACCESS_TOKEN is never refreshed, and says so when it expires', async () => {

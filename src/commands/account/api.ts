@@ -3,9 +3,11 @@ import { UsageError } from '../../errors.js';
 import { readJsonData } from '../../input.js';
 import { MatrixError } from '../../matrix/errors.js';
 import { matrixRawRequest, refuseDeepNesting, type MatrixClient, type Method, type RawAnswer } from '../../matrix/http.js';
+import { printable } from '../../matrix/identifiers.js';
 import { isEndlessStream, nextPageToken, pageTokenParameter } from '../../matrix/paging.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { writePrivateFile } from '../../output/files.js';
+import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 
 const METHODS: readonly Method[] = ['GET', 'POST', 'PUT', 'DELETE'];
@@ -47,8 +49,8 @@ export const apiCommand = defineCommand({
       .example('mx api GET /v1/media/download/example.org/abc --output-file cat.png', 'media bytes to a file'),
   validate(args): ApiOptions {
     const method = args.method.toUpperCase() as Method;
-    if (!METHODS.includes(method)) throw new UsageError(`method must be one of ${METHODS.join(', ')}, not "${args.method}"`);
-    if (!args.path.startsWith('/')) throw new UsageError(`path must start with / (like /v3/joined_rooms), not "${args.path}"`);
+    if (!METHODS.includes(method)) throw new UsageError(`method must be one of ${METHODS.join(', ')}, not "${printable(args.method)}"`);
+    if (!args.path.startsWith('/')) throw new UsageError(`path must start with / (like /v3/joined_rooms), not "${printable(args.path)}"`);
     if (args.outputFile === '') throw new UsageError('--output-file needs a file name');
     const [pathname, search = ''] = args.path.split(/\?(.*)/s, 2);
     const full = ROOTED_PATH.test(pathname!) ? pathname! : `/_matrix/client${pathname}`;
@@ -119,7 +121,7 @@ async function printAnswer(ctx: Context, opts: ApiOptions, answer: RawAnswer): P
 /** -f key=value (a string) or -F key=JSON (typed; what is not JSON stays a string). */
 function parseField(field: string, flag: string, typed: boolean): [string, unknown] {
   const eq = field.indexOf('=');
-  if (eq <= 0) throw new UsageError(`${flag} takes key=value, not "${field}"`);
+  if (eq <= 0) throw new UsageError(`${flag} takes key=value, not "${printable(field)}"`);
   const [key, value] = [field.slice(0, eq), field.slice(eq + 1)];
   if (!typed) return [key, value];
   try {
@@ -200,7 +202,7 @@ function isText(contentType: string): boolean {
 }
 
 async function anonymousClient(ctx: Context): Promise<MatrixClient> {
-  const fromProfile = async () => (await ctx.storeData()).profiles[await ctx.profileName()]?.homeserver;
+  const fromProfile = async () => profileIn(await ctx.storeData(), await ctx.profileName())?.homeserver;
   const baseUrl = ctx.explicitHomeserver() ?? (await fromProfile()) ?? ctx.configHomeserver();
   if (!baseUrl) throw new UsageError('no homeserver: pass --homeserver URL or set MX_HOMESERVER');
   return { ...ctx.plumbing(), baseUrl };

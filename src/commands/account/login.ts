@@ -1,13 +1,15 @@
 import type { Context } from '../../context.js';
 import { ExitCode, MxError, UsageError } from '../../errors.js';
-import { getLoginFlows, getTokenOwner, login, logout, type Session } from '../../matrix/account.js';
+import { getLoginFlows, getTokenOwner, login, type Session } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
 import type { MatrixClient } from '../../matrix/http.js';
-import { parseUserArgument } from '../../matrix/identifiers.js';
+import { parseUserArgument, printable } from '../../matrix/identifiers.js';
 import { openBrowser, ssoProviders, startSsoCallback } from '../../matrix/sso.js';
 import { withSpinner } from '../../output/spinner.js';
 import { readSecret, readSecretFromStdin } from '../../secrets.js';
-import { assertDeviceFree, assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { assertDeviceFree, assertProfileFree, saveNewSession, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { isTokenText } from '../../profiles/check.js';
+import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 
@@ -53,7 +55,7 @@ export const loginCommand = defineCommand({
   },
   async run(ctx, args) {
     const profileName = await ctx.profileName();
-    const profile = (await ctx.storeData()).profiles[profileName];
+    const profile = profileIn(await ctx.storeData(), profileName);
     // The profile's own user by its localpart (`mx login alice` after a logout elsewhere) is that user.
     const explicit = ctx.explicitHomeserver();
     const sameLocalpart = args.user !== undefined && !args.user.startsWith('@') && profile?.userId?.startsWith(`@${args.user}:`) &&
@@ -62,6 +64,7 @@ export const loginCommand = defineCommand({
     assertProfileFree(profile, profileName, user?.startsWith('@') ? user : undefined);
     const homeserver = await ctx.loginHomeserver(profileName, user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
+    await ctx.store.assertWritable('nothing was logged in');
 
     // Logging in again as the profile's user (logged out elsewhere, a session that ran out) comes
     // back on the profile's device: its encryption identity and room keys stay usable.
@@ -70,15 +73,12 @@ export const loginCommand = defineCommand({
     // Checked before the login too: logging in on another profile's device would end its session.
     if (deviceArgs.deviceId && user?.startsWith('@')) assertDeviceFree(await ctx.storeData(), profileName, homeserver, user, deviceArgs.deviceId);
     const session = args.withToken ? await adoptToken(ctx, client, user) : await loginWithFlow(ctx, client, deviceArgs, user);
-    let previous;
-    try {
-      previous = await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now());
-    } catch (error) {
-      // Signed in as someone other than the profile's user (SSO, a login token): the new device
-      // is not kept, so it is logged out rather than left behind on the server.
-      if (!args.withToken) await logout({ ...client, accessToken: session.access_token }, false).catch(() => {});
-      throw error;
-    }
+    // A new login that cannot be saved (signed in as someone other than the profile's user with
+    // SSO or a login token, a store that failed) is logged out again. An adopted token was made
+    // elsewhere: it is not mx's to log out.
+    const previous = args.withToken
+      ? await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now())
+      : await saveNewSession(client, ctx.store, profileName, session, ctx.io.now());
     await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
@@ -136,7 +136,7 @@ async function loginWithSso(ctx: Context, client: MatrixClient, args: LoginArgs,
     throw new MxError(`${client.baseUrl} offers no single sign-on (it offers: ${flows.map((f) => f.type).join(', ') || 'none'})`, ExitCode.auth);
   }
   if (args.idp !== undefined && providers.length > 0 && !providers.some((p) => p.id === args.idp)) {
-    throw new UsageError(`no identity provider "${args.idp}" on ${client.baseUrl}; it has: ${providers.map((p) => `${p.id} (${p.name})`).join(', ')}`);
+    throw new UsageError(`no identity provider "${printable(args.idp)}" on ${client.baseUrl}; it has: ${providers.map((p) => `${p.id} (${p.name})`).join(', ')}`);
   }
   const callback = await startSsoCallback(client.baseUrl, args.idp, args.ssoTimeout * 1000, ctx.io.signal);
   try {
@@ -152,6 +152,7 @@ async function loginWithSso(ctx: Context, client: MatrixClient, args: LoginArgs,
 /** --with-token: check an access token from stdin with whoami, then keep it. */
 async function adoptToken(ctx: Context, client: MatrixClient, user: string | undefined): Promise<Session> {
   const accessToken = await readSecretFromStdin(ctx.io, 'access token');
+  if (!isTokenText(accessToken)) throw new UsageError('the access token on stdin holds spaces or control characters: give the token alone');
   const owner = await getTokenOwner({ ...client, accessToken });
   if (user?.startsWith('@') && owner.user_id !== user) {
     throw new MxError(`that token belongs to ${owner.user_id}, not ${user}`, ExitCode.auth);

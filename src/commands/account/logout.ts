@@ -1,5 +1,6 @@
 import { logout } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
+import { LostLogin } from '../../profiles/tokens.js';
 import { defineCommand } from '../command.js';
 
 export const logoutCommand = defineCommand({
@@ -9,11 +10,12 @@ export const logoutCommand = defineCommand({
   async run(ctx, args) {
     const session = await ctx.session();
     const { client, profileName } = session;
+    await ctx.assertDeviceForgettable(session);
     try {
       await logout(client, args.all);
     } catch (error) {
       // Already invalid on the server: what is left to do is forget it here.
-      if (!(error instanceof MatrixError && error.errcode === 'M_UNKNOWN_TOKEN')) throw error;
+      if (!(error instanceof MatrixError && error.errcode === 'M_UNKNOWN_TOKEN') && !(error instanceof LostLogin)) throw error;
       ctx.warn('the server no longer knew this token');
     }
     // The device is gone on the server: its token and keys are of no more use.

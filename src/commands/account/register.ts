@@ -4,7 +4,8 @@ import { parseUserArgument } from '../../matrix/identifiers.js';
 import { withUserInteractiveAuth, type StageHandler } from '../../matrix/uia.js';
 import { readSecret } from '../../secrets.js';
 import { withSpinner } from '../../output/spinner.js';
-import { assertProfileFree, saveSession, sessionSummary } from '../../profiles/sessions.js';
+import { assertProfileFree, saveNewSession, sessionSummary } from '../../profiles/sessions.js';
+import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 
@@ -45,10 +46,11 @@ export const registerCommand = defineCommand({
   },
   async run(ctx, args) {
     const profileName = await ctx.profileName();
-    const existing = (await ctx.storeData()).profiles[profileName];
+    const existing = profileIn(await ctx.storeData(), profileName);
     assertProfileFree(existing, profileName, undefined);
     const homeserver = await ctx.loginHomeserver(profileName, args.user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
+    await ctx.store.assertWritable('nothing was registered');
 
     let session: Session;
     if (args.guest) {
@@ -65,7 +67,7 @@ export const registerCommand = defineCommand({
         withUserInteractiveAuth((auth) => register(client, auth ? { ...body, auth } : body), stageHandlers(token), explainMissing),
       );
     }
-    const previous = await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now(), args.guest ? { isGuest: true } : {});
+    const previous = await saveNewSession(client, ctx.store, profileName, session, ctx.io.now(), args.guest ? { isGuest: true } : {});
     await ctx.startEncryption(profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,

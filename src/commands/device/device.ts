@@ -89,6 +89,7 @@ const remove = defineCommand({
     if (deletesCurrent && !force) {
       throw new UsageError(`${current} is the device this profile uses: deleting it logs mx out (--force does that; mx logout is the usual way)`);
     }
+    if (deletesCurrent) await ctx.assertDeviceForgettable(session);
     const password = () => readSecret(ctx.io, { fromStdin: passwordStdin, envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin' });
     await withUserInteractiveAuth((auth) => deleteDevices(session.client, devices, auth), passwordStage(userId, password), explainMissingStages('deleting devices'));
     if (deletesCurrent) await ctx.forgetDevice(session);

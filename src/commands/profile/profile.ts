@@ -1,6 +1,7 @@
 import type { Context } from '../../context.js';
 import { ExitCode, MxError } from '../../errors.js';
-import type { Profile, StoreData } from '../../profiles/store.js';
+import { printable } from '../../matrix/identifiers.js';
+import { damagedProfiles, profileIn, removeDamagedProfile, type Profile, type StoreData } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 
 /** A profile as mx prints it: the token only when asked for. */
@@ -22,8 +23,8 @@ function describeProfile(name: string, profile: Profile, data: StoreData, showTo
 }
 
 function requireProfile(data: StoreData, name: string): Profile {
-  const profile = data.profiles[name];
-  if (!profile) throw new MxError(`no profile named "${name}" (mx profile list shows them)`, ExitCode.notFound);
+  const profile = profileIn(data, name);
+  if (!profile) throw new MxError(`no profile named "${printable(name)}" (mx profile list shows them)`, ExitCode.notFound);
   return profile;
 }
 
@@ -33,6 +34,8 @@ const list = defineCommand({
   describe: 'List profiles',
   async run(ctx) {
     const data = await ctx.storeData();
+    // A damaged profile is not listed, and said so: the others stay usable (see store.ts).
+    for (const problem of damagedProfiles(data)) ctx.warn(problem);
     const profiles = Object.entries(data.profiles).map(([name, p]) => describeProfile(name, p, data, false));
     await ctx.out.print(profiles, {
       table: {
@@ -83,14 +86,15 @@ const rm = defineCommand({
   builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   async run(ctx: Context, args) {
     const removed = await ctx.store.update((data) => {
-      const profile = requireProfile(data, args.name);
+      // A damaged profile goes as it is: none of its values (its device, its token) is trusted.
+      const profile = removeDamagedProfile(data, args.name) ? undefined : requireProfile(data, args.name);
       delete data.profiles[args.name];
       if (data.defaultProfile === args.name) delete data.defaultProfile;
       return profile;
     });
     // Without the profile, nothing can use the device's crypto store (its key was in the profile).
     ctx.retireDevice(removed);
-    if (removed.accessToken) ctx.warn(`the token of "${args.name}" was not logged out and stays valid on ${removed.homeserver}`);
+    if (removed?.accessToken) ctx.warn(`the token of "${args.name}" was not logged out and stays valid on ${removed.homeserver}`);
     await ctx.out.print({ removed: args.name }, { text: (r) => `Removed profile "${r.removed}"` });
   },
 });

@@ -1,6 +1,6 @@
 /** `mx room directory [SEARCH]` and `mx user search TERM`: finding rooms and people. */
 import { UsageError } from '../../errors.js';
-import { isServerName } from '../../matrix/identifiers.js';
+import { isServerName, printable } from '../../matrix/identifiers.js';
 import { searchUserDirectory } from '../../matrix/account.js';
 import { getPublicRooms } from '../../matrix/rooms.js';
 import { shown } from '../../output/safe-text.js';
@@ -16,7 +16,7 @@ export const roomDirectoryCommand = defineCommand({
       .option('limit', { type: 'number', describe: 'rooms per page (default 20)' })
       .option('all', { type: 'boolean', describe: 'follow the pages to the end' }),
   validate(args) {
-    if (args.server !== undefined && !isServerName(args.server)) throw new UsageError(`invalid --server "${args.server}": give a server name like example.org`);
+    if (args.server !== undefined && !isServerName(args.server)) throw new UsageError(`invalid --server "${printable(args.server)}": give a server name like example.org`);
     if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw new UsageError('--limit must be a whole number above 0');
     return { search: args.search, server: args.server, limit: args.limit ?? 20, all: Boolean(args.all) };
   },

@@ -5,7 +5,7 @@
  */
 import type { Context } from '../../context.js';
 import { ExitCode, MxError, UsageError } from '../../errors.js';
-import { parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
+import { parseRoomRef, parseUserId, printable } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { getRoomStateWithKey, moderateMember } from '../../matrix/rooms.js';
 import { setRoomStateWithKey } from '../../matrix/events.js';
@@ -126,7 +126,7 @@ function parseLevel(value: string): number | 'default' {
   if (named !== undefined) return named;
   if (value.toLowerCase() === 'default') return 'default';
   if (!/^-?\d+$/.test(value) || Math.abs(Number(value)) > MAX_LEVEL) {
-    throw new UsageError(`power level "${value}" is out of range: give a whole number between -${MAX_LEVEL} and ${MAX_LEVEL}, admin, moderator or default`);
+    throw new UsageError(`power level "${printable(value)}" is out of range: give a whole number between -${MAX_LEVEL} and ${MAX_LEVEL}, admin, moderator or default`);
   }
   return Number(value);
 }

@@ -116,7 +116,7 @@ export const tailCommand = defineCommand({
       ctx.warn(`no saved position "${opts.key}"${positionProfile ? ` in profile "${positionProfile}"` : ''}: starting from now`);
     }
 
-    const unwatch = ctx.io.stdoutIsTTY ? () => {} : watchReaderGone(ctx.io.stdout, () => stop.abort('EPIPE'));
+    const unwatch = ctx.io.stdoutIsTTY ? () => {} : watchReaderGone(ctx.io.stdout, ctx.io.env, () => stop.abort('EPIPE'));
     try {
       await tail.run();
     } finally {
