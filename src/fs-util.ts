@@ -206,10 +206,10 @@ export function ownFolderExists(dir: string): boolean {
 
 /**
  * Makes `dir` a private folder of mx's own: it and every folder between `root` and it are real
- * folders, not links (`root` itself may be one: a folder the user chose); missing ones are
- * created 0700, and an existing `dir` that others can open is narrowed to 0700: the crypto
- * store's folders are mx's own, and its values, though encrypted, are keys. One lstat per
- * folder when all is there.
+ * folders of the user mx runs as, not links nor another user's (`root` itself may be a link: a
+ * folder the user chose); missing ones are created 0700, and an existing `dir` that others can
+ * open is narrowed to 0700: the crypto store's folders are mx's own, and its values, though
+ * encrypted, are keys. One lstat per folder when all is there.
  */
 export function ensurePrivateDir(dir: string, root: string = path.dirname(dir)): void {
   const parts = path.relative(root, dir).split(path.sep);
@@ -224,6 +224,8 @@ export function ensurePrivateDir(dir: string, root: string = path.dirname(dir)):
         makeFolder(current);
       } else if (!stats.isDirectory()) {
         throw notOwn(current, stats, 'folder');
+      } else if (ownedByAnother(stats)) {
+        throw anotherUsers(current, stats);
       } else if (i === parts.length - 1 && stats.mode & 0o077) {
         makePrivate(current, 'folder');
       }
@@ -232,6 +234,24 @@ export function ensurePrivateDir(dir: string, root: string = path.dirname(dir)):
     if (err instanceof LocalStateError) throw err;
     throw new LocalStateError(`Cannot create the crypto store folder ${current}: ${errorMessage(err)}`, { cause: err });
   }
+}
+
+/** Whether a file or folder belongs to a user other than the one mx runs as. */
+function ownedByAnother(stats: Stats): boolean {
+  const self = process.getuid?.();
+  return self !== undefined && stats.uid !== self;
+}
+
+/**
+ * A folder of mx's of another user (made by `sudo mx`, a copied state folder) is not used: it
+ * fails at the first write for want of permission, or, as root, would get files its owner can
+ * no longer write.
+ */
+function anotherUsers(dir: string, stats: Stats): LocalStateError {
+  return new LocalStateError(
+    `${dir} belongs to another user (uid ${stats.uid}; mx runs as uid ${process.getuid!()}): mx uses only its own user's folders. ` +
+      'Run mx as that user, or give the folder to this one (chown -R)',
+  );
 }
 
 /** Creates a folder exactly 0700 (mkdir's mode is filtered by the umask); one made meanwhile by another process is checked instead. */

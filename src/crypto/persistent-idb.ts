@@ -43,7 +43,7 @@
  * than live data, the process holding it in memory rewrites it to a new file at the end of a
  * lock period, and other processes see the new file in the manifest.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fakeIndexedDb, loadFakeIndexedDb } from './fake-idb.js';
 import { LocalStateError, type MxError } from '../errors.js';
@@ -128,31 +128,16 @@ export interface PersistentIndexedDb {
 }
 
 export async function openPersistentIndexedDb(folder: string, options: PersistentIndexedDbOptions = {}): Promise<PersistentIndexedDb> {
+  const folderPath = path.resolve(folder);
+  // <state>/crypto/<id> (store-ref.ts): the store's folder and the one it is in are mx's own,
+  // and must be real folders of this user; the state folder above may be a link. Checked first,
+  // before this function's first await: a caller that reads files of the store meanwhile
+  // (CryptoSession.open) meets this error, the one that says what is wrong, first.
+  ensurePrivateDir(folderPath, path.dirname(path.dirname(folderPath)));
   await loadFakeIndexedDb();
   installHooks();
   preloadLockfile();
-  const folderPath = path.resolve(folder);
-  // <state>/crypto/<id> (store-ref.ts): the store's folder and the one it is in are mx's own,
-  // and must be real folders; the state folder above may be a link.
-  ensurePrivateDir(folderPath, path.dirname(path.dirname(folderPath)));
-  refuseOthersFolder(folderPath);
   return new PersistentIdb(folderPath, options);
-}
-
-/**
- * A store folder of another user (a store made by `sudo mx`, a copied state folder) is not
- * used: it would fail at the first write for want of permission, or, as root, leave files the
- * owner can no longer write.
- */
-function refuseOthersFolder(folder: string): void {
-  const owner = statSync(folder).uid;
-  const self = process.getuid?.();
-  if (self !== undefined && owner !== self) {
-    throw new LocalStateError(
-      `The crypto store ${folder} belongs to another user (uid ${owner}; mx runs as uid ${self}): mx uses only stores of the user it runs as. ` +
-        `Run mx as that user, or give the folder to this one (chown -R).`,
-    );
-  }
 }
 
 /** Defines the IndexedDB globals the WebAssembly glue uses (`instanceof IDBDatabase`, ...). */

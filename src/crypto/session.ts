@@ -103,18 +103,18 @@ export class CryptoSession {
   static async open(client: MatrixClient, ref: CryptoStoreRef, log: SessionLog, options: { catchUp?: boolean } = {}): Promise<CryptoSession> {
     const { debug } = log;
     const started = process.hrtime.bigint();
-    const pending = options.catchUp ? fetchCryptoSync(client, ref.folder) : undefined;
-    // Handled now, so that a failure while the engine loads is not an unhandled rejection.
-    pending?.catch(() => {});
     // Every session's first use is a lock period: its lock and its reading of other processes'
-    // changes overlap with the engine's WebAssembly compile (~10 ms off an encrypted send).
+    // changes overlap with the engine's WebAssembly compile (~10 ms off an encrypted send). The
+    // store's folder is checked first (a link, a file or another user's folder in its place).
     const opened = openPersistentIndexedDb(ref.folder, { onLockWait: log.notice }).then((idb) => {
       idb.lockAhead();
       return idb;
     });
-    // Thrown where it is awaited, below; a store refused at once (a full disk, a link or a file in
-    // its place) must not be an unhandled rejection while the engine loads.
+    const pending = options.catchUp ? fetchCryptoSync(client, ref.folder) : undefined;
+    // Both are thrown where they are awaited, below (the store's first); until then they must
+    // not be unhandled rejections while the engine loads.
     opened.catch(() => {});
+    pending?.catch(() => {});
     let sdk: CryptoSdk;
     try {
       sdk = await loadEngine(debug);
@@ -416,7 +416,7 @@ export function needsEngine(response: SyncResponse): boolean {
 }
 
 /** The crypto-only sync from this store's own position (a catch-up's is started early, while the engine loads). */
-function fetchCryptoSync(client: MatrixClient, folder: string, timeout = 0): Promise<SyncResponse> {
+async function fetchCryptoSync(client: MatrixClient, folder: string, timeout = 0): Promise<SyncResponse> {
   return sync(client, { since: readCryptoPosition(folder), timeout, filter: CRYPTO_ONLY_FILTER });
 }
 

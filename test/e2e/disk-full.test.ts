@@ -190,7 +190,7 @@ describe('a crypto store that cannot be used', () => {
     }
     rmSync(crypto, { recursive: true });
     writeFileSync(crypto, 'not a folder');
-    expectExit(await runMx(['send', roomId, 'hello'], opts), 8, /crypto.*not a directory/);
+    expectExit(await runMx(['send', roomId, 'hello'], opts), 8, /crypto is a file where mx keeps a folder of its own: remove it/);
   });
 });
 

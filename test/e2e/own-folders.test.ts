@@ -51,7 +51,9 @@ function plantLink(at: string): { assertUntouched(): void; restore(): void } {
 function expectRefused(result: MxResult, at: string): void {
   expect(result.code, describeResult(result.args, result)).toBe(8);
   const errors = parseJsonLines<{ error?: { message: string } }>(result.stderr).filter((line) => line.error);
-  expect(errors.map((line) => line.error!.message)).toEqual([`${at} is a symbolic link; mx does not follow links in its own folders: remove it`]);
+  // One error, naming the link (a login adds that nothing was logged in).
+  expect(errors).toHaveLength(1);
+  expect(errors[0]!.error!.message.startsWith(`${at} is a symbolic link; mx does not follow links in its own folders: remove it`), errors[0]!.error!.message).toBe(true);
 }
 
 /** A user with a crypto store that has sent into an encrypted room (so that its outbox folder exists). */
