@@ -1,7 +1,7 @@
 // Builds dist/ for bin/mx.js: dist/mx.cjs, one CommonJS bundle of src/cli.ts, and
 // dist/mx.cjs.cache, a V8 code cache for it; dist/lazy/*.cjs, the packages only some commands
-// load; dist/llhttp*.wasm, undici's HTTP parser. `node scripts/build.mjs --analyze` also prints
-// what is in the bundle, biggest first.
+// load; dist/llhttp*.wasm, undici's HTTP parser; dist/mx.1, the man page. `node scripts/build.mjs
+// --analyze` also prints what is in the bundle, biggest first.
 //
 // Why this shape (measured on Node 20; README.md, "Performance", has the figures):
 // - One file for what every command loads: Node resolves and reads one file instead of
@@ -25,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeMetafile, build } from 'esbuild';
 import { trainCodeCache } from './code-cache-training.mjs';
+import { writeManPage } from './man.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** The files that set V8 flags at run time, with src/v8-flags.ts's setV8Flags (see checkV8Flags). */
@@ -291,6 +292,9 @@ for (const [name, { files }] of Object.entries(VENDORED)) {
 // undici's HTTP parser, which the bundle reads from here (llhttpFromFiles).
 await writeFile(path.join(dist, 'llhttp-simd.wasm'), requireFromRoot('undici/lib/llhttp/llhttp_simd-wasm.js'));
 await writeFile(path.join(dist, 'llhttp.wasm'), requireFromRoot('undici/lib/llhttp/llhttp-wasm.js'));
+
+// The man page, made from the command definitions (scripts/man.mjs); package.json's `man` installs it.
+await writeManPage({ root, outfile: path.join(dist, 'mx.1'), version: packageVersion() });
 
 if (process.argv.includes('--analyze')) console.log(await analyzeMetafile(result.metafile));
 
