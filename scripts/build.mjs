@@ -4,7 +4,7 @@
 // mx needs at run time: an installed mx has no dependencies. `node scripts/build.mjs --analyze`
 // also prints what is in the bundle, biggest first.
 //
-// Why this shape (measured on Node 20; README.md, "Performance", has the figures):
+// Why this shape (measured on Node 20; docs/performance.md has the figures):
 // - One file for what every command loads: Node resolves and reads one file instead of
 //   hundreds. Packages that only some commands load, with `await import()` (ora, cli-table3,
 //   marked, mime, image-size, cosmiconfig, entities), are bundled into files of their own in

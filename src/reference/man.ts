@@ -23,7 +23,7 @@ const DESCRIPTION = [
   'Which profile a command uses: `-p NAME`, else `MX_PROFILE`, else the config file\'s `profile`, else the default profile (`mx profile use NAME`). `MX_HOMESERVER` with `MX_ACCESS_TOKEN` needs no profile and no file at all.',
 ];
 
-const SEE_ALSO = 'The README and docs/ (encryption, performance) of mx\'s source; the Matrix client-server API: https://spec.matrix.org';
+const SEE_ALSO = 'README.md and docs/ (commands, encryption, profiles, performance), in mx\'s package folder or its source; the Matrix client-server API: https://spec.matrix.org';
 
 export function manPage({ version, date }: ManPageOptions): string {
   const references = [...commands, COMPLETION_COMMAND].map((def) => commandReference(def));

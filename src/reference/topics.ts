@@ -26,7 +26,7 @@ export const ENVIRONMENT: Entry[] = [
   { name: '`MX_CACERT`', meaning: 'same as `--cacert`' },
   { name: '`MX_DEBUG=1`', meaning: 'same as `--debug`' },
   { name: '`MX_CONFIG_DIR`', meaning: 'one folder for both config and profile store (tests, CI)' },
-  { name: '`MX_CODE_CACHE=off`', meaning: 'start without the compiled-code cache (see Performance)' },
+  { name: '`MX_CODE_CACHE=off`', meaning: 'start without the compiled-code cache (see `docs/performance.md`)' },
   { name: '`XDG_CONFIG_HOME`, `XDG_STATE_HOME`', meaning: 'base folders (defaults `~/.config`, `~/.local/state`)' },
   { name: '`NO_COLOR`, `FORCE_COLOR`', meaning: 'colour off / on' },
   {

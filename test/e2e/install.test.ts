@@ -67,7 +67,7 @@ describe('a global install from the packed tarball', () => {
   it('installs mx alone, with what it runs from and no source maps', () => {
     expect(readdirSync(path.join(prefix, 'lib', 'node_modules'))).toEqual(['mx']);
     expect(existsSync(path.join(packageDir, 'node_modules'))).toBe(false);
-    expect(readdirSync(packageDir).sort()).toEqual(['README.md', 'bin', 'completions', 'dist', 'package.json']);
+    expect(readdirSync(packageDir).sort()).toEqual(['README.md', 'bin', 'completions', 'dist', 'docs', 'package.json']);
     const files = (readdirSync(path.join(packageDir, 'dist'), { recursive: true }) as string[]).sort();
     expect(files).toEqual(expect.arrayContaining(['mx.cjs', 'mx.cjs.cache', 'mx.1', 'THIRD-PARTY-LICENSES.txt', path.join('vendor', 'matrix-sdk-crypto-wasm', 'pkg', 'matrix_sdk_crypto_wasm_bg.wasm')]));
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
