@@ -16,6 +16,7 @@ import { Output } from './output/output.js';
 import { networkSettings } from './network-settings.js';
 import { loadConfig } from './profiles/config.js';
 import { resolvePaths } from './profiles/paths.js';
+import { needsNoFiles } from './session.js';
 import { VERSION } from './version.js';
 
 interface Selected {
@@ -56,10 +57,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const envOutputFormat = envOutput(io);
     const paths = resolvePaths(io.env, io.cwd);
     // MX_ACCESS_TOKEN with a homeserver needs no files, so none is read: no config (unless
-    // --config names one) and no profile store (Context.session).
-    const tokenOnly = Boolean(io.env.MX_ACCESS_TOKEN) && Boolean(global.homeserver || io.env.MX_HOMESERVER);
+    // --config names one) and no profile store (session.ts).
     const { config, filepath, warnings } =
-      tokenOnly && global.config === undefined
+      needsNoFiles(global, io.env) && global.config === undefined
         ? { config: {}, filepath: undefined, warnings: [] }
         : await loadConfig({ explicitPath: global.config, configDir: paths.configDir, cwd: io.cwd });
     const output = global.output ?? envOutputFormat ?? config.output;

@@ -55,7 +55,7 @@ export const typingCommand = defineCommand({
   async run(ctx, { room, timeoutMs }) {
     const session = await ctx.session();
     const roomId = await resolveRoom(session.client, room);
-    await setTyping(session.client, roomId, (await ctx.whoAmI(session)).userId, timeoutMs);
+    await setTyping(session.client, roomId, (await session.whoAmI()).userId, timeoutMs);
     await ctx.out.print({ room_id: roomId, typing: timeoutMs !== undefined, ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) }, {
       text: (r) => (r.typing ? `Typing in ${r.room_id} for ${r.timeout} ms` : `Stopped typing in ${r.room_id}`),
     });

@@ -5,7 +5,6 @@
  * again next time instead of losing them.
  */
 import { ExitCode, UsageError } from '../../errors.js';
-import { getTokenOwner } from '../../matrix/account.js';
 import { parseRoomRef } from '../../matrix/identifiers.js';
 import { filterParam, sync, type SyncFilter } from '../../matrix/sync.js';
 import { readPosition, savePosition, SYNC_POSITION_KEY } from '../../stream/positions.js';
@@ -14,6 +13,7 @@ import { roomRows } from '../../stream/sync-rows.js';
 import { defineCommand } from '../command.js';
 import { SyncCrypto } from '../../crypto/sync-crypto.js';
 import { resolveRoom } from '../../matrix/resolve.js';
+import { ownProfile } from '../../session.js';
 
 export const syncCommand = defineCommand({
   command: 'sync',
@@ -38,8 +38,9 @@ export const syncCommand = defineCommand({
   },
   async run(ctx, args) {
     const session = await ctx.session();
-    const { client, positionProfile } = session;
-    const userId = async () => session.profile?.userId ?? (await getTokenOwner(client)).user_id;
+    const { client } = session;
+    const positionProfile = ownProfile(session);
+    const userId = async () => (await session.whoAmI()).userId;
 
     const rooms = args.room?.length ? await Promise.all(args.room.map((room) => resolveRoom(client, room))) : undefined;
     const filter = await syncFilterParam(args.filter, args.limit, rooms, (f) => filterParam(client, f, userId));

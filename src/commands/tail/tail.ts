@@ -1,6 +1,5 @@
 /** `mx tail`: stream new events as they arrive, resuming where the last run stopped (engine: stream/tail.ts). */
 import { ExitCode, exitCodeForAbort, UsageError } from '../../errors.js';
-import { getTokenOwner } from '../../matrix/account.js';
 import type { MatrixClient } from '../../matrix/http.js';
 import { parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
@@ -13,6 +12,7 @@ import { attachmentSaver } from '../../stream/downloads.js';
 import { RoomLabels } from '../../stream/room-labels.js';
 import { Tail } from '../../stream/tail.js';
 import { defineCommand } from '../command.js';
+import { ownProfile } from '../../session.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TIMELINE_LIMIT = 50;
@@ -65,7 +65,7 @@ export const tailCommand = defineCommand({
   },
   async run(ctx, opts) {
     const session = await ctx.session();
-    const { positionProfile } = session;
+    const positionProfile = ownProfile(session);
     const stop = new AbortController();
     const signal = AbortSignal.any([ctx.io.signal, stop.signal]);
     const client: MatrixClient = { ...session.client, signal };
@@ -81,9 +81,8 @@ export const tailCommand = defineCommand({
         )
       : undefined;
     const filter: TailFilter = { rooms, types: opts.types, senders: opts.senders, include: opts.include, timelineLimit: opts.timelineLimit };
-    let userId = session.profile?.userId;
-    const whoAmI = async () => (userId ??= (await getTokenOwner(client)).user_id);
-    await whoAmI();
+    // Who the invites and the sync filter's "me" are: the token's user, not a stored profile's.
+    const { userId } = await session.whoAmI();
 
     const tail = new Tail({
       client,
@@ -91,8 +90,8 @@ export const tailCommand = defineCommand({
       out: ctx.out,
       sleep: ctx.io.sleep,
       filter,
-      userId: userId!,
-      syncFilter: await filterParam(client, buildSyncFilter(filter), whoAmI),
+      userId,
+      syncFilter: await filterParam(client, buildSyncFilter(filter), async () => userId),
       timeout: opts.timeout,
       count: opts.count,
       untilIdle: opts.untilIdle,
