@@ -18,6 +18,7 @@ import { loadConfig } from './profiles/config.js';
 import { resolvePaths } from './profiles/paths.js';
 import { needsNoFiles } from './session.js';
 import { VERSION } from './version.js';
+import { wholeNumber } from './flag-numbers.js';
 
 interface Selected {
   def: CommandDef<any, any>;
@@ -156,10 +157,7 @@ function pickGlobals(args: GlobalArgs): GlobalArgs {
 /** --retries, else MX_RETRIES: a whole number of retries, 0 to fail at the first error. */
 function retriesSetting(flag: number | undefined, io: Io): number | undefined {
   const raw = flag ?? (io.env.MX_RETRIES ? Number(io.env.MX_RETRIES) : undefined);
-  if (raw !== undefined && (!Number.isInteger(raw) || raw < 0 || raw > 100)) {
-    throw new UsageError(`${flag === undefined ? 'MX_RETRIES' : '--retries'} must be a whole number from 0 to 100`);
-  }
-  return raw;
+  return wholeNumber(raw, flag === undefined ? 'MX_RETRIES' : '--retries', { min: 0, max: 100 });
 }
 
 function envOutput(io: Io): OutputFormat | undefined {

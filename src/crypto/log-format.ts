@@ -25,8 +25,8 @@ const crc32 = (data: Uint8Array): number => (zlib ??= process.getBuiltinModule('
  */
 
 export const FILE_HEADER_LEN = 16;
-export const FRAME_HEADER_LEN = 12;
-export const FORMAT_VERSION = 1;
+const FRAME_HEADER_LEN = 12;
+const FORMAT_VERSION = 1;
 
 /** A record's payload may not exceed this; a larger length in a frame header is damage. */
 const MAX_PAYLOAD = 256 * 1024 * 1024;

@@ -72,7 +72,7 @@ const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 const MAX_STORE_BYTES = 8 * 1024 * 1024;
 const MAX_STORE_DEPTH = 32;
 
-export function emptyStore(): StoreData {
+function emptyStore(): StoreData {
   return { version: 1, profiles: {} };
 }
 

@@ -13,6 +13,7 @@ import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 import { startDeviceEncryption } from './device-encryption.js';
+import { seconds } from '../../flag-numbers.js';
 
 interface LoginArgs {
   user?: string;
@@ -51,7 +52,7 @@ export const loginCommand = defineCommand({
     if (args.user) parseUserArgument(args.user);
     if (args.user && args.sso) throw new UsageError('with --sso, the browser says who signs in: leave out the user name');
     if (args.idp !== undefined && !args.sso) throw new UsageError('--idp is for --sso');
-    if (!Number.isFinite(args.ssoTimeout) || args.ssoTimeout <= 0) throw new UsageError('--sso-timeout must be a number of seconds above 0');
+    seconds(args.ssoTimeout, '--sso-timeout', { min: 0, above: true });
     return args;
   },
   async run(ctx, args) {

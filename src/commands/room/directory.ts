@@ -5,6 +5,7 @@ import { searchUserDirectory } from '../../matrix/account.js';
 import { getPublicRooms } from '../../matrix/rooms.js';
 import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 export const roomDirectoryCommand = defineCommand({
   command: 'directory [search]',
@@ -17,7 +18,7 @@ export const roomDirectoryCommand = defineCommand({
       .option('all', { type: 'boolean', describe: 'follow the pages to the end' }),
   validate(args) {
     if (args.server !== undefined && !isServerName(args.server)) throw new UsageError(`invalid --server "${printable(args.server)}": give a server name like example.org`);
-    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw new UsageError('--limit must be a whole number above 0');
+    wholeNumber(args.limit, '--limit', { min: 1 });
     return { search: args.search, server: args.server, limit: args.limit ?? 20, all: Boolean(args.all) };
   },
   async run(ctx, { search, server, limit, all }) {
@@ -47,7 +48,7 @@ export const userSearchCommand = defineCommand({
   builder: (y) => y.positional('term', { type: 'string', demandOption: true }).option('limit', { type: 'number', describe: 'at most this many (default 20)' }),
   validate(args) {
     if (args.term.trim() === '') throw new UsageError('give a search term');
-    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw new UsageError('--limit must be a whole number above 0');
+    wholeNumber(args.limit, '--limit', { min: 1 });
     return { term: args.term, limit: args.limit ?? 20 };
   },
   async run(ctx, { term, limit }) {

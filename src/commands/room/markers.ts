@@ -6,6 +6,7 @@ import { getRoomEvents, setReadMarkers, setTyping } from '../../matrix/rooms.js'
 import { relatedEvent } from '../../messages/relations.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 export const readCommand = defineCommand({
   command: 'read <room> [event]',
@@ -47,9 +48,7 @@ export const typingCommand = defineCommand({
       .conflicts('stop', 'timeout'),
   validate(args) {
     parseRoomRef(args.room);
-    if (args.timeout !== undefined && (!Number.isInteger(args.timeout) || args.timeout < 1 || args.timeout > 600_000)) {
-      throw new UsageError('--timeout must be a whole number of ms between 1 and 600000');
-    }
+    wholeNumber(args.timeout, '--timeout', { min: 1, max: 600_000, unit: 'milliseconds' });
     return { room: args.room, timeoutMs: args.stop ? undefined : (args.timeout ?? DEFAULT_TYPING_MS) };
   },
   async run(ctx, { room, timeoutMs }) {

@@ -14,6 +14,7 @@ import { defineCommand } from '../command.js';
 import { SyncCrypto } from '../../crypto/sync-crypto.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { ownProfile } from '../../session.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 export const syncCommand = defineCommand({
   command: 'sync',
@@ -31,8 +32,8 @@ export const syncCommand = defineCommand({
       .conflicts('since', 'full')
       .example('mx sync | jq \'.rooms.join | keys\'', 'the rooms that changed since the last mx sync'),
   validate(args) {
-    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 0)) throw new UsageError('--limit must be a whole number');
-    if (!Number.isInteger(args.timeout) || args.timeout < 0) throw new UsageError('--timeout must be a whole number of milliseconds');
+    wholeNumber(args.limit, '--limit', { min: 0 });
+    wholeNumber(args.timeout, '--timeout', { min: 0, unit: 'milliseconds' });
     for (const room of args.room ?? []) parseRoomRef(room);
     return args;
   },

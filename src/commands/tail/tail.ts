@@ -13,6 +13,7 @@ import { RoomLabels } from '../../stream/room-labels.js';
 import { Tail } from '../../stream/tail.js';
 import { defineCommand } from '../command.js';
 import { ownProfile } from '../../session.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TIMELINE_LIMIT = 50;
@@ -47,12 +48,12 @@ export const tailCommand = defineCommand({
     if (args.download === '') throw new UsageError('--download needs a folder');
     return {
       rooms: args.room?.length ? args.room : undefined,
-      count: optionalInteger(args.count, '--count', 1),
-      maxRetries: optionalInteger(args.maxRetries, '--max-retries', 0),
-      keyWaitMs: optionalInteger(args.keyWait, '--key-wait', 0) ?? DEFAULT_KEY_WAIT_MS,
+      count: wholeNumber(args.count, '--count', { min: 1 }),
+      maxRetries: wholeNumber(args.maxRetries, '--max-retries', { min: 0 }),
+      keyWaitMs: wholeNumber(args.keyWait, '--key-wait', { min: 0 }) ?? DEFAULT_KEY_WAIT_MS,
       downloadDir: args.download,
-      timeout: optionalInteger(args.timeout, '--timeout', 0) ?? (args.untilIdle ? 0 : DEFAULT_TIMEOUT_MS),
-      timelineLimit: optionalInteger(args.limit, '--limit', 1) ?? DEFAULT_TIMELINE_LIMIT,
+      timeout: wholeNumber(args.timeout, '--timeout', { min: 0 }) ?? (args.untilIdle ? 0 : DEFAULT_TIMEOUT_MS),
+      timelineLimit: wholeNumber(args.limit, '--limit', { min: 1 }) ?? DEFAULT_TIMELINE_LIMIT,
       key: tailPositionKey(args.cursor),
       include: parseIncludes(args.include),
       types: parseTypePatterns(args.type),
@@ -124,9 +125,3 @@ export const tailCommand = defineCommand({
     return signal.aborted ? exitCodeForAbort(signal.reason) : ExitCode.ok;
   },
 });
-
-function optionalInteger(value: number | undefined, flag: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be a whole number of at least ${min}`);
-  return value;
-}
