@@ -5,7 +5,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../../src/file-lock.js';
-import { storeLock } from '../../src/crypto/persistent-idb.js';
+import { storeLock } from '../../src/durable-idb/persistent-idb.js';
 import { main } from '../../src/main.js';
 import { ProfileStore } from '../../src/profiles/store.js';
 import { fakeIo, tempDirMaker } from './fake-io.js';

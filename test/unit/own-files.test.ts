@@ -6,7 +6,7 @@ import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, open
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { keepCiphertext, pendingCiphertext } from '../../src/crypto/outbox.js';
-import { openPersistentIndexedDb, storeLock } from '../../src/crypto/persistent-idb.js';
+import { openPersistentIndexedDb, storeLock } from '../../src/durable-idb/persistent-idb.js';
 import { readCryptoPosition, saveCryptoPosition } from '../../src/crypto/position.js';
 import { saveBackupTarget } from '../../src/crypto/backup.js';
 import { cryptoStoreFolder, deleteCryptoStore } from '../../src/crypto/store-ref.js';

@@ -129,7 +129,7 @@ export interface PersistentIndexedDb {
 
 export async function openPersistentIndexedDb(folder: string, options: PersistentIndexedDbOptions = {}): Promise<PersistentIndexedDb> {
   const folderPath = path.resolve(folder);
-  // <state>/crypto/<id> (store-ref.ts): the store's folder and the one it is in are mx's own,
+  // <state>/crypto/<id> (src/crypto/store-ref.ts): the store's folder and the one it is in are mx's own,
   // and must be real folders of this user; the state folder above may be a link. Checked first,
   // before this function's first await: a caller that reads files of the store meanwhile
   // (CryptoSession.open) meets this error, the one that says what is wrong, first.
