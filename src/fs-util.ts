@@ -66,7 +66,7 @@ function refusal(file: string, err: unknown): unknown {
  * an existing file keeps its own). Throws a LocalStateError for a link or something other than
  * a file, and other errors (ENOENT, EEXIST of 'new') as they came.
  */
-export function openOwnFileSync(file: string, mode: OwnFileMode): { fd: number; stats: Stats } {
+function openOwnFileSync(file: string, mode: OwnFileMode): { fd: number; stats: Stats } {
   let fd: number;
   try {
     fd = openSync(file, OPEN_FLAGS[mode] | O_NOFOLLOW | O_NONBLOCK, 0o600);

@@ -17,7 +17,9 @@ import { Output } from './output/output.js';
 import { networkSettings } from './network-settings.js';
 import { loadConfig } from './profiles/config.js';
 import { resolvePaths } from './profiles/paths.js';
+import { needsNoFiles } from './session.js';
 import { VERSION } from './version.js';
+import { wholeNumber } from './flag-numbers.js';
 
 interface Selected {
   def: CommandDef<any, any>;
@@ -61,10 +63,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const envOutputFormat = envOutput(io);
     const paths = resolvePaths(io.env, io.cwd);
     // MX_ACCESS_TOKEN with a homeserver needs no files, so none is read: no config (unless
-    // --config names one) and no profile store (Context.session).
-    const tokenOnly = Boolean(io.env.MX_ACCESS_TOKEN) && Boolean(global.homeserver || io.env.MX_HOMESERVER);
+    // --config names one) and no profile store (session.ts).
     const { config, filepath, warnings } =
-      tokenOnly && global.config === undefined
+      needsNoFiles(global, io.env) && global.config === undefined
         ? { config: {}, filepath: undefined, warnings: [] }
         : await loadConfig({ explicitPath: global.config, configDir: paths.configDir, cwd: io.cwd });
     const output = global.output ?? envOutputFormat ?? config.output;
@@ -154,10 +155,7 @@ function pickGlobals(args: GlobalArgs): GlobalArgs {
 /** --retries, else MX_RETRIES: a whole number of retries, 0 to fail at the first error. */
 function retriesSetting(flag: number | undefined, io: Io): number | undefined {
   const raw = flag ?? (io.env.MX_RETRIES ? Number(io.env.MX_RETRIES) : undefined);
-  if (raw !== undefined && (!Number.isInteger(raw) || raw < 0 || raw > 100)) {
-    throw new UsageError(`${flag === undefined ? 'MX_RETRIES' : '--retries'} must be a whole number from 0 to 100`);
-  }
-  return raw;
+  return wholeNumber(raw, flag === undefined ? 'MX_RETRIES' : '--retries', { min: 0, max: 100 });
 }
 
 function envOutput(io: Io): OutputFormat | undefined {

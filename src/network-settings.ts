@@ -9,6 +9,7 @@ import { UsageError } from './errors.js';
 import { errorCode, errorMessage } from './fs-util.js';
 import { printable } from './matrix/identifiers.js';
 import type { MxConfig } from './profiles/config.js';
+import { seconds } from './flag-numbers.js';
 
 /** A connect that takes longer than this fails (about what browsers and curl allow). */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -53,7 +54,7 @@ function secondsSetting(
   config: MxConfig,
   names: { flag: string; env: string; config: 'max_time' | 'connect_timeout' },
 ): { ms: number; source: string } | undefined {
-  return seconds(flag, names.flag) ?? seconds(envNumber(env, names.env), names.env) ?? seconds(config[names.config], `config "${names.config}"`);
+  return limit(flag, names.flag) ?? limit(envNumber(env, names.env), names.env) ?? limit(config[names.config], `config "${names.config}"`);
 }
 
 /** The --cacert file, else MX_CACERT's, else the config's (relative to the config file, not to where mx runs). */
@@ -72,12 +73,9 @@ function envNumber(env: Record<string, string | undefined>, name: string): numbe
   return value;
 }
 
-function seconds(value: number | undefined, source: string): { ms: number; source: string } | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isFinite(value) || value < 0 || value > MAX_SECONDS) {
-    throw new UsageError(`${source} must be a number of seconds from 0 to ${MAX_SECONDS} (0: no limit), not ${value}`);
-  }
-  return { ms: Math.round(value * 1000), source };
+function limit(value: number | undefined, source: string): { ms: number; source: string } | undefined {
+  const ms = seconds(value, source, { min: 0, max: MAX_SECONDS, note: '0: no limit' });
+  return ms === undefined ? undefined : { ms, source };
 }
 
 /** The PEM certificates in `file`: a usage error (exit 2) when it has none or cannot be read. */

@@ -1,6 +1,6 @@
 import type { CommandDef } from './command.js';
 import { accountCommand } from './account/account.js';
-import { apiCommand } from './account/api.js';
+import { apiCommand } from './api/api.js';
 import { cryptoCommand } from './crypto/crypto.js';
 import { deviceCommand } from './device/device.js';
 import { downloadCommand } from './media/download.js';
@@ -13,8 +13,8 @@ import { profileCommand } from './profile/profile.js';
 import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.js';
 import { readCommand, typingCommand } from './room/markers.js';
 import { roomCommand } from './room/room.js';
-import { userCommand } from './room/directory.js';
-import { spaceCommand } from './room/space.js';
+import { userCommand } from './user/user.js';
+import { spaceCommand } from './space/space.js';
 import { reactCommand } from './send/react.js';
 import { redactCommand } from './send/redact.js';
 import { sendCommand } from './send/send.js';

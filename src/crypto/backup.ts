@@ -17,7 +17,7 @@ import { MatrixError } from '../matrix/errors.js';
 import { matrixRequest, type MatrixClient } from '../matrix/http.js';
 import { sendRequest, type LockedEngine } from './requests.js';
 
-export const BACKUP_ALGORITHM = 'm.megolm_backup.v1.curve25519-aes-sha2';
+const BACKUP_ALGORITHM = 'm.megolm_backup.v1.curve25519-aes-sha2';
 const V3 = '/_matrix/client/v3';
 const FILE = 'backup.json';
 
@@ -81,7 +81,7 @@ export async function saveBackupTarget(folder: string, target: BackupTarget): Pr
   await replaceFileAtomically(path.join(folder, FILE), JSON.stringify(target));
 }
 
-export function forgetBackupTarget(folder: string): void {
+function forgetBackupTarget(folder: string): void {
   rmSync(path.join(folder, FILE), { force: true });
 }
 

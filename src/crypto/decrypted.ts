@@ -28,7 +28,7 @@ export interface EncryptionInfo {
   message?: string;
 }
 
-export const UNDECRYPTABLE_REASONS = [
+const UNDECRYPTABLE_REASONS = [
   /** No key for its session has reached this device (not shared with it, or not yet). */
   'missing_key',
   /** The sender's device said it will not share the key (its code is in `message`). */

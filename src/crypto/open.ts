@@ -4,17 +4,14 @@
  * about), so it can neither encrypt nor decrypt.
  */
 import { ExitCode, MxError } from '../errors.js';
-import type { MatrixClient } from '../matrix/http.js';
 import type { Profile, ProfileStore } from '../profiles/store.js';
+import type { Session } from '../session.js';
 import { withNodeDefaultFlags } from '../v8-flags.js';
 import { CryptoSession } from './session.js';
 import { cryptoStoreFolder, decodeCryptoStoreKey, newCryptoStoreKey } from './store-ref.js';
 
 export interface CryptoOwner {
-  client: MatrixClient;
-  /** The profile whose login the client uses; undefined for MX_ACCESS_TOKEN alone. */
-  profileName: string | undefined;
-  profile: Profile | undefined;
+  session: Session;
   store: ProfileStore;
   stateDir: string;
   debug?: (line: string) => void;
@@ -23,32 +20,24 @@ export interface CryptoOwner {
   notice?: (message: string) => void;
 }
 
-/** Why a session cannot have a crypto store, or undefined when it can. */
-function noCryptoReason(owner: Pick<CryptoOwner, 'profileName' | 'profile' | 'client'>): string | undefined {
-  const { profile, profileName, client } = owner;
-  if (!profileName || !profile || profile.accessToken !== client.accessToken) {
-    return 'a session from MX_ACCESS_TOKEN has no encryption keys; use a profile (mx login) for encrypted rooms';
-  }
-  if (!profile.userId || !profile.deviceId) return `profile "${profileName}" has no device ID; log in again (mx login -p ${profileName})`;
-  return undefined;
-}
-
 /**
  * Opens the store (loading the engine). With `catchUp`, the session also catches up with the
  * to-device messages since the store's own position (what a send needs first) in its first
  * lock period: that sync is asked for while the engine loads, not after.
  */
 export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?: boolean } = {}): Promise<CryptoSession> {
-  const reason = noCryptoReason(owner);
-  if (reason) throw new MxError(reason, ExitCode.encryption);
+  const { session, store, stateDir } = owner;
+  if (session.kind !== 'profile') {
+    throw new MxError('a session from MX_ACCESS_TOKEN has no encryption keys; use a profile (mx login) for encrypted rooms', ExitCode.encryption);
+  }
+  const { profileName, profile, client } = session;
+  const { userId, deviceId } = profile;
+  if (!userId || !deviceId) throw new MxError(`profile "${profileName}" has no device ID; log in again (mx login -p ${profileName})`, ExitCode.encryption);
   loadCryptoBuiltins();
-  const { client, profile, profileName, store, stateDir } = owner;
-  const userId = profile!.userId!;
-  const deviceId = profile!.deviceId!;
   const folder = cryptoStoreFolder(stateDir, userId, deviceId);
   // A profile saved before mx had encryption has no key yet: it gets one now. (Whether the
   // device's keys on the server are this store's is checked when its machine is made: identity.ts.)
-  const key = profile!.cryptoKey ?? (await saveNewKey(store, profileName!, profile!));
+  const key = profile.cryptoKey ?? (await saveNewKey(store, profileName, profile));
   return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn, notice: owner.notice }, options);
 }
 

@@ -21,7 +21,7 @@ export interface LockedEngine {
 }
 
 /** The API call for one request of the engine (its body is JSON text already). */
-export function requestSpec(sdk: typeof Sdk, request: Outgoing): RequestSpec {
+function requestSpec(sdk: typeof Sdk, request: Outgoing): RequestSpec {
   const json = (body: string) => ({ data: Buffer.from(body, 'utf8'), contentType: 'application/json' });
   switch (request.type) {
     case sdk.RequestType.KeysUpload:

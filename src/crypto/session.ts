@@ -29,9 +29,11 @@ import { engineLogger, loadEngine, type CryptoSdk } from './engine.js';
 import { readBackupTarget, saveBackupTarget, uploadRoomKeys, type BackupTarget } from './backup.js';
 import { SenderTrust } from './sender-trust.js';
 import { checkDeviceIdentity } from './identity.js';
-import { openPersistentIndexedDb, type PersistentIndexedDb } from './persistent-idb.js';
+import { StoreDamaged } from '../durable-idb/log-format.js';
+import { openPersistentIndexedDb, type PersistentIndexedDb } from '../durable-idb/persistent-idb.js';
 import { forgetCiphertext, keepCiphertext, pendingCiphertext, sweepOutbox } from './outbox.js';
 import { readCryptoPosition, saveCryptoPosition } from './position.js';
+import { NEW_DEVICE_ADVICE } from './store-ref.js';
 import { processOutgoingRequests, sendRequest, type LockedEngine } from './requests.js';
 
 /** The name of the engine's databases inside the store folder (one store per folder). */
@@ -123,7 +125,7 @@ export class CryptoSession {
       await (await opened.catch(() => undefined))?.close();
       throw error;
     }
-    const idb = await opened;
+    const idb = await opened.catch(withNewDeviceAdvice);
     idb.installGlobals();
     debug?.(`crypto: engine loaded, store opened in ${elapsedMs(started)} ms`);
     const session = new CryptoSession(sdk, idb, ref, client, log);
@@ -337,7 +339,7 @@ export class CryptoSession {
       // Room keys this period received or made go to the key backup before the period ends.
       if (this.backingUp) await uploadRoomKeys(engine, this.ref.folder, this.log.warn);
       return value;
-    });
+    }).catch(withNewDeviceAdvice);
     if (caughtUp) await saveCryptoPosition(this.ref.folder, caughtUp.next_batch);
     this.debug?.(`crypto: store lock waited ${Number(held - asked) / 1e6 | 0} ms, held ${elapsedMs(held)} ms`);
     return result;
@@ -381,6 +383,11 @@ export class CryptoSession {
     this.tracked.clear();
     this.senders.reset();
   }
+}
+
+/** A damaged store's error, with what to do about it: a new device for the profile. */
+function withNewDeviceAdvice(error: unknown): never {
+  throw error instanceof StoreDamaged ? new LocalStateError(`${error.message} ${NEW_DEVICE_ADVICE}.`, { cause: error }) : error;
 }
 
 /** The engine could not open the store: with a key it was not made with, or it is damaged. */

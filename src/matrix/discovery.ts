@@ -5,7 +5,7 @@ import { normalizeHomeserverUrl } from './homeserver-url.js';
 import { matrixRequest, type MatrixClient } from './http.js';
 
 /** GET /_matrix/client/versions: the spec versions the server speaks. */
-export async function getVersions(client: MatrixClient): Promise<{ versions: string[] }> {
+async function getVersions(client: MatrixClient): Promise<{ versions: string[] }> {
   const answer = await matrixRequest<{ versions?: unknown }>(client, {
     method: 'GET', path: '/_matrix/client/versions', auth: false, idempotent: true, timeoutMs: 10_000,
     what: `check homeserver ${client.baseUrl}`,

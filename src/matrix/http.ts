@@ -110,7 +110,7 @@ export function encodePath(strings: TemplateStringsArray, ...params: string[]): 
   return strings.reduce((path, part, i) => path + part + (i < params.length ? encodeURIComponent(params[i]!) : ''), '');
 }
 
-export function buildUrl(baseUrl: string, path: string, query?: RequestSpec['query']): URL {
+function buildUrl(baseUrl: string, path: string, query?: RequestSpec['query']): URL {
   // Checked before any request: a file: or javascript: URL would fail in undici as a network
   // error, which is retried (a tail, for ever). It is a bad setting, not a bad network.
   const url = URL.canParse(baseUrl + path) ? new URL(baseUrl + path) : undefined;
@@ -125,7 +125,7 @@ export function buildUrl(baseUrl: string, path: string, query?: RequestSpec['que
   return url;
 }
 
-export function redactUrl(url: URL): string {
+function redactUrl(url: URL): string {
   const shown = new URL(url);
   for (const key of [...shown.searchParams.keys()]) {
     if (SECRET_PARAM.test(key)) shown.searchParams.set(key, 'REDACTED');

@@ -53,11 +53,7 @@ const ALIAS_LOCALPART = /^[^:\x00-\x1F\x7F]+$/;
 // Event types: namespaced identifiers such as m.room.message or com.example.thing.
 const EVENT_TYPE = /^[\x21-\x7E]+$/;
 
-/** `!opaque:server.name`, or the domain-less `!opaque` of room version 12. */
-export function isRoomId(value: string): boolean {
-  return roomIdProblem(value) === undefined;
-}
-
+/** What is wrong with a room ID (`!opaque:server.name`, or the domain-less `!opaque` of room version 12). */
 function roomIdProblem(value: string): string | undefined {
   if (!value.startsWith('!')) return 'a room ID starts with !';
   if (Buffer.byteLength(value) > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} bytes`;

@@ -146,7 +146,7 @@ export async function sync(client: MatrixClient, params: SyncParams, policy?: Re
 }
 
 /** POST /user/{userId}/filter: stores a filter and returns its ID (for filters too long for a URL). */
-export async function defineFilter(client: MatrixClient, userId: string, filter: SyncFilter): Promise<string> {
+async function defineFilter(client: MatrixClient, userId: string, filter: SyncFilter): Promise<string> {
   const answer = await matrixRequest<Record<string, unknown>>(client, {
     // Storing the same filter twice only makes a second ID: harmless, so safe to retry.
     method: 'POST', path: V3 + encodePath`/user/${userId}/filter`, body: filter, auth: true, idempotent: true,
@@ -156,7 +156,7 @@ export async function defineFilter(client: MatrixClient, userId: string, filter:
 }
 
 /** Inline filters longer than this go to the server first (URLs have practical limits). */
-export const MAX_INLINE_FILTER_LENGTH = 2_000;
+const MAX_INLINE_FILTER_LENGTH = 2_000;
 
 /** The `filter` query value for a filter: inline JSON, or the ID of an uploaded copy when too long. */
 export async function filterParam(client: MatrixClient, filter: SyncFilter, userId: () => Promise<string>): Promise<string> {

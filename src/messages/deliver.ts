@@ -112,7 +112,7 @@ export class RoomSender {
  * Who gets the room key: joined members, and invited ones unless the history visibility is
  * "joined" (an invitee may read from the invite on otherwise), as Element does.
  */
-export async function roomEncryptionSettings(client: MatrixClient, roomId: string, encryption: Record<string, unknown>): Promise<RoomEncryptionSettings> {
+async function roomEncryptionSettings(client: MatrixClient, roomId: string, encryption: Record<string, unknown>): Promise<RoomEncryptionSettings> {
   const [members, visibility] = await Promise.all([
     getMembersByRoom(client, roomId, undefined, 'leave'),
     getRoomStateWithKey(client, roomId, 'm.room.history_visibility'),

@@ -9,7 +9,7 @@ import { printable } from '../matrix/identifiers.js';
 
 /** URL-safe characters only (RFC 3986 "unreserved"), so the ID is the same on the wire. */
 const TXN_ID = /^[A-Za-z0-9._~-]+$/;
-export const MAX_TXN_ID_LENGTH = 100;
+const MAX_TXN_ID_LENGTH = 100;
 
 /** Checks a user-given --txn-id. */
 export function parseTxnId(value: string): string {

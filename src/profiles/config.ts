@@ -29,7 +29,7 @@ export interface LoadedConfig {
 }
 
 /** Looked for, in this order, in the config folder (see paths.ts). */
-export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'] as const;
+const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'] as const;
 
 /**
  * A config holds a handful of settings. A file far larger, or a value that expands to far more

@@ -21,7 +21,7 @@ export function assertProfileFree(profile: Profile | undefined, profileName: str
 }
 
 /** A device another profile has: a login that met it must not log it out (that would end the other profile's session). */
-export class DeviceInUseError extends MxError {}
+class DeviceInUseError extends MxError {}
 
 /**
  * One device, one profile. A device's crypto store (its identity and room keys) is opened with

@@ -1,8 +1,8 @@
 import { statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from '../errors.js';
-import { errorCode, errorMessage, lockWaitNotice, lstatOwnFile, makePrivate, ownFolderExists, readOwnFile, replaceFileAtomically } from '../fs-util.js';
+import { acquireLock, type HeldLock } from '../file-lock.js';
+import { errorMessage, lstatOwnFile, makePrivate, readOwnFile, replaceFileAtomically } from '../fs-util.js';
 import { printable } from '../matrix/identifiers.js';
 import { profileProblem, storeProblem } from './check.js';
 import { isValidProfileName } from './select.js';
@@ -72,7 +72,7 @@ const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 const MAX_STORE_BYTES = 8 * 1024 * 1024;
 const MAX_STORE_DEPTH = 32;
 
-export function emptyStore(): StoreData {
+function emptyStore(): StoreData {
   return { version: 1, profiles: {} };
 }
 
@@ -216,62 +216,19 @@ export class ProfileStore {
     }
   }
 
-  /**
-   * proper-lockfile's lock is a `<file>.lock` folder (mkdir is atomic, also on NFS) whose
-   * mtime the holder refreshes; one not refreshed for staleMs is taken over. We poll for it
-   * ourselves instead of using its `retries` so the wait has an exact deadline, with short
-   * randomized sleeps so that many waiting processes do not retry in lockstep. A link (or a
-   * file) in the lock folder's place is refused: proper-lockfile would wait for it, or fail.
-   * Imported lazily: it costs ~20 ms and installs exit handlers, and only writers need it.
-   */
-  private async lock(): Promise<{ assertHeld(): void; release(): Promise<void> }> {
-    const { default: lockfile } = await import('proper-lockfile');
-    const lockPath = `${this.storeFile}.lock`;
-    let compromised: Error | undefined;
-    const deadline = Date.now() + this.lockTimeoutMs;
-    const noteWait = lockWaitNotice(`the profile store ${this.storeFile}`, this.staleMs, this.onLockWait);
-    for (;;) {
-      try {
-        const release = await lockfile.lock(this.storeFile, {
-          lockfilePath: lockPath,
-          realpath: false, // the store file may not exist yet
-          stale: this.staleMs,
-          update: Math.max(1000, this.staleMs / 4),
-          retries: 0,
-          // The default throws asynchronously (an uncaught exception). Instead, remember it and
-          // refuse to write: another process may have taken the lock over.
-          onCompromised: (err) => {
-            compromised = err;
-          },
-        });
-        return {
-          assertHeld: () => {
-            if (compromised) {
-              throw new LocalStateError(
-                `Lost the lock on the profile store ${this.storeFile} (${compromised.message}); nothing was written. Run the command again.`,
-                { cause: compromised },
-              );
-            }
-          },
-          release: () => release().catch(() => {}), // already released when compromised
-        };
-      } catch (err) {
-        // Something is there (ELOCKED), or proper-lockfile could not rmdir it as stale (ENOTDIR).
-        if (errorCode(err) === 'ELOCKED' || errorCode(err) === 'ENOTDIR') ownFolderExists(lockPath);
-        if (errorCode(err) !== 'ELOCKED') {
-          throw new LocalStateError(`Cannot lock the profile store ${this.storeFile}: ${errorMessage(err)}`, { cause: err });
-        }
-        if (Date.now() >= deadline) {
-          throw new LocalStateError(
-            `Timed out after ${Math.round(this.lockTimeoutMs / 1000)}s waiting for the lock on the profile store ${this.storeFile}: ` +
-              `another mx process may hold it. If none is running, remove ${lockPath}.`,
-          );
-        }
-        noteWait();
-        await sleep(10 + Math.random() * 40);
-      }
-    }
+  /** The store's inter-process lock (src/file-lock.ts), taken only by writers. */
+  private lock(): Promise<HeldLock> {
+    return acquireLock({
+      what: `the profile store ${this.storeFile}`,
+      file: this.storeFile,
+      lockPath: `${this.storeFile}.lock`,
+      staleMs: this.staleMs,
+      timeoutMs: this.lockTimeoutMs,
+      unsaved: 'nothing was written',
+      onWait: this.onLockWait,
+    });
   }
+
 }
 
 /** The permission bits of a folder, or undefined when it does not exist (yet). */

@@ -203,6 +203,13 @@ const cases: Case[] = [
   { argv: ['account', 'displayname', ' '], code: USAGE, message: /not empty/ },
   { argv: ['room', 'directory', '--server', 'bad server'], code: USAGE, message: /invalid --server/ },
   { argv: ['room', 'directory', '--limit', '0'], code: USAGE, message: /--limit must be/ },
+  // Whole numbers and durations, said one way wherever they come from
+  { argv: ['tail', '--key-wait', '1.5'], code: USAGE, message: /^--key-wait must be a whole number of at least 0$/ },
+  { argv: ['sync', '--timeout', '2.5'], code: USAGE, message: /^--timeout must be a whole number of milliseconds of at least 0$/ },
+  { argv: ['typing', ROOM, '--timeout', '600001'], code: USAGE, message: /^--timeout must be a whole number of milliseconds from 1 to 600000$/ },
+  { argv: ['user', 'search', 'x', '--limit', '-3'], code: USAGE, message: /^--limit must be a whole number of at least 1$/ },
+  { argv: ['whoami'], env: { MX_RETRIES: '2.5' }, code: USAGE, message: /^MX_RETRIES must be a whole number from 0 to 100$/ },
+  { argv: ['login', '--sso', '--sso-timeout', '-1'], code: USAGE, message: /^--sso-timeout must be a number of seconds above 0, not -1$/ },
   { argv: ['user', 'search', ' '], code: USAGE, message: /give a search term/ },
   { argv: ['room', 'create', '--space', '--encrypted'], code: USAGE, message: /a space is neither/ },
   { argv: ['space', 'add', ROOM, 'nope'], code: USAGE, message: /room/ },

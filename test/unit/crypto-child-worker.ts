@@ -7,9 +7,9 @@
  *   encrypt <folder> <count>        encrypts in !room:x as @bob:x, printing each Megolm index
  */
 import * as sdk from '@matrix-org/matrix-sdk-crypto-wasm';
-import { openPersistentIndexedDb } from '../../src/crypto/persistent-idb.js';
+import { openPersistentIndexedDb } from '../../src/durable-idb/persistent-idb.js';
 import { encrypt as encryptEvent, megolmIndex } from './crypto-olm-harness.js';
-import type { IdbDatabase, IdbFactory, IdbRequest, IdbTransaction } from '../../src/crypto/idb-types.js';
+import type { IdbDatabase, IdbFactory, IdbRequest, IdbTransaction } from '../../src/durable-idb/idb-types.js';
 
 const [mode, folder, ...rest] = process.argv.slice(2);
 

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadFakeIndexedDb } from '../../src/crypto/fake-idb.js';
+import { loadFakeIndexedDb } from '../../src/durable-idb/fake-idb.js';
 import * as fake from 'fake-indexeddb';
-import { checkFakeIndexedDbInternals } from '../../src/crypto/fake-idb-internals.js';
-import { installHooks } from '../../src/crypto/idb-hooks.js';
+import { checkFakeIndexedDbInternals } from '../../src/durable-idb/fake-idb-internals.js';
+import { installHooks } from '../../src/durable-idb/idb-hooks.js';
 
 // The crypto store reaches into fake-indexeddb's internals (src/crypto/fake-idb-internals.ts) and
 // patches its public prototypes (src/crypto/idb-hooks.ts). These tests fail when an upgrade of

@@ -1,5 +1,5 @@
 /** Promise helpers over the IndexedDB API, for the crypto store tests. */
-import type { IdbFactory, IdbRequest } from '../../src/crypto/idb-types.js';
+import type { IdbFactory, IdbRequest } from '../../src/durable-idb/idb-types.js';
 
 // The tests use more of the API than src/crypto/idb-types.ts describes; loosely typed on purpose.
 export type Store = any;

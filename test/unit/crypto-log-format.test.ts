@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadFakeIndexedDb } from '../../src/crypto/fake-idb.js';
+import { loadFakeIndexedDb } from '../../src/durable-idb/fake-idb.js';
 import { LocalStateError } from '../../src/errors.js';
-import { checkFileHeader, FILE_HEADER_LEN, fileHeader, frame, readFrames } from '../../src/crypto/log-format.js';
-import { canonicalKey, keyId } from '../../src/crypto/store-log.js';
+import { checkFileHeader, FILE_HEADER_LEN, fileHeader, frame, readFrames } from '../../src/durable-idb/log-format.js';
+import { canonicalKey, keyId } from '../../src/durable-idb/store-log.js';
 
 const recs = [frame(Buffer.from('first')), frame(Buffer.from('second record')), frame(Buffer.from('third'))];
 const all = Buffer.concat(recs);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPersistentIndexedDb } from '../../src/crypto/persistent-idb.js';
+import { openPersistentIndexedDb } from '../../src/durable-idb/persistent-idb.js';
 import { bundleForChildProcess } from './bundle-module.js';
 import { get, keys, openDb } from './crypto-idb-helpers.js';
 import { FakeServer, openMachine, sdk, shareRoomKey } from './crypto-olm-harness.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPersistentIndexedDb, type PersistentIndexedDb } from '../../src/crypto/persistent-idb.js';
+import { openPersistentIndexedDb, type PersistentIndexedDb } from '../../src/durable-idb/persistent-idb.js';
 import { decrypt, encrypt, FakeServer, megolmIndex, openMachine, receive, sdk, shareRoomKey } from './crypto-olm-harness.js';
 
 // The real engine on the persisted store. Each PersistentIndexedDb stands for one mx process

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode, LocalStateError } from '../../src/errors.js';
-import { openPersistentIndexedDb, type PersistentIndexedDb, type PersistentIndexedDbOptions } from '../../src/crypto/persistent-idb.js';
+import { openPersistentIndexedDb, type PersistentIndexedDb, type PersistentIndexedDbOptions } from '../../src/durable-idb/persistent-idb.js';
 import { IDBKeyRange } from 'fake-indexeddb';
-import { frame } from '../../src/crypto/log-format.js';
+import { frame } from '../../src/durable-idb/log-format.js';
 import { done, get, getAll, keys, openDb, req, write, type Db } from './crypto-idb-helpers.js';
 
 let dir: string;

@@ -4,7 +4,8 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { describe, expect, it } from 'vitest';
-import { acquireLock } from '../../src/crypto/file-lock.js';
+import { acquireLock } from '../../src/file-lock.js';
+import { storeLock } from '../../src/durable-idb/persistent-idb.js';
 import { main } from '../../src/main.js';
 import { ProfileStore } from '../../src/profiles/store.js';
 import { fakeIo, tempDirMaker } from './fake-io.js';
@@ -67,7 +68,7 @@ describe('a crypto store', () => {
     const folder = tempDir();
     plantDeadLock(path.join(folder, 'lock'));
     const notices: string[] = [];
-    const lock = await acquireLock(folder, 2000, 10_000, (m) => notices.push(m));
+    const lock = await acquireLock(storeLock(folder, { staleMs: 2000, timeoutMs: 10_000, onWait: (m) => notices.push(m) }));
     await lock.release();
     expect(notices).toEqual([
       `waiting for the lock on the crypto store ${folder} (held by another mx process, or left by one that was killed; a stale lock is taken over after 2 s)`,
@@ -78,7 +79,7 @@ describe('a crypto store', () => {
     const folder = tempDir();
     await holdBriefly(path.join(folder, 'MANIFEST'), path.join(folder, 'lock'), 300);
     const notices: string[] = [];
-    const lock = await acquireLock(folder, 10_000, 10_000, (m) => notices.push(m));
+    const lock = await acquireLock(storeLock(folder, { staleMs: 10_000, timeoutMs: 10_000, onWait: (m) => notices.push(m) }));
     await lock.release();
     expect(notices).toEqual([]);
   });

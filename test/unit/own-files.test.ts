@@ -2,15 +2,15 @@
 // should be): what a link points to is never written, truncated, chmodded, locked or deleted.
 // Each store, through the interfaces the commands use (the primitives: no-follow.test.ts).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { keepCiphertext, pendingCiphertext } from '../../src/crypto/outbox.js';
-import { openPersistentIndexedDb } from '../../src/crypto/persistent-idb.js';
+import { openPersistentIndexedDb, storeLock } from '../../src/durable-idb/persistent-idb.js';
 import { readCryptoPosition, saveCryptoPosition } from '../../src/crypto/position.js';
 import { saveBackupTarget } from '../../src/crypto/backup.js';
 import { cryptoStoreFolder, deleteCryptoStore } from '../../src/crypto/store-ref.js';
-import { acquireLock } from '../../src/crypto/file-lock.js';
+import { acquireLock } from '../../src/file-lock.js';
 import { ExitCode, MxError } from '../../src/errors.js';
 import { main } from '../../src/main.js';
 import { openPrivateFile } from '../../src/output/files.js';
@@ -105,7 +105,7 @@ describe('a crypto store', () => {
     it.each(linkPlants)('%s', async (_name, plant) => {
       const folder = await seededStore();
       const file = at(folder);
-      execFileSync('rm', [file]);
+      rmSync(file, { force: true }); // lock.owner is there only while a lock is held
       const planted = plant(file);
       await expectRefused(file, planted, () => writeToStore(folder));
     }, 10_000);
@@ -115,7 +115,7 @@ describe('a crypto store', () => {
     const folder = await seededStore();
     const planted = plant(path.join(folder, 'lock'));
     if (planted.target) utimesSync(planted.target, new Date(2001, 0, 1), new Date(2001, 0, 1));
-    await expectRefused(path.join(folder, 'lock'), planted, () => acquireLock(folder, 2000, 3000));
+    await expectRefused(path.join(folder, 'lock'), planted, () => acquireLock(storeLock(folder, { staleMs: 2000, timeoutMs: 3000 })));
   });
 
   it.each([

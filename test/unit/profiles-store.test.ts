@@ -410,12 +410,45 @@ describe('across processes', () => {
     });
     holder.child.kill('SIGKILL');
     await holder.exited;
-    expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json.lock']);
+    // The lock, and the owner token it checks before each write, left by the killed holder.
+    expect(readdirSync(path.dirname(storeFile)).sort()).toEqual(['profiles.json.lock', 'profiles.json.lock.owner']);
 
     // Taken over once stale (2 s after the last refresh); the bound only turns a hang into an error.
     await new ProfileStore(storeFile, { staleMs: 2000, lockTimeoutMs: 20_000 }).update(addProfile('survivor'));
     expect(Object.keys((await new ProfileStore(storeFile).read()).profiles)).toEqual(['survivor']);
     expect(readdirSync(path.dirname(storeFile))).toEqual(['profiles.json']);
+  }, 30_000);
+
+  it('a holder paused past the stale time finds its lock taken over when it resumes, and writes nothing', async () => {
+    // A holder stopped (SIGSTOP, a suspended laptop) while it holds the lock, as it could be in
+    // the middle of refreshing a token over the network, wakes up after another took over and
+    // then goes on to write.
+    const script = `
+      const { ProfileStore } = await import(process.env.BUNDLE);
+      try {
+        await new ProfileStore(process.env.STORE, { staleMs: 2000 }).update(async (d) => {
+          d.profiles.sleeper = { homeserver: 'https://stale' };
+          process.stdout.write('HOLDING\\n');
+          const { existsSync } = await import('node:fs');
+          while (!existsSync(process.env.WAKE)) await new Promise((r) => setTimeout(r, 20));
+        });
+        process.stdout.write('WROTE\\n');
+      } catch (error) {
+        process.stdout.write('REFUSED ' + error.message + '\\n');
+      }`;
+    const wake = path.join(dir, 'wake');
+    const holder = runNode(script, { WAKE: wake });
+    await new Promise<void>((resolve, reject) => {
+      holder.child.stdout.on('data', () => holder.stdout().includes('HOLDING') && resolve());
+      void holder.exited.then((r) => reject(new Error(`holder exited early: ${r.stderr}`)));
+    });
+    holder.child.kill('SIGSTOP');
+    await new ProfileStore(storeFile, { staleMs: 2000, lockTimeoutMs: 20_000 }).update(addProfile('awake'));
+    writeFileSync(wake, '');
+    holder.child.kill('SIGCONT');
+    const { stdout, stderr } = await holder.exited;
+    expect(stdout, stderr).toMatch(/REFUSED Lost the lock on the profile store .*nothing was written/);
+    expect(Object.keys((await new ProfileStore(storeFile).read()).profiles)).toEqual(['awake']);
   }, 30_000);
 });
 

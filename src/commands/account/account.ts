@@ -14,7 +14,7 @@ const displayname = defineCommand({
   },
   async run(ctx, { name }) {
     const session = await ctx.session();
-    const { userId } = await ctx.whoAmI(session);
+    const { userId } = await session.whoAmI();
     if (name !== undefined) await setProfileField(session.client, userId, 'displayname', name);
     const now = name ?? (await getProfileField(session.client, userId, 'displayname'));
     await ctx.out.print({ user_id: userId, displayname: now ?? null }, { text: (r) => r.displayname ?? '(none)' });
@@ -27,7 +27,7 @@ const avatar = defineCommand({
   builder: (y) => y.positional('file', { type: 'string', describe: 'an image file' }),
   async run(ctx, args) {
     const session = await ctx.session();
-    const { userId } = await ctx.whoAmI(session);
+    const { userId } = await session.whoAmI();
     let url: string | undefined;
     if (args.file !== undefined) {
       const file = await readLocalFile(ctx.io.cwd, args.file);

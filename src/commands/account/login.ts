@@ -12,6 +12,8 @@ import { isTokenText } from '../../profiles/check.js';
 import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
+import { startDeviceEncryption } from './device-encryption.js';
+import { seconds } from '../../flag-numbers.js';
 
 interface LoginArgs {
   user?: string;
@@ -50,19 +52,19 @@ export const loginCommand = defineCommand({
     if (args.user) parseUserArgument(args.user);
     if (args.user && args.sso) throw new UsageError('with --sso, the browser says who signs in: leave out the user name');
     if (args.idp !== undefined && !args.sso) throw new UsageError('--idp is for --sso');
-    if (!Number.isFinite(args.ssoTimeout) || args.ssoTimeout <= 0) throw new UsageError('--sso-timeout must be a number of seconds above 0');
+    seconds(args.ssoTimeout, '--sso-timeout', { min: 0, above: true });
     return args;
   },
   async run(ctx, args) {
-    const profileName = await ctx.profileName();
+    const profileName = await ctx.sessions.profileName();
     const profile = profileIn(await ctx.storeData(), profileName);
     // The profile's own user by its localpart (`mx login alice` after a logout elsewhere) is that user.
-    const explicit = ctx.explicitHomeserver();
+    const explicit = ctx.sessions.explicitHomeserver();
     const sameLocalpart = args.user !== undefined && !args.user.startsWith('@') && profile?.userId?.startsWith(`@${args.user}:`) &&
       (explicit === undefined || explicit === profile.homeserver);
     const user = sameLocalpart ? profile!.userId : (args.user ?? profile?.userId);
     assertProfileFree(profile, profileName, user?.startsWith('@') ? user : undefined);
-    const homeserver = await ctx.loginHomeserver(profileName, user);
+    const homeserver = await ctx.sessions.loginHomeserver(profileName, user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
     await ctx.store.assertWritable('nothing was logged in');
 
@@ -79,7 +81,7 @@ export const loginCommand = defineCommand({
     const previous = args.withToken
       ? await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now())
       : await saveNewSession(client, ctx.store, profileName, session, ctx.io.now());
-    await ctx.startEncryption(profileName, previous);
+    await startDeviceEncryption(ctx, profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
     });

@@ -2,6 +2,8 @@ import { logout } from '../../matrix/account.js';
 import { MatrixError } from '../../matrix/errors.js';
 import { LostLogin } from '../../profiles/tokens.js';
 import { defineCommand } from '../command.js';
+import { assertDeviceForgettable, forgetDevice } from '../device/forget.js';
+import { ownProfile } from '../../session.js';
 
 export const logoutCommand = defineCommand({
   command: 'logout',
@@ -9,8 +11,8 @@ export const logoutCommand = defineCommand({
   builder: (y) => y.option('all', { type: 'boolean', default: false, describe: "log out all of the user's devices" }),
   async run(ctx, args) {
     const session = await ctx.session();
-    const { client, profileName } = session;
-    await ctx.assertDeviceForgettable(session);
+    const { client } = session;
+    await assertDeviceForgettable(ctx, session);
     try {
       await logout(client, args.all);
     } catch (error) {
@@ -19,9 +21,9 @@ export const logoutCommand = defineCommand({
       ctx.warn('the server no longer knew this token');
     }
     // The device is gone on the server: its token and keys are of no more use.
-    await ctx.forgetDevice(session);
+    await forgetDevice(ctx, session);
     await ctx.out.print(
-      { logged_out: true, all_devices: args.all, profile: profileName ?? null },
+      { logged_out: true, all_devices: args.all, profile: ownProfile(session) ?? null },
       { text: (r) => `Logged out${r.all_devices ? ' of all devices' : ''}${r.profile ? ` (profile "${r.profile}")` : ''}` },
     );
   },

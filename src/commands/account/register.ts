@@ -8,6 +8,7 @@ import { assertProfileFree, saveNewSession, sessionSummary } from '../../profile
 import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
+import { startDeviceEncryption } from './device-encryption.js';
 
 /** The UIA stages mx can complete for registration. */
 function stageHandlers(registrationToken: string | undefined): Record<string, StageHandler> {
@@ -45,10 +46,10 @@ export const registerCommand = defineCommand({
     return { ...args, localpart: args.user ? parseUserArgument(args.user).localpart : undefined };
   },
   async run(ctx, args) {
-    const profileName = await ctx.profileName();
+    const profileName = await ctx.sessions.profileName();
     const existing = profileIn(await ctx.storeData(), profileName);
     assertProfileFree(existing, profileName, undefined);
-    const homeserver = await ctx.loginHomeserver(profileName, args.user);
+    const homeserver = await ctx.sessions.loginHomeserver(profileName, args.user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
     await ctx.store.assertWritable('nothing was registered');
 
@@ -68,7 +69,7 @@ export const registerCommand = defineCommand({
       );
     }
     const previous = await saveNewSession(client, ctx.store, profileName, session, ctx.io.now(), args.guest ? { isGuest: true } : {});
-    await ctx.startEncryption(profileName, previous);
+    await startDeviceEncryption(ctx, profileName, previous);
     await ctx.out.print(sessionSummary(profileName, homeserver, session), {
       text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
     });

@@ -1,5 +1,6 @@
 /** `mx device list | rename | delete`: the user's devices (spec: "Device Management"). */
-import type { AuthedSession, Context } from '../../context.js';
+import type { Context } from '../../context.js';
+import type { Session } from '../../session.js';
 import { ExitCode, MxError, UsageError } from '../../errors.js';
 import { deleteDevices, getDevices, renameDevice } from '../../matrix/devices.js';
 import { explainMissingStages, passwordStage, withUserInteractiveAuth } from '../../matrix/uia.js';
@@ -8,9 +9,10 @@ import { dateOf } from '../../output/event-summary.js';
 import { readSecret } from '../../secrets.js';
 import { defineCommand } from '../command.js';
 import { PASSWORD_STDIN_OPTION } from '../options.js';
+import { assertDeviceForgettable, forgetDevice } from './forget.js';
 
 /** Cross-signing of the user's devices, or undefined when this session has no crypto store to ask. */
-async function crossSigned(ctx: Context, session: AuthedSession): Promise<Map<string, boolean> | undefined> {
+async function crossSigned(ctx: Context, session: Session): Promise<Map<string, boolean> | undefined> {
   try {
     return await ownDevicesCrossSigned(await ctx.crypto(session));
   } catch (error) {
@@ -25,7 +27,7 @@ const list = defineCommand({
   describe: 'List your devices: ID, name, last seen, whether you cross-signed them (this one marked *)',
   async run(ctx) {
     const session = await ctx.session();
-    const [devices, owner, signed] = await Promise.all([getDevices(session.client), ctx.whoAmI(session), crossSigned(ctx, session)]);
+    const [devices, owner, signed] = await Promise.all([getDevices(session.client), session.whoAmI(), crossSigned(ctx, session)]);
     const rows = devices
       .map((d) => ({
         device_id: d.device_id,
@@ -84,15 +86,15 @@ const remove = defineCommand({
   },
   async run(ctx, { devices, force, passwordStdin }) {
     const session = await ctx.session();
-    const { userId, deviceId: current } = await ctx.whoAmI(session);
+    const { userId, deviceId: current } = await session.whoAmI();
     const deletesCurrent = current !== undefined && devices.includes(current);
     if (deletesCurrent && !force) {
       throw new UsageError(`${current} is the device this profile uses: deleting it logs mx out (--force does that; mx logout is the usual way)`);
     }
-    if (deletesCurrent) await ctx.assertDeviceForgettable(session);
+    if (deletesCurrent) await assertDeviceForgettable(ctx, session);
     const password = () => readSecret(ctx.io, { fromStdin: passwordStdin, envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin' });
     await withUserInteractiveAuth((auth) => deleteDevices(session.client, devices, auth), passwordStage(userId, password), explainMissingStages('deleting devices'));
-    if (deletesCurrent) await ctx.forgetDevice(session);
+    if (deletesCurrent) await forgetDevice(ctx, session);
     await ctx.out.print({ deleted: devices, logged_out: deletesCurrent }, {
       text: (r) => `Deleted ${r.deleted.join(', ')}${r.logged_out ? ' (this profile is logged out now: mx login logs in again)' : ''}`,
     });

@@ -3,6 +3,7 @@ import { ExitCode, MxError } from '../../errors.js';
 import { printable } from '../../matrix/identifiers.js';
 import { damagedProfiles, profileIn, removeDamagedProfile, type Profile, type StoreData } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
+import { retireDevice } from '../device/forget.js';
 
 /** A profile as mx prints it: the token only when asked for. */
 function describeProfile(name: string, profile: Profile, data: StoreData, showToken: boolean) {
@@ -54,7 +55,7 @@ const show = defineCommand({
       .positional('name', { type: 'string' })
       .option('show-token', { type: 'boolean', default: false, describe: 'include the access token in the output' }),
   async run(ctx, args) {
-    const name = args.name ?? (await ctx.profileName());
+    const name = args.name ?? (await ctx.sessions.profileName());
     const data = await ctx.storeData();
     const profile = describeProfile(name, requireProfile(data, name), data, args.showToken);
     await ctx.out.print(profile, {
@@ -93,7 +94,7 @@ const rm = defineCommand({
       return profile;
     });
     // Without the profile, nothing can use the device's crypto store (its key was in the profile).
-    ctx.retireDevice(removed);
+    retireDevice(ctx, removed);
     if (removed?.accessToken) ctx.warn(`the token of "${args.name}" was not logged out and stays valid on ${removed.homeserver}`);
     await ctx.out.print({ removed: args.name }, { text: (r) => `Removed profile "${r.removed}"` });
   },

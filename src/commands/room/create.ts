@@ -55,7 +55,7 @@ export const roomCreateCommand = defineCommand({
       }
       throw error;
     }
-    const me = async () => (await ctx.whoAmI(session)).userId;
+    const me = async () => (await session.whoAmI()).userId;
     // As Element does: a direct chat is listed as one through the creator's m.direct.
     if (body.is_direct) await recordDirectRoom(client, await me(), roomId, body.invite ?? []);
     // The alias's server is the creator's.

@@ -1,10 +1,10 @@
-/** `mx room directory [SEARCH]` and `mx user search TERM`: finding rooms and people. */
+/** `mx room directory [SEARCH]`: finding public rooms. */
 import { UsageError } from '../../errors.js';
 import { isServerName, printable } from '../../matrix/identifiers.js';
-import { searchUserDirectory } from '../../matrix/account.js';
 import { getPublicRooms } from '../../matrix/rooms.js';
 import { shown } from '../../output/safe-text.js';
 import { defineCommand } from '../command.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 export const roomDirectoryCommand = defineCommand({
   command: 'directory [search]',
@@ -17,7 +17,7 @@ export const roomDirectoryCommand = defineCommand({
       .option('all', { type: 'boolean', describe: 'follow the pages to the end' }),
   validate(args) {
     if (args.server !== undefined && !isServerName(args.server)) throw new UsageError(`invalid --server "${printable(args.server)}": give a server name like example.org`);
-    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw new UsageError('--limit must be a whole number above 0');
+    wholeNumber(args.limit, '--limit', { min: 1 });
     return { search: args.search, server: args.server, limit: args.limit ?? 20, all: Boolean(args.all) };
   },
   async run(ctx, { search, server, limit, all }) {
@@ -39,28 +39,4 @@ export const roomDirectoryCommand = defineCommand({
       since = next;
     } while (since !== undefined);
   },
-});
-
-export const userSearchCommand = defineCommand({
-  command: 'search <term>',
-  describe: 'Search the user directory (users you share a room with, or public ones, as the server allows)',
-  builder: (y) => y.positional('term', { type: 'string', demandOption: true }).option('limit', { type: 'number', describe: 'at most this many (default 20)' }),
-  validate(args) {
-    if (args.term.trim() === '') throw new UsageError('give a search term');
-    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) throw new UsageError('--limit must be a whole number above 0');
-    return { term: args.term, limit: args.limit ?? 20 };
-  },
-  async run(ctx, { term, limit }) {
-    const { client } = await ctx.session();
-    const { results, limited } = await searchUserDirectory(client, term, limit);
-    const users = results.map((u) => ({ user_id: u.user_id, display_name: u.display_name ?? null, avatar_url: u.avatar_url ?? null }));
-    await ctx.out.print(users, { table: { head: ['USER', 'DISPLAY NAME'], rows: (all) => all.map((u) => [u.user_id, u.display_name ?? '']) } });
-    if (limited) ctx.out.notice(`more users match: raise --limit (${limit})`, { limited: true });
-  },
-});
-
-export const userCommand = defineCommand({
-  command: 'user',
-  describe: 'Users: search the directory',
-  subcommands: [userSearchCommand],
 });

@@ -6,6 +6,7 @@ import { getRoomEvents, setReadMarkers, setTyping } from '../../matrix/rooms.js'
 import { relatedEvent } from '../../messages/relations.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 export const readCommand = defineCommand({
   command: 'read <room> [event]',
@@ -47,15 +48,13 @@ export const typingCommand = defineCommand({
       .conflicts('stop', 'timeout'),
   validate(args) {
     parseRoomRef(args.room);
-    if (args.timeout !== undefined && (!Number.isInteger(args.timeout) || args.timeout < 1 || args.timeout > 600_000)) {
-      throw new UsageError('--timeout must be a whole number of ms between 1 and 600000');
-    }
+    wholeNumber(args.timeout, '--timeout', { min: 1, max: 600_000, unit: 'milliseconds' });
     return { room: args.room, timeoutMs: args.stop ? undefined : (args.timeout ?? DEFAULT_TYPING_MS) };
   },
   async run(ctx, { room, timeoutMs }) {
     const session = await ctx.session();
     const roomId = await resolveRoom(session.client, room);
-    await setTyping(session.client, roomId, (await ctx.whoAmI(session)).userId, timeoutMs);
+    await setTyping(session.client, roomId, (await session.whoAmI()).userId, timeoutMs);
     await ctx.out.print({ room_id: roomId, typing: timeoutMs !== undefined, ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) }, {
       text: (r) => (r.typing ? `Typing in ${r.room_id} for ${r.timeout} ms` : `Stopped typing in ${r.room_id}`),
     });

@@ -1,4 +1,3 @@
-import { UsageError } from '../../errors.js';
 import { parseEventType, parseRoomRef } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { getRoomEvents, type ClientEvent } from '../../matrix/rooms.js';
@@ -7,6 +6,7 @@ import { SyncCrypto } from '../../crypto/sync-crypto.js';
 import { matchesTypes, serverTypes } from '../../stream/filter.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 /** The server caps pages (Synapse at 1000); --all pages through with this size. */
 const ALL_PAGE_SIZE = 250;
@@ -24,9 +24,7 @@ export const roomMessagesCommand = defineCommand({
       .option('all', { type: 'boolean', describe: 'follow the pages until the history is exhausted' })
       .option('type', { type: 'string', array: true, describe: 'only events of this type (repeatable; * wildcards)' }),
   validate(args) {
-    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1)) {
-      throw new UsageError('--limit must be a whole number above 0');
-    }
+    wholeNumber(args.limit, '--limit', { min: 1 });
     parseRoomRef(args.room);
     const types = args.type?.map((type) => (type.includes('*') ? type : parseEventType(type)));
     return {

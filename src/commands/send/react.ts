@@ -7,6 +7,7 @@ import { relatedEvent } from '../../messages/relations.js';
 import { newTxnId, parseTxnId } from '../../messages/txn.js';
 import { defineCommand } from '../command.js';
 import { ROOM_POSITIONAL } from '../options.js';
+import { sessionSender } from './session-sender.js';
 
 export const reactCommand = defineCommand({
   command: 'react <room> <event> <key>',
@@ -29,7 +30,7 @@ export const reactCommand = defineCommand({
     await relatedEvent(session.client, roomId, eventId, 'react to');
     const content = { 'm.relates_to': { rel_type: 'm.annotation', event_id: eventId, key } };
     try {
-      const sent = await ctx.roomSender(session, { roomId, eventType: 'm.reaction' }).send(content, txnId ?? newTxnId(ctx.io.now()));
+      const sent = await sessionSender(ctx, session, { roomId, eventType: 'm.reaction' }).send(content, txnId ?? newTxnId(ctx.io.now()));
       await ctx.out.print({ ...sent, relates_to: eventId, key }, { text: (r) => r.event_id });
     } catch (error) {
       if (error instanceof MatrixError && error.errcode === 'M_DUPLICATE_ANNOTATION') {

@@ -2,7 +2,8 @@
  * `mx send ROOM [TEXT]`: one message (or any event) to a room, printed as its event ID.
  * Never syncs and never touches a profile's stream positions: a send only sends.
  */
-import type { AuthedSession, Context } from '../../context.js';
+import type { Context } from '../../context.js';
+import type { Session } from '../../session.js';
 import { UsageError } from '../../errors.js';
 import { parseEventId, parseEventType, parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
 import { readJsonData, readStdin } from '../../input.js';
@@ -18,6 +19,7 @@ import { fileContent, largestFileContent, readLocalFile, sourceUri, uploadFile }
 import { sendLines } from '../../messages/lines.js';
 import { planRelation, withRelation, type RelationFlags } from '../../messages/relations.js';
 import { newTxnId, parseTxnId } from '../../messages/txn.js';
+import { sessionSender } from './session-sender.js';
 
 /** The arguments after validation: types, txn ID and msgtype checked. */
 interface SendOptions extends SendArgs {
@@ -135,7 +137,7 @@ export const sendCommand = defineCommand({
     const session = await ctx.session();
     const sender = await roomSender(ctx, session, args.room, { eventType, stateKey: args.stateKey });
     // The related events are looked up (and checked) before anything is uploaded or sent.
-    const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await ctx.whoAmI(session)).userId, args.relation));
+    const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await session.whoAmI()).userId, args.relation));
     let contentUri: string | undefined;
     let encryption: RoomEncryption;
     if (file) {
@@ -200,7 +202,7 @@ async function sendLinesCommand(ctx: Context, args: SendOptions, txnBase: string
   const options = await textOptions(args, args.msgtype);
   const session = await ctx.session();
   const sender = await roomSender(ctx, session, args.room, { eventType: args.eventType });
-  const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await ctx.whoAmI(session)).userId, args.relation));
+  const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await session.whoAmI()).userId, args.relation));
   await sendLines({
     io: ctx.io,
     sender,
@@ -217,16 +219,16 @@ async function sendLinesCommand(ctx: Context, args: SendOptions, txnBase: string
  * Sends to ROOM: a room ID, an alias (resolved), or a user ID (the direct chat with that user,
  * made when there is none), encrypting where the room is encrypted.
  */
-async function roomSender(ctx: Context, session: AuthedSession, room: string, target: Omit<Target, 'roomId'>): Promise<RoomSender> {
+async function roomSender(ctx: Context, session: Session, room: string, target: Omit<Target, 'roomId'>): Promise<RoomSender> {
   let roomId: string;
   if (room.startsWith('@')) {
-    const direct = await directRoomWith(session.client, (await ctx.whoAmI(session)).userId, room);
+    const direct = await directRoomWith(session.client, (await session.whoAmI()).userId, room);
     if (direct.created) ctx.out.notice(`started a direct chat with ${room}: ${direct.roomId}`, { room_id: direct.roomId });
     roomId = direct.roomId;
   } else {
     roomId = await resolveRoom(session.client, room);
   }
-  return ctx.roomSender(session, { ...target, roomId });
+  return sessionSender(ctx, session, { ...target, roomId });
 }
 
 /** `echo text | mx send ROOM -`: the line break echo adds is not part of the message. */

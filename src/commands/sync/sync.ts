@@ -5,7 +5,6 @@
  * again next time instead of losing them.
  */
 import { ExitCode, UsageError } from '../../errors.js';
-import { getTokenOwner } from '../../matrix/account.js';
 import { parseRoomRef } from '../../matrix/identifiers.js';
 import { filterParam, sync, type SyncFilter } from '../../matrix/sync.js';
 import { readPosition, savePosition, SYNC_POSITION_KEY } from '../../stream/positions.js';
@@ -14,6 +13,8 @@ import { roomRows } from '../../stream/sync-rows.js';
 import { defineCommand } from '../command.js';
 import { SyncCrypto } from '../../crypto/sync-crypto.js';
 import { resolveRoom } from '../../matrix/resolve.js';
+import { ownProfile } from '../../session.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 export const syncCommand = defineCommand({
   command: 'sync',
@@ -31,15 +32,16 @@ export const syncCommand = defineCommand({
       .conflicts('since', 'full')
       .example('mx sync | jq \'.rooms.join | keys\'', 'the rooms that changed since the last mx sync'),
   validate(args) {
-    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 0)) throw new UsageError('--limit must be a whole number');
-    if (!Number.isInteger(args.timeout) || args.timeout < 0) throw new UsageError('--timeout must be a whole number of milliseconds');
+    wholeNumber(args.limit, '--limit', { min: 0 });
+    wholeNumber(args.timeout, '--timeout', { min: 0, unit: 'milliseconds' });
     for (const room of args.room ?? []) parseRoomRef(room);
     return args;
   },
   async run(ctx, args) {
     const session = await ctx.session();
-    const { client, positionProfile } = session;
-    const userId = async () => session.profile?.userId ?? (await getTokenOwner(client)).user_id;
+    const { client } = session;
+    const positionProfile = ownProfile(session);
+    const userId = async () => (await session.whoAmI()).userId;
 
     const rooms = args.room?.length ? await Promise.all(args.room.map((room) => resolveRoom(client, room))) : undefined;
     const filter = await syncFilterParam(args.filter, args.limit, rooms, (f) => filterParam(client, f, userId));

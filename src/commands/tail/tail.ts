@@ -1,6 +1,5 @@
 /** `mx tail`: stream new events as they arrive, resuming where the last run stopped (engine: stream/tail.ts). */
 import { ExitCode, exitCodeForAbort, UsageError } from '../../errors.js';
-import { getTokenOwner } from '../../matrix/account.js';
 import type { MatrixClient } from '../../matrix/http.js';
 import { parseRoomRef, parseUserId } from '../../matrix/identifiers.js';
 import { resolveRoom } from '../../matrix/resolve.js';
@@ -13,6 +12,8 @@ import { attachmentSaver } from '../../stream/downloads.js';
 import { RoomLabels } from '../../stream/room-labels.js';
 import { Tail } from '../../stream/tail.js';
 import { defineCommand } from '../command.js';
+import { ownProfile } from '../../session.js';
+import { wholeNumber } from '../../flag-numbers.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TIMELINE_LIMIT = 50;
@@ -47,12 +48,12 @@ export const tailCommand = defineCommand({
     if (args.download === '') throw new UsageError('--download needs a folder');
     return {
       rooms: args.room?.length ? args.room : undefined,
-      count: optionalInteger(args.count, '--count', 1),
-      maxRetries: optionalInteger(args.maxRetries, '--max-retries', 0),
-      keyWaitMs: optionalInteger(args.keyWait, '--key-wait', 0) ?? DEFAULT_KEY_WAIT_MS,
+      count: wholeNumber(args.count, '--count', { min: 1 }),
+      maxRetries: wholeNumber(args.maxRetries, '--max-retries', { min: 0 }),
+      keyWaitMs: wholeNumber(args.keyWait, '--key-wait', { min: 0 }) ?? DEFAULT_KEY_WAIT_MS,
       downloadDir: args.download,
-      timeout: optionalInteger(args.timeout, '--timeout', 0) ?? (args.untilIdle ? 0 : DEFAULT_TIMEOUT_MS),
-      timelineLimit: optionalInteger(args.limit, '--limit', 1) ?? DEFAULT_TIMELINE_LIMIT,
+      timeout: wholeNumber(args.timeout, '--timeout', { min: 0 }) ?? (args.untilIdle ? 0 : DEFAULT_TIMEOUT_MS),
+      timelineLimit: wholeNumber(args.limit, '--limit', { min: 1 }) ?? DEFAULT_TIMELINE_LIMIT,
       key: tailPositionKey(args.cursor),
       include: parseIncludes(args.include),
       types: parseTypePatterns(args.type),
@@ -65,7 +66,7 @@ export const tailCommand = defineCommand({
   },
   async run(ctx, opts) {
     const session = await ctx.session();
-    const { positionProfile } = session;
+    const positionProfile = ownProfile(session);
     const stop = new AbortController();
     const signal = AbortSignal.any([ctx.io.signal, stop.signal]);
     const client: MatrixClient = { ...session.client, signal };
@@ -81,9 +82,8 @@ export const tailCommand = defineCommand({
         )
       : undefined;
     const filter: TailFilter = { rooms, types: opts.types, senders: opts.senders, include: opts.include, timelineLimit: opts.timelineLimit };
-    let userId = session.profile?.userId;
-    const whoAmI = async () => (userId ??= (await getTokenOwner(client)).user_id);
-    await whoAmI();
+    // Who the invites and the sync filter's "me" are: the token's user, not a stored profile's.
+    const { userId } = await session.whoAmI();
 
     const tail = new Tail({
       client,
@@ -91,8 +91,8 @@ export const tailCommand = defineCommand({
       out: ctx.out,
       sleep: ctx.io.sleep,
       filter,
-      userId: userId!,
-      syncFilter: await filterParam(client, buildSyncFilter(filter), whoAmI),
+      userId,
+      syncFilter: await filterParam(client, buildSyncFilter(filter), async () => userId),
       timeout: opts.timeout,
       count: opts.count,
       untilIdle: opts.untilIdle,
@@ -125,9 +125,3 @@ export const tailCommand = defineCommand({
     return signal.aborted ? exitCodeForAbort(signal.reason) : ExitCode.ok;
   },
 });
-
-function optionalInteger(value: number | undefined, flag: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be a whole number of at least ${min}`);
-  return value;
-}

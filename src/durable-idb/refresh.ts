@@ -1,12 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { LocalStateError } from '../errors.js';
-import { NEW_DEVICE_ADVICE } from './store-ref.js';
 import { errorMessage } from '../fs-util.js';
 import { detachDatabase, rawStore } from './fake-idb-internals.js';
 import type { IdbDatabase, IdbFactory } from './idb-types.js';
 import { unread, type InMemoryDbs, type StoreMem } from './in-memory.js';
 import type { LogFiles } from './log-files.js';
-import { FILE_HEADER_LEN } from './log-format.js';
+import { FILE_HEADER_LEN, StoreDamaged } from './log-format.js';
 import { MANIFEST_NAME, type DbDef, type ManifestFile, type StoreDef } from './manifest.js';
 import type { PersistenceStats } from './persistent-idb.js';
 import { decodeValue, keyId, logRecords, OP_DELETE, OP_DELETE_RANGE, OP_PUT } from './store-log.js';
@@ -86,9 +85,7 @@ export class Refresher {
       throw new LocalStateError(`Cannot read the crypto store folder ${this.folder}: ${errorMessage(err)}`, { cause: err });
     }
     if (!entries.includes(MANIFEST_NAME) && entries.some((e) => !e.startsWith('lock') && !e.endsWith('.tmp'))) {
-      throw new LocalStateError(
-        `The crypto store folder ${this.folder} holds data but no ${MANIFEST_NAME}: it is damaged. mx will not change it. ${NEW_DEVICE_ADVICE}.`,
-      );
+      throw new StoreDamaged(`The crypto store folder ${this.folder} holds data but no ${MANIFEST_NAME}: it is damaged. mx will not change it.`);
     }
   }
 

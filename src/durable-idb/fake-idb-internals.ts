@@ -43,7 +43,7 @@ export function rawStore(factory: IdbFactory, dbName: string, storeName: string)
   return databases(factory).get(dbName)?.rawObjectStores.get(storeName);
 }
 
-export function hasDatabase(factory: IdbFactory, dbName: string): boolean {
+function hasDatabase(factory: IdbFactory, dbName: string): boolean {
   return databases(factory).has(dbName);
 }
 

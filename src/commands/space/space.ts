@@ -27,7 +27,7 @@ const add = defineCommand({
     const { client } = session;
     const [spaceId, roomId] = await Promise.all([resolveRoom(client, space), resolveRoom(client, room)]);
     // Where others can join through: this user's server.
-    const via = [parseUserId((await ctx.whoAmI(session)).userId).serverName];
+    const via = [parseUserId((await session.whoAmI()).userId).serverName];
     await setRoomStateWithKey(client, spaceId, 'm.space.child', roomId, { via, ...(suggested ? { suggested: true } : {}), ...(order ? { order } : {}) });
     await setRoomStateWithKey(client, roomId, 'm.space.parent', spaceId, { via, canonical: true });
     await ctx.out.print({ space_id: spaceId, room_id: roomId, via }, { text: (r) => `Added ${r.room_id} to ${r.space_id}` });

@@ -1,7 +1,7 @@
 import { fstatSync, readdirSync, promises as fsp } from 'node:fs';
 import { LocalStateError, MxError } from '../errors.js';
 import { ensurePrivateDir, errorMessage, fsyncDir } from '../fs-util.js';
-import type { HeldLock } from './file-lock.js';
+import type { HeldLock } from '../file-lock.js';
 import { planFlush, safeName, type AppendTarget, type Committed } from './flush-plan.js';
 import type { InMemoryDbs } from './in-memory.js';
 import type { LogFiles } from './log-files.js';

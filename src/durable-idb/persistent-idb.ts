@@ -30,7 +30,7 @@
  * On disk (see manifest.ts for why the manifest exists):
  *   <folder>/MANIFEST                 databases, object stores, their log files and committed ends
  *   <folder>/<db>-<n>/<store>-<n>.log one append-only log of changes per object store (store-log.ts)
- *   <folder>/lock, lock.owner         the inter-process lock (file-lock.ts)
+ *   <folder>/lock, lock.owner         the inter-process lock (src/file-lock.ts)
  * None of them, nor the folder and the one it is in, is used through a symbolic link (fs-util.ts).
  *
  * Loading is lazy and partial. An object store's log is read the first time an operation of
@@ -48,13 +48,13 @@ import path from 'node:path';
 import { fakeIndexedDb, loadFakeIndexedDb } from './fake-idb.js';
 import { LocalStateError, type MxError } from '../errors.js';
 import { ensurePrivateDir } from '../fs-util.js';
-import { acquireLock, preloadLockfile, type HeldLock } from './file-lock.js';
+import { acquireLock, preloadLockfile, type HeldLock, type LockTarget } from '../file-lock.js';
 import { cannotSave, Flusher } from './flush.js';
 import { installHooks, type Binding, type CapturedWrite, type HookOwner, type Need, type SchemaChange } from './idb-hooks.js';
 import type { IdbFactory, IdbObjectStore, IdbTransaction } from './idb-types.js';
 import { InMemoryDbs } from './in-memory.js';
 import { LogFiles } from './log-files.js';
-import { ManifestFile } from './manifest.js';
+import { MANIFEST_NAME, ManifestFile } from './manifest.js';
 import { Refresher } from './refresh.js';
 import { TransactionCapture } from './tx-capture.js';
 
@@ -129,7 +129,7 @@ export interface PersistentIndexedDb {
 
 export async function openPersistentIndexedDb(folder: string, options: PersistentIndexedDbOptions = {}): Promise<PersistentIndexedDb> {
   const folderPath = path.resolve(folder);
-  // <state>/crypto/<id> (store-ref.ts): the store's folder and the one it is in are mx's own,
+  // <state>/crypto/<id> (src/crypto/store-ref.ts): the store's folder and the one it is in are mx's own,
   // and must be real folders of this user; the state folder above may be a link. Checked first,
   // before this function's first await: a caller that reads files of the store meanwhile
   // (CryptoSession.open) meets this error, the one that says what is wrong, first.
@@ -138,6 +138,17 @@ export async function openPersistentIndexedDb(folder: string, options: Persisten
   installHooks();
   preloadLockfile();
   return new PersistentIdb(folderPath, options);
+}
+
+/** The inter-process lock of the store in `folder`: its `lock` folder, for the MANIFEST. */
+export function storeLock(folder: string, timing: Pick<LockTarget, 'staleMs' | 'timeoutMs' | 'onWait'>): LockTarget {
+  return {
+    what: `the crypto store ${folder}`,
+    file: path.join(folder, MANIFEST_NAME),
+    lockPath: path.join(folder, 'lock'),
+    unsaved: "this command's crypto changes were not saved",
+    ...timing,
+  };
 }
 
 /** Defines the IndexedDB globals the WebAssembly glue uses (`instanceof IDBDatabase`, ...). */
@@ -263,7 +274,7 @@ class PersistentIdb implements PersistentIndexedDb, HookOwner {
   /** Takes the lock and reads what others committed since: the start of a lock period. */
   private async enter(): Promise<{ lock: HeldLock; changed: boolean }> {
     this.assertOpen();
-    const lock = await acquireLock(this.folder, this.opts.staleMs, this.opts.lockTimeoutMs, this.opts.onLockWait);
+    const lock = await acquireLock(storeLock(this.folder, { staleMs: this.opts.staleMs, timeoutMs: this.opts.lockTimeoutMs, onWait: this.opts.onLockWait }));
     try {
       return { lock, changed: await this.refresher.refresh() };
     } catch (err) {

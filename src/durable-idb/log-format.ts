@@ -1,6 +1,5 @@
 import type * as Zlib from 'node:zlib';
 import { LocalStateError } from '../errors.js';
-import { NEW_DEVICE_ADVICE } from './store-ref.js';
 
 // node:zlib is loaded at the first checksum, when a crypto store is opened, not at every
 // command's start-up (a module that loads a built-in at its top makes every command pay for it).
@@ -25,8 +24,8 @@ const crc32 = (data: Uint8Array): number => (zlib ??= process.getBuiltinModule('
  */
 
 export const FILE_HEADER_LEN = 16;
-export const FRAME_HEADER_LEN = 12;
-export const FORMAT_VERSION = 1;
+const FRAME_HEADER_LEN = 12;
+const FORMAT_VERSION = 1;
 
 /** A record's payload may not exceed this; a larger length in a frame header is damage. */
 const MAX_PAYLOAD = 256 * 1024 * 1024;
@@ -131,8 +130,12 @@ export function readOneFrame(buf: Buffer, offset: number, file: string): Buffer 
   return records[0]!.payload;
 }
 
-export function damaged(file: string, what: string): LocalStateError {
-  return new LocalStateError(
-    `The crypto store file ${file} is damaged: ${what}. mx will not change it. ${NEW_DEVICE_ADVICE}.`,
-  );
+/**
+ * A store that is damaged (exit 8): never changed or replaced by this engine. Its user says what
+ * to do about it (the crypto layer: a new device), which the engine cannot know.
+ */
+export class StoreDamaged extends LocalStateError {}
+
+export function damaged(file: string, what: string): StoreDamaged {
+  return new StoreDamaged(`The crypto store file ${file} is damaged: ${what}. mx will not change it.`);
 }

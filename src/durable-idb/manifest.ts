@@ -73,7 +73,7 @@ type ManifestRecord =
   | { t: 'commit'; writer: string; nextNo: number; ops: ManifestOp[] }
   | { t: 'snapshot'; nextNo: number; dbs: [string, Omit<DbDef, 'stores'> & { stores: [string, StoreDef][] }][] };
 
-export function emptyState(): ManifestState {
+function emptyState(): ManifestState {
   return { nextNo: 1, dbs: new Map() };
 }
 

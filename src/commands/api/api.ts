@@ -1,4 +1,5 @@
-import type { AuthedSession, Context } from '../../context.js';
+import type { Context } from '../../context.js';
+import type { Session } from '../../session.js';
 import { UsageError } from '../../errors.js';
 import { readJsonData } from '../../input.js';
 import { MatrixError } from '../../matrix/errors.js';
@@ -145,7 +146,7 @@ async function requestBody(ctx: Context, opts: ApiOptions): Promise<unknown> {
  * {me} and {device}: the session's user and device; {room:ROOM}: the room ID of a room alias (or
  * ID), resolved now. Each is URL-encoded into the path.
  */
-async function fillPlaceholders(ctx: Context, session: AuthedSession | undefined, path: string): Promise<string> {
+async function fillPlaceholders(ctx: Context, session: Session | undefined, path: string): Promise<string> {
   const needsSession = () => {
     if (!session) throw new UsageError('{me} and {device} need the session: give no --no-auth');
     return session;
@@ -154,9 +155,9 @@ async function fillPlaceholders(ctx: Context, session: AuthedSession | undefined
   let rest = path;
   for (let match = /\{(me|device|room:([^}]+))\}/.exec(rest); match; match = /\{(me|device|room:([^}]+))\}/.exec(rest)) {
     let value: string;
-    if (match[1] === 'me') value = (await ctx.whoAmI(needsSession())).userId;
+    if (match[1] === 'me') value = (await needsSession().whoAmI()).userId;
     else if (match[1] === 'device') {
-      const { deviceId } = await ctx.whoAmI(needsSession());
+      const { deviceId } = await needsSession().whoAmI();
       if (!deviceId) throw new UsageError('{device}: the server does not say which device this token is');
       value = deviceId;
     } else value = await resolveRoom(session?.client ?? (await anonymousClient(ctx)), decodeURIComponent(match[2]!));
@@ -202,8 +203,8 @@ function isText(contentType: string): boolean {
 }
 
 async function anonymousClient(ctx: Context): Promise<MatrixClient> {
-  const fromProfile = async () => profileIn(await ctx.storeData(), await ctx.profileName())?.homeserver;
-  const baseUrl = ctx.explicitHomeserver() ?? (await fromProfile()) ?? ctx.configHomeserver();
+  const fromProfile = async () => profileIn(await ctx.storeData(), await ctx.sessions.profileName())?.homeserver;
+  const baseUrl = ctx.sessions.explicitHomeserver() ?? (await fromProfile()) ?? ctx.sessions.configHomeserver();
   if (!baseUrl) throw new UsageError('no homeserver: pass --homeserver URL or set MX_HOMESERVER');
   return { ...ctx.plumbing(), baseUrl };
 }
