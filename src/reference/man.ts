@@ -20,7 +20,7 @@ const DESCRIPTION = [
   'mx is a scriptable command-line client for the Matrix client-server API (`/_matrix/client/v3`). It has one command per API action, named profiles that keep access tokens, JSON output for scripts and `jq`, and tables and text for people. It reads and writes encrypted rooms (Megolm) like plain ones.',
   'Output: `-o json` is the API\'s own JSON (compact when piped), `-o table` a table (tab-separated when piped), `-o text` readable lines; streams (`tail`, `room messages`) write one JSON line per event. The default is a table or text on a terminal and compact JSON when stdout is piped. Data goes to stdout; progress, warnings and errors go to stderr, as one line each (`mx: MESSAGE`, or a JSON line in JSON mode), without a stack trace unless `--debug`.',
   'Secrets never come from the command line: passwords, tokens, recovery keys and passphrases are read from stdin (`--password-stdin` and the like), from the environment or from a hidden prompt. Settings come from flags, then the environment (`MX_*`), then the config file, then the defaults.',
-  'Which profile a command uses: `-p NAME`, else `MX_PROFILE`, else the config file\'s `profile`, else the default profile (`mx profile use NAME`). `MX_HOMESERVER` with `MX_ACCESS_TOKEN` needs no profile and no file at all.',
+  'Which profile a command uses: `-p NAME`, else `MX_PROFILE`, else the config file\'s `profile`, else the default profile (`mx profile use NAME`), else `default`. `MX_HOMESERVER` with `MX_ACCESS_TOKEN` needs no profile and no file at all.',
 ];
 
 const SEE_ALSO = 'README.md and docs/ (commands, encryption, profiles, performance), in mx\'s package folder or its source; the Matrix client-server API: https://spec.matrix.org';
