@@ -1132,7 +1132,7 @@ async function measureCryptoHistory(c) {
     // Flat: no growth over the second half. (Over the first thousands of events the engine's
     // WebAssembly memory grows to what the largest batch needs, a /messages page of 200 events
     // when the tail falls behind, and never shrinks: that is a size, not a leak. The steps
-    // per 1,000 events are in the note and in the README.)
+    // per 1,000 events are in the note and in docs/performance.md.)
     figure({ id: 'crypto.tail.burst.rss', label: `mx tail peak RSS after ${CRYPTO_HISTORY_EVENTS} encrypted`, unit: 'MiB', samples: [memory.atEnd.hwmMiB],
       baseline: { label: `after ${CRYPTO_HISTORY_EVENTS / 2}`, value: memory.atHalf.hwmMiB, unit: 'MiB' }, budget: { of: 'ratio', op: '<=', limit: 1.1 }, note: { byEvents: rssSteps } }),
   ];

@@ -1,9 +1,10 @@
 // Builds dist/ for bin/mx.js: dist/mx.cjs, one CommonJS bundle of src/cli.ts, and
 // dist/mx.cjs.cache, a V8 code cache for it; dist/lazy/*.cjs, the packages only some commands
-// load; dist/llhttp*.wasm, undici's HTTP parser. `node scripts/build.mjs --analyze` also prints
-// what is in the bundle, biggest first.
+// load; dist/llhttp*.wasm, undici's HTTP parser; dist/mx.1, the man page. dist/ holds all that
+// mx needs at run time: an installed mx has no dependencies. `node scripts/build.mjs --analyze`
+// also prints what is in the bundle, biggest first.
 //
-// Why this shape (measured on Node 20; README.md, "Performance", has the figures):
+// Why this shape (measured on Node 20; docs/performance.md has the figures):
 // - One file for what every command loads: Node resolves and reads one file instead of
 //   hundreds. Packages that only some commands load, with `await import()` (ora, cli-table3,
 //   marked, mime, image-size, cosmiconfig, entities), are bundled into files of their own in
@@ -25,6 +26,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeMetafile, build } from 'esbuild';
 import { trainCodeCache } from './code-cache-training.mjs';
+import { writeLicenses } from './licenses.mjs';
+import { writeManPage } from './man.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** The files that set V8 flags at run time, with src/v8-flags.ts's setV8Flags (see checkV8Flags). */
@@ -247,8 +250,9 @@ const result = await build({
 });
 const missed = [...LAZY_PACKAGES, ...Object.keys(VENDORED)].filter((name) => !lazySeen.has(name));
 if (missed.length) throw new Error(`no \`await import()\` of ${missed.join(', ')} in src/: update LAZY_PACKAGES`);
-await build({
+const lazyResult = await build({
   ...common,
+  metafile: true,
   entryPoints: Object.fromEntries(LAZY_PACKAGES.map((name) => [lazyName(name), `mx-lazy:${name}`])),
   outdir: path.join(dist, 'lazy'),
   outExtension: { '.js': '.cjs' },
@@ -291,6 +295,10 @@ for (const [name, { files }] of Object.entries(VENDORED)) {
 // undici's HTTP parser, which the bundle reads from here (llhttpFromFiles).
 await writeFile(path.join(dist, 'llhttp-simd.wasm'), requireFromRoot('undici/lib/llhttp/llhttp_simd-wasm.js'));
 await writeFile(path.join(dist, 'llhttp.wasm'), requireFromRoot('undici/lib/llhttp/llhttp-wasm.js'));
+
+// The man page, made from the command definitions (scripts/man.mjs); package.json's `man` installs it.
+await writeManPage({ root, outfile: path.join(dist, 'mx.1'), version: packageVersion() });
+await writeLicenses({ root, metafiles: [result.metafile, lazyResult.metafile], outfile: path.join(dist, 'THIRD-PARTY-LICENSES.txt') });
 
 if (process.argv.includes('--analyze')) console.log(await analyzeMetafile(result.metafile));
 

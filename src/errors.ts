@@ -1,6 +1,6 @@
 /**
- * Exit codes are part of mx's interface: scripts branch on them. Keep this table and the
- * README's "Exit codes" section in step.
+ * Exit codes are part of mx's interface: scripts branch on them. Keep this table,
+ * EXIT_CODE_MEANINGS below and the README's "Exit codes" section in step.
  */
 export const ExitCode = {
   ok: 0,
@@ -33,6 +33,25 @@ export const ExitCode = {
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * What each exit code means, in the words of the README's "Exit codes" table (a test keeps the
+ * two equal); the man page's EXIT STATUS is made from it.
+ */
+export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
+  [ExitCode.ok]: 'success',
+  [ExitCode.failure]: 'the server refused for another reason, or answered something unexpected (an answer over mx\'s size limit or nested more than 512 levels deep, a TLS certificate that does not verify)',
+  [ExitCode.usage]: 'usage: bad flags, arguments or input (from mx, or rejected by the server as invalid)',
+  [ExitCode.auth]: 'auth: wrong password, missing, unknown or expired token, not logged in',
+  [ExitCode.forbidden]: 'forbidden: logged in, but not allowed',
+  [ExitCode.notFound]: 'not found: no such profile, user, room or endpoint',
+  [ExitCode.conflict]: 'conflict: already exists (user ID taken, a file mx would not replace, a symbolic link where mx would write a file you named) or a profile in use by another user',
+  [ExitCode.temporary]: 'temporary: network error, timeout, `--max-time` reached, 5xx, rate limit still hit after retries; try again later',
+  [ExitCode.localState]: 'local state: the profile store, a crypto store or the config file is damaged, cannot be locked or cannot be written (a full disk, a read-only folder), or a symbolic link stands where mx keeps a file or folder of its own',
+  [ExitCode.encryption]: 'encryption: mx cannot encrypt or recover here: the room is encrypted and this session has no crypto store (or the room uses another algorithm), nothing was sent; or the account\'s secret storage or key backup does not allow it (none set up, replaced by another client), nothing was changed',
+  [ExitCode.interrupted]: 'interrupted (SIGINT)',
+  [ExitCode.terminated]: 'terminated (SIGTERM)',
+};
 
 /**
  * An error the user can act on: printed as one line (no stack trace) and mapped to an exit

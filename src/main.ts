@@ -4,6 +4,7 @@
  */
 import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
 import type { CommandDef } from './commands/command.js';
+import { COMPLETION_COMMAND, GLOBAL_OPTIONS, HELP_OPTION, VERSION_OPTION } from './commands/global-options.js';
 import { commands } from './commands/index.js';
 import { Context, type GlobalArgs } from './context.js';
 import { Deadline } from './deadline.js';
@@ -54,6 +55,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
   try {
     // Arguments first: bad input fails before any file is read.
     const options = selected.def.validate ? selected.def.validate(selected.args) : selected.args;
+    if (selected.def.print) {
+      new Output(io, undefined).help(await selected.def.print(options));
+      return ExitCode.ok;
+    }
     const retries = retriesSetting(global.retries, io);
     const envOutputFormat = envOutput(io);
     const paths = resolvePaths(io.env, io.cwd);
@@ -91,23 +96,16 @@ function buildParser(argv: string[], select: (def: CommandDef<any, any>, args: S
   const parser = yargs(argv)
     .scriptName('mx')
     .usage('mx <command> [options]\n\nA scriptable command-line client for the Matrix client-server API.')
-    .option('profile', { alias: 'p', type: 'string', global: true, describe: 'profile to use (or MX_PROFILE)' })
-    .option('homeserver', { type: 'string', global: true, describe: 'homeserver base URL (or MX_HOMESERVER)' })
-    .option('output', { alias: 'o', type: 'string', choices: OUTPUT_FORMATS, global: true, describe: 'output format (default: text/table on a terminal, JSON when piped)' })
-    .option('debug', { type: 'boolean', global: true, describe: 'log each HTTP request to stderr, secrets redacted (or MX_DEBUG=1)' })
-    .option('config', { type: 'string', global: true, describe: 'load this JSON or YAML config file' })
-    .option('retries', { type: 'number', global: true, describe: 'retries of a request after a rate limit or network error (default 5 and 3; or MX_RETRIES)' })
-    .option('max-time', { type: 'number', global: true, describe: 'end the command after this many seconds, retries included, with exit code 7 (tail: the longest silence of a poll past --timeout; or MX_MAX_TIME)' })
-    .option('connect-timeout', { type: 'number', global: true, describe: 'seconds a connection may take to open (default 10; or MX_CONNECT_TIMEOUT)' })
-    .option('cacert', { type: 'string', global: true, describe: 'also trust the CA certificates in this PEM file (a self-hosted server\'s private CA; or MX_CACERT)' })
-    .completion('completion', 'Print a shell completion script (bash, zsh)')
-    .version(VERSION)
-    .help()
-    .alias('help', 'h')
-    .alias('version', 'V')
+    .options(GLOBAL_OPTIONS)
+    .completion(COMPLETION_COMMAND.command, COMPLETION_COMMAND.describe)
+    .version(VERSION_OPTION.name, VERSION_OPTION.describe, VERSION)
+    .help(HELP_OPTION.name, HELP_OPTION.describe)
+    .alias(HELP_OPTION.name, HELP_OPTION.alias)
+    .alias(VERSION_OPTION.name, VERSION_OPTION.alias)
     .strict()
     .strictCommands()
     .demandCommand(1, 'give a command (mx --help lists them)')
+    .epilogue('mx help COMMAND [SUBCOMMAND] shows the full reference of a command; man mx shows them all.')
     .exitProcess(false)
     .wrap(100)
     .fail((message, error) => {
@@ -144,7 +142,7 @@ function register(parser: Argv<any>, def: CommandDef<any, any>, select: (def: Co
       return def.builder ? def.builder(y) : y;
     },
     handler: (args: Selected['args']) => {
-      if (def.run) select(def, args);
+      if (def.run || def.print) select(def, args);
     },
   });
 }

@@ -20,6 +20,11 @@ export interface CommandDef<A = GlobalArgs, O = ArgumentsCamelCase<A>> {
   builder?: (yargs: Argv<GlobalArgs>) => Argv<A>;
   validate?: (args: ArgumentsCamelCase<A>) => O;
   run?: (ctx: Context, options: O) => Promise<number | void>;
+  /**
+   * Instead of `run`, for a command that only prints text made from its options (`help`):
+   * main() reads no config or profile store and makes no connection for it.
+   */
+  print?: (options: O) => Promise<string>;
   /** Runs until stopped (tail): --max-time bounds each long poll's silence, not the whole command. */
   stream?: boolean;
   /** For a noun with verbs (`profile list`): the verbs. */

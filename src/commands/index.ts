@@ -8,6 +8,7 @@ import { loginCommand } from './account/login.js';
 import { logoutCommand } from './account/logout.js';
 import { registerCommand } from './account/register.js';
 import { whoamiCommand } from './account/whoami.js';
+import { helpCommand } from './help.js';
 import { profileCommand } from './profile/profile.js';
 import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.js';
 import { readCommand, typingCommand } from './room/markers.js';
@@ -46,4 +47,5 @@ export const commands: CommandDef<any, any>[] = [
   deviceCommand,
   profileCommand,
   apiCommand,
+  helpCommand(() => commands),
 ];

@@ -31,6 +31,8 @@ export interface RunMxOptions {
   timeoutMs?: number;
   /** Working directory; default the repository root. */
   cwd?: string;
+  /** The mx to run; default the repository's bin/mx.js (an installed copy, say). */
+  bin?: string;
   /** Run mx under this umask (octal string, e.g. '000'), through /bin/sh. */
   umask?: string;
   /**
@@ -143,11 +145,12 @@ export interface RunningMx {
  * (signals, streaming output). With `keepStdinOpen`, stdin stays an open pipe (`child.stdin`).
  */
 export function startMx(args: string[], opts: RunMxOptions & { keepStdinOpen?: boolean } = {}): RunningMx {
-  if (!existsSync(mxBin)) throw new Error(`${mxBin} not found: run \`npm run build\` first`);
+  const bin = opts.bin ?? mxBin;
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run \`npm run build\` first`);
   const configDir = opts.configDir ?? defaultConfigDir();
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const pipeStdin = opts.input !== undefined || opts.keepStdinOpen;
-  let command = opts.umask === undefined ? [process.execPath, mxBin, ...args] : ['/bin/sh', '-c', `umask ${opts.umask} && exec "$@"`, 'sh', process.execPath, mxBin, ...args];
+  let command = opts.umask === undefined ? [process.execPath, bin, ...args] : ['/bin/sh', '-c', `umask ${opts.umask} && exec "$@"`, 'sh', process.execPath, bin, ...args];
   if (opts.readOnlyDir !== undefined) {
     const unshare = readOnlyMounts();
     if (!unshare) throw new Error('readOnlyDir: unshare cannot make a mount namespace here (neither as root nor in a user namespace)');

@@ -11,14 +11,14 @@ import { installHooks } from '../../src/durable-idb/idb-hooks.js';
 // patches its public prototypes (src/crypto/idb-hooks.ts). These tests fail when an upgrade of
 // fake-indexeddb moves what that code relies on.
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { devDependencies: Record<string, string> };
 
 describe('fake-indexeddb internals used by the crypto store', () => {
   // The crypto store loads fake-indexeddb on demand (openPersistentIndexedDb does it).
   beforeAll(loadFakeIndexedDb);
 
   it('is pinned to one exact version', () => {
-    const wanted = pkg.dependencies['fake-indexeddb'];
+    const wanted = pkg.devDependencies['fake-indexeddb'];
     expect(wanted).toMatch(/^\d+\.\d+\.\d+$/);
     // The package's exports do not include package.json: find it from the entry point.
     const entry = createRequire(import.meta.url).resolve('fake-indexeddb');
