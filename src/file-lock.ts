@@ -17,6 +17,7 @@ import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStateError } from './errors.js';
 import { errorCode, errorMessage, lockWaitNotice, ownFolderExists, readOwnFile, writeOwnFileSync } from './fs-util.js';
+import { nodeCrypto } from './builtins.js';
 
 export interface HeldLock {
   /** Throws a LocalStateError if another process may have taken the lock over. */
@@ -75,7 +76,7 @@ export async function acquireLock(target: LockTarget): Promise<HeldLock> {
         },
       });
       // node:crypto is loaded here, when a store is locked, not at every command's start-up.
-      const token = process.getBuiltinModule('node:crypto').randomBytes(12).toString('hex');
+      const token = nodeCrypto().randomBytes(12).toString('hex');
       try {
         writeOwnFileSync(ownerFile, token);
       } catch (err) {

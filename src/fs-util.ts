@@ -14,6 +14,7 @@ import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, open
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStateError } from './errors.js';
+import { nodeCrypto } from './builtins.js';
 
 // Not defined on Windows (which has no links of the kind these guard against, nor FIFOs).
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -274,7 +275,7 @@ function makeFolder(dir: string): void {
 export async function replaceFileAtomically(file: string, data: string | Uint8Array): Promise<void> {
   lstatOwnFile(file);
   // node:crypto is loaded here, on the first write, not at start-up (~3 ms of every mx command).
-  const { randomBytes } = process.getBuiltinModule('node:crypto');
+  const { randomBytes } = nodeCrypto();
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let fh: FileHandle | undefined;
   try {

@@ -8,6 +8,7 @@ import Agent from 'undici/lib/dispatcher/agent.js';
 import Dispatcher from 'undici/lib/dispatcher/dispatcher.js';
 import api from 'undici/lib/api/index.js';
 import { UsageError } from './errors.js';
+import { nodeTls } from './builtins.js';
 
 Object.assign(Dispatcher.prototype, api);
 
@@ -53,6 +54,6 @@ function connectOptions({ connectTimeoutMs, ca }: TransportOptions) {
   return {
     timeout: connectTimeoutMs,
     rejectUnauthorized: true,
-    ...(ca ? { ca: [...process.getBuiltinModule('node:tls').rootCertificates, ca] } : {}),
+    ...(ca ? { ca: [...nodeTls().rootCertificates, ca] } : {}),
   };
 }

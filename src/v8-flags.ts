@@ -18,6 +18,8 @@
  * with a flag set.
  */
 
+import { nodeV8 } from './builtins.js';
+
 /**
  * Node's defaults for every flag mx sets, and for those --liftoff-only turns off by implication
  * (V8 does not turn an implied flag back on when the implying one goes).
@@ -28,7 +30,7 @@ export const DEFAULT_V8_FLAGS = ['--no-liftoff-only', '--wasm-tier-up', '--wasm-
 const applied: string[] = [];
 
 export function setV8Flags(...flags: string[]): void {
-  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
+  const { setFlagsFromString } = nodeV8();
   for (const flag of flags) {
     setFlagsFromString(flag);
     applied.push(flag);
@@ -36,7 +38,7 @@ export function setV8Flags(...flags: string[]): void {
 }
 
 export function restoreDefaultV8Flags(): void {
-  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
+  const { setFlagsFromString } = nodeV8();
   for (const flag of DEFAULT_V8_FLAGS) setFlagsFromString(flag);
 }
 
@@ -51,7 +53,7 @@ export function withNodeDefaultFlags(load: () => void): void {
   try {
     load();
   } finally {
-    const { setFlagsFromString } = process.getBuiltinModule('node:v8');
+    const { setFlagsFromString } = nodeV8();
     for (const flag of applied) setFlagsFromString(flag);
   }
 }

@@ -3,6 +3,7 @@
  * one: a session from MX_ACCESS_TOKEN alone has no keys (it is some device mx knows nothing
  * about), so it can neither encrypt nor decrypt.
  */
+import { loadCryptoBuiltins } from '../builtins.js';
 import { ExitCode, MxError } from '../errors.js';
 import type { Profile, ProfileStore } from '../profiles/store.js';
 import type { Session } from '../session.js';
@@ -33,25 +34,13 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
   const { profileName, profile, client } = session;
   const { userId, deviceId } = profile;
   if (!userId || !deviceId) throw new MxError(`profile "${profileName}" has no device ID; log in again (mx login -p ${profileName})`, ExitCode.encryption);
-  loadCryptoBuiltins();
+  // The store's and the glue's built-ins, from Node's own code cache (see v8-flags.ts).
+  withNodeDefaultFlags(loadCryptoBuiltins);
   const folder = cryptoStoreFolder(stateDir, userId, deviceId);
   // A profile saved before mx had encryption has no key yet: it gets one now. (Whether the
   // device's keys on the server are this store's is checked when its machine is made: identity.ts.)
   const key = profile.cryptoKey ?? (await saveNewKey(store, profileName, profile));
   return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn, notice: owner.notice }, options);
-}
-
-/**
- * The Node built-ins that the crypto store and the engine load, loaded at once, from Node's
- * code cache (see v8-flags.ts: ~16 ms of an encrypted send): node:crypto and node:zlib for the
- * store's files, constants and assert for graceful-fs (the store's lock), fs/promises,
- * perf_hooks and Web Crypto (globalThis.crypto) for the engine's glue.
- */
-function loadCryptoBuiltins(): void {
-  withNodeDefaultFlags(() => {
-    for (const name of ['node:crypto', 'node:zlib', 'constants', 'node:assert', 'node:fs/promises', 'node:perf_hooks']) process.getBuiltinModule(name);
-    void globalThis.crypto;
-  });
 }
 
 async function saveNewKey(store: ProfileStore, profileName: string, profile: Profile): Promise<string> {

@@ -12,6 +12,7 @@
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ensurePrivateDir, ownFolderExists, readOwnFile, replaceFileAtomically } from '../fs-util.js';
+import { nodeCrypto } from '../builtins.js';
 
 /** How long a ciphertext whose PUT got no answer is kept for a re-run. */
 const KEEP_MS = 24 * 60 * 60 * 1000;
@@ -21,7 +22,7 @@ function outboxDir(folder: string): string {
 }
 
 function outboxFile(folder: string, roomId: string, txnId: string): string {
-  const { createHash } = process.getBuiltinModule('node:crypto');
+  const { createHash } = nodeCrypto();
   return path.join(outboxDir(folder), createHash('sha256').update(`${roomId}\n${txnId}`).digest('hex').slice(0, 40));
 }
 

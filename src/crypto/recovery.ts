@@ -38,6 +38,7 @@ import {
   type KeyDescription,
 } from './secret-storage.js';
 import type { CryptoSession } from './session.js';
+import { nodeCrypto } from '../builtins.js';
 
 /** The account's default secret storage key: its ID and description. */
 interface StorageKey {
@@ -244,7 +245,7 @@ export async function setup(session: CryptoSession, options: SetupOptions): Prom
   if (crossSigning === 'created') await bootstrapCrossSigning(session, options.password);
 
   // Secret storage: a new key, the cross-signing keys and (below) the backup key under it.
-  const key = new Uint8Array(process.getBuiltinModule('node:crypto').randomBytes(32));
+  const key = new Uint8Array(nodeCrypto().randomBytes(32));
   const newStorage: StorageKey = { keyId: randomKeyId(), description: describeKey(key) };
   await options.keepRecoveryKey?.(encodeRecoveryKey(key));
   await setAccountData(client, ref.userId, keyDescriptionType(newStorage.keyId), newStorage.description as unknown as Record<string, unknown>);
@@ -308,5 +309,5 @@ async function createSignedBackup(session: CryptoSession): Promise<{ version: st
 
 function randomKeyId(): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  return [...process.getBuiltinModule('node:crypto').randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join('');
+  return [...nodeCrypto().randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join('');
 }

@@ -9,6 +9,7 @@
  * Pure functions on bytes and JSON; the account data requests are the caller's (recovery.ts).
  */
 import { ExitCode, MxError, UsageError } from '../errors.js';
+import { nodeCrypto } from '../builtins.js';
 
 export const SECRET_STORAGE_ALGORITHM = 'm.secret_storage.v1.aes-hmac-sha2';
 /** Account data naming the default key ({key: ID}). */
@@ -174,7 +175,3 @@ function base58Decode(text: string): Uint8Array | undefined {
   return Uint8Array.from([...new Array<number>(leadingZeros).fill(0), ...Buffer.from(hex, 'hex')]);
 }
 
-/** node:crypto, loaded on first use (not at every start). */
-function nodeCrypto(): typeof import('node:crypto') {
-  return process.getBuiltinModule('node:crypto');
-}

@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { ownFolderExists } from '../fs-util.js';
+import { nodeCrypto } from '../builtins.js';
 
 /**
  * What to do when a device's crypto store cannot be used: give the profile a new device. (A new
@@ -16,14 +17,14 @@ export const NEW_DEVICE_ADVICE =
   'For a new device: mx logout, then mx login (with -p NAME for a named profile); room keys come back with mx crypto recover or mx crypto import';
 
 export function cryptoStoreFolder(stateDir: string, userId: string, deviceId: string): string {
-  const { createHash } = process.getBuiltinModule('node:crypto');
+  const { createHash } = nodeCrypto();
   const id = createHash('sha256').update(`${userId}\n${deviceId}`).digest('hex').slice(0, 32);
   return path.join(stateDir, 'crypto', id);
 }
 
 /** A fresh store key, as kept in the profile. */
 export function newCryptoStoreKey(): string {
-  return process.getBuiltinModule('node:crypto').randomBytes(32).toString('base64');
+  return nodeCrypto().randomBytes(32).toString('base64');
 }
 
 export function decodeCryptoStoreKey(key: string): Uint8Array {

@@ -9,6 +9,7 @@ import { damaged, FILE_HEADER_LEN, fileHeader } from './log-format.js';
 import { applyOp, cloneState, referencedFiles, writeAll, type ManifestFile, type ManifestOp } from './manifest.js';
 import type { PersistenceStats } from './persistent-idb.js';
 import type { LiveEntry } from './store-log.js';
+import { nodeCrypto } from '../builtins.js';
 
 export interface FlushOptions {
   compactMinGarbageBytes: number;
@@ -29,7 +30,7 @@ export function cannotSave(folder: string, err: unknown): MxError {
  */
 export class Flusher {
   /** Names this process in the manifest records it writes (for debugging). */
-  private readonly writer = `${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}`;
+  private readonly writer = `${process.pid}-${nodeCrypto().randomBytes(4).toString('hex')}`;
 
   constructor(
     private readonly folder: string,

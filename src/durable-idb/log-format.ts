@@ -1,10 +1,11 @@
 import type * as Zlib from 'node:zlib';
 import { LocalStateError } from '../errors.js';
+import { nodeZlib } from '../builtins.js';
 
 // node:zlib is loaded at the first checksum, when a crypto store is opened, not at every
 // command's start-up (a module that loads a built-in at its top makes every command pay for it).
 let zlib: typeof Zlib | undefined;
-const crc32 = (data: Uint8Array): number => (zlib ??= process.getBuiltinModule('node:zlib')).crc32(data);
+const crc32 = (data: Uint8Array): number => (zlib ??= nodeZlib()).crc32(data);
 
 /**
  * The byte layout shared by the crypto store's files (the manifest and the object store logs).

@@ -10,6 +10,7 @@
 import type { AddressInfo } from 'node:net';
 import { childEnv } from '../child-env.js';
 import { ExitCode, MxError } from '../errors.js';
+import { nodeChildProcess, nodeCrypto, nodeHttp } from '../builtins.js';
 
 export interface SsoProvider {
   id: string;
@@ -36,8 +37,8 @@ export interface SsoCallback {
 
 /** Starts the loopback listener and makes the SSO URL for `homeserver` (and `idp`, if given). */
 export async function startSsoCallback(homeserver: string, idp: string | undefined, timeoutMs: number, signal: AbortSignal): Promise<SsoCallback> {
-  const { createServer } = process.getBuiltinModule('node:http');
-  const { randomBytes, timingSafeEqual } = process.getBuiltinModule('node:crypto');
+  const { createServer } = nodeHttp();
+  const { randomBytes, timingSafeEqual } = nodeCrypto();
   const state = randomBytes(18).toString('base64url');
   let settle: { resolve: (token: string) => void; reject: (error: Error) => void };
   const answered = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
@@ -95,7 +96,7 @@ export function openBrowser(url: string, env: Record<string, string | undefined>
   const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? undefined : env.DISPLAY || env.WAYLAND_DISPLAY ? 'xdg-open' : undefined;
   if (!opener) return false;
   try {
-    const { spawn } = process.getBuiltinModule('node:child_process');
+    const { spawn } = nodeChildProcess();
     const child = spawn(opener, [url], { detached: true, stdio: 'ignore', env: childEnv(env) });
     child.on('error', () => {});
     child.unref();

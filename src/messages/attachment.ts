@@ -4,6 +4,7 @@
  * the IV and the ciphertext's SHA-256 in an EncryptedFile object (`file`) instead of `url`.
  */
 import { ExitCode, MxError } from '../errors.js';
+import { nodeCrypto } from '../builtins.js';
 
 /** The spec's EncryptedFile, without `url` (known after the upload). */
 export interface EncryptedFileInfo {
@@ -14,7 +15,7 @@ export interface EncryptedFileInfo {
 }
 
 export function encryptAttachment(data: Uint8Array): { ciphertext: Buffer; info: EncryptedFileInfo } {
-  const { createCipheriv, createHash, randomBytes } = process.getBuiltinModule('node:crypto');
+  const { createCipheriv, createHash, randomBytes } = nodeCrypto();
   const key = randomBytes(32);
   // The spec: a random 64-bit nonce, and a 64-bit counter that starts at zero.
   const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
@@ -50,7 +51,7 @@ export interface EncryptedFile {
  * returned.
  */
 export function decryptAttachment(ciphertext: Uint8Array, file: EncryptedFile): Buffer {
-  const { createDecipheriv, createHash, timingSafeEqual } = process.getBuiltinModule('node:crypto');
+  const { createDecipheriv, createHash, timingSafeEqual } = nodeCrypto();
   const { key, iv, hashes } = file;
   if (key?.alg !== 'A256CTR' || key.kty !== 'oct' || typeof key.k !== 'string' || typeof iv !== 'string' || typeof hashes?.sha256 !== 'string') {
     throw new MxError('the attachment\'s encryption info is incomplete or not AES-256-CTR (A256CTR): it cannot be decrypted', ExitCode.failure);

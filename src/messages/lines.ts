@@ -26,6 +26,7 @@ import type { Io } from '../io.js';
 import { checkContentSize, isBlank, type Content } from './content.js';
 import type { RoomSender, Sent } from './deliver.js';
 import { lineTxnId } from './txn.js';
+import { nodeReadline } from '../builtins.js';
 
 export interface LinesOptions {
   io: Io;
@@ -45,7 +46,7 @@ export interface LinesOptions {
 export async function sendLines(options: LinesOptions): Promise<number> {
   const { io, sender, txnBase, build, relate, onSent } = options;
   // Loaded here, not at start-up: only --lines reads lines.
-  const { createInterface } = process.getBuiltinModule('node:readline');
+  const { createInterface } = nodeReadline();
   const input = createInterface({ input: io.stdin, crlfDelay: Infinity, signal: io.signal });
   let inFlight: Promise<void> = Promise.resolve();
   let failure: { error: unknown } | undefined;

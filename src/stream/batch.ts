@@ -16,6 +16,7 @@ import type { MatrixClient } from '../matrix/http.js';
 import { getRoomEvents, type ClientEvent } from '../matrix/rooms.js';
 import { eventsOf, roomsOf, type BasicEvent, type JoinedRoom, type LeftRoom, type SyncResponse, type Timeline } from '../matrix/sync.js';
 import type { ExtraKind } from './filter.js';
+import { nodeCrypto } from '../builtins.js';
 
 /** One line of output: the event as the server sent it, with `room_id` when it has a room. */
 export interface Item {
@@ -139,7 +140,7 @@ function inviteItem(roomId: string, stripped: (BasicEvent & { state_key?: string
 /** Items without an event ID are known by a hash of what they say (for de-duplication within a batch). */
 function hashed(kind: Item['kind'], event: Item['event']): Item {
   // node:crypto is loaded on first use, not at start-up (~3 ms of every mx command).
-  const { createHash } = process.getBuiltinModule('node:crypto');
+  const { createHash } = nodeCrypto();
   const digest = createHash('sha256').update(JSON.stringify([kind, event])).digest('base64url').slice(0, 16);
   return { id: `#${digest}`, kind, event };
 }

@@ -6,6 +6,7 @@
 import { UsageError } from '../errors.js';
 import { parseEventType, printable } from '../matrix/identifiers.js';
 import type { EventFilter, RoomEventFilter, SyncFilter } from '../matrix/sync.js';
+import { nodeCrypto } from '../builtins.js';
 
 /** Kinds streamed besides room timelines and invites, which are always streamed. */
 export const EXTRA_KINDS = ['state', 'ephemeral', 'account_data', 'presence', 'to_device'] as const;
@@ -99,7 +100,7 @@ export function positionOnlyFilter(): SyncFilter {
     presence: NOTHING,
     account_data: NOTHING,
     room: {
-      not_rooms: [`!mx-now-${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}:mx.invalid`],
+      not_rooms: [`!mx-now-${nodeCrypto().randomBytes(6).toString('hex')}:mx.invalid`],
       timeline: { limit: 0 },
       state: NOTHING,
       ephemeral: NOTHING,

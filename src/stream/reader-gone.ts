@@ -11,6 +11,7 @@
 import { fstatSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { childEnv } from '../child-env.js';
+import { nodeChildProcess } from '../builtins.js';
 
 /**
  * Calls `onGone` once if the reader of `stream` (when it is a pipe) closes it; returns a stop
@@ -26,7 +27,7 @@ export function watchReaderGone(stream: Writable, env: Record<string, string | u
   }
   let stopped = false;
   // Loaded here, not at start-up (with dgram and more, ~1 ms): only tail needs it.
-  const { spawn } = process.getBuiltinModule('node:child_process');
+  const { spawn } = nodeChildProcess();
   let child: ReturnType<typeof spawn>;
   try {
     child = spawn('tail', ['-f', `--pid=${process.pid}`, '/dev/null'], { stdio: ['ignore', fd, 'ignore'], env: childEnv(env) });
