@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The mx command. It runs the bundle dist/mx.cjs (see scripts/build.mjs) from V8's code cache,
-// so that start-up deserializes bytecode instead of compiling ~500 KB of JavaScript.
+// so that start-up deserializes bytecode instead of compiling all of mx's JavaScript.
 //
 // The cache, dist/mx.cjs.cache, is made at build time. It fits only the bundle it was made for
 // (both carry the build ID) and the V8 that made it: V8 checks its version, flags and source
@@ -14,7 +14,7 @@
 // user made). A cache is an optimisation: what is not fit to use is left alone, and mx runs on.
 //
 // CommonJS (bin/package.json says so), not an ES module: Node then does not start its ES
-// module loader at all, which saves ~10 ms and ~2.5 MiB per run.
+// module loader at all, which saves time and memory at every run.
 'use strict';
 const { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } = require('node:fs');
 const path = require('node:path');
@@ -79,8 +79,8 @@ function enableNodeCompileCache(dir) {
 
 /**
  * On Node 20, the files of dist/lazy/ and dist/vendor/ (ora, fake-indexeddb, the crypto engine's
- * 420 KB of glue, ...) get code caches of their own in DIR: written at the exit of the first run
- * that loads one, used by the next (~20 ms of an encrypted send). A cache fits only the V8
+ * JavaScript glue, ...) get code caches of their own in DIR: written at the exit of the first run
+ * that loads one, used by the next, which then compiles none of it. A cache fits only the V8
  * flags it was made with (src/v8-flags.ts), and these files load while mx's flags are set, so
  * each is made at exit with the flags it was loaded under, or not at all when they changed
  * (it is made on a later run).

@@ -8,15 +8,15 @@
 // - One file for what every command loads: Node resolves and reads one file instead of
 //   hundreds. Packages that only some commands load, with `await import()` (ora, cli-table3,
 //   marked, mime, image-size, cosmiconfig, entities), are bundled into files of their own in
-//   dist/lazy/, so that their ~330 KB are not read at every start.
+//   dist/lazy/, so that they are not read at every start.
 // - CommonJS, because Node 20 reaches V8's code cache only through vm.Script, which runs
 //   scripts, not ES modules. The cache holds the bytecode of every function that ran in the
 //   training (scripts/code-cache-training.mjs), so mx compiles next to nothing when it starts.
 //   It is tied to this bundle (the build ID in the bundle's first line) and to this V8 (which
 //   rejects a cache from another version); bin/mx.js falls back to compiling when it does not fit.
-// - What runs at load time but is not needed by most commands is deferred (the plugins below):
-//   undici's HTTP/2 client (node:http2 pulls in tls and crypto) and yargs' help rendering
-//   (string-width builds ICU tables when loaded).
+// - What runs at load time but is not needed by most commands is deferred: the changes to
+//   undici and yargs that do it, and the checks that an upgrade has not moved what they change,
+//   are in src/patches/ (its README.md lists them).
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
@@ -28,6 +28,8 @@ import { analyzeMetafile, build } from 'esbuild';
 import { trainCodeCache } from './code-cache-training.mjs';
 import { writeLicenses } from './licenses.mjs';
 import { writeManPage } from './man.mjs';
+import { bundlePatches, checkBundlePatches } from '../src/patches/bundle.mjs';
+import { checkRuntimePatches } from '../src/patches/check.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** The files that set V8 flags at run time, with src/v8-flags.ts's setV8Flags (see checkV8Flags). */
@@ -36,126 +38,6 @@ const dist = path.join(root, 'dist');
 const outfile = path.join(dist, 'mx.cjs');
 /** Replaced by the bundle's content hash after the build (same length: the source map stays right). */
 const BUILD_ID_PLACEHOLDER = '0'.repeat(16);
-
-/** undici's client.js requires its HTTP/2 client at load time; make that require lazy. */
-function lazyUndiciHttp2(counter) {
-  return {
-    name: 'mx-lazy-undici-http2',
-    setup(b) {
-      b.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) => {
-        if (!args.importer.endsWith(path.join('undici', 'lib', 'dispatcher', 'client.js'))) return undefined;
-        counter.applied++;
-        return { path: path.join(path.dirname(args.importer), 'client-h2.js'), namespace: 'mx-lazy' };
-      });
-      b.onLoad({ filter: /.*/, namespace: 'mx-lazy' }, (args) => ({
-        loader: 'js',
-        resolveDir: path.dirname(args.path),
-        contents: `let connectH2;
-module.exports = function lazyConnectH2(...args) {
-  connectH2 ??= require(${JSON.stringify(args.path)});
-  return connectH2(...args);
-};`,
-      }));
-    },
-  };
-}
-
-/**
- * yargs imports cliui and string-width only to render help, but loading them costs ~15 ms per
- * run: string-width makes an Intl.Segmenter (ICU's break-iterator data) and Unicode-property
- * regular expressions when it is loaded. yargs gets stand-ins that load them on first call.
- */
-function lazyHelpRendering(counter) {
-  return {
-    name: 'mx-lazy-help-rendering',
-    setup(b) {
-      b.onResolve({ filter: /^(cliui|string-width)$/ }, async (args) => {
-        if (args.pluginData === 'mx-real' || !args.importer.includes(`${path.sep}node_modules${path.sep}yargs${path.sep}`)) return undefined;
-        const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'mx-real' });
-        if (real.errors.length) return { errors: real.errors };
-        counter.applied++;
-        return { path: real.path, namespace: 'mx-lazy-default' };
-      });
-      b.onLoad({ filter: /.*/, namespace: 'mx-lazy-default' }, (args) => ({
-        loader: 'js',
-        resolveDir: path.dirname(args.path),
-        contents: `let loaded;
-export default function lazyDefault(...args) {
-  loaded ??= require(${JSON.stringify(args.path)});
-  return (loaded.default ?? loaded)(...args);
-}`,
-      }));
-    },
-  };
-}
-
-/**
- * undici's HTTP parser is a WebAssembly module in base64 in a JavaScript file (72 KB, and as
- * much again for the variant without SIMD); it is read from dist/ instead, where bin/mx.js
- * also finds it, so that the bundle and its code cache do not carry it.
- */
-function llhttpFromFiles(counter) {
-  return {
-    name: 'mx-llhttp-from-files',
-    setup(b) {
-      b.onLoad({ filter: /[\\/]undici[\\/]lib[\\/]llhttp[\\/]llhttp(_simd)?-wasm\.js$/ }, (args) => {
-        counter.applied++;
-        const name = path.basename(args.path, '.js').replace('_simd-wasm', '-simd').replace(/-wasm$/, '') + '.wasm';
-        return { loader: 'js', contents: `module.exports = require('node:fs').readFileSync(require('node:path').join(__dirname, ${JSON.stringify(name)}));` };
-      });
-    },
-  };
-}
-
-/**
- * undici and yargs load node:assert only for plain checks (assert(condition), strictEqual,
- * notStrictEqual), and undici loads node:http only for two things it needs later, if at all
- * (the IncomingMessage class, to recognise one as a request body, and http.maxHeaderSize,
- * which src/http-agent.ts gives it); loading both costs ~2 ms of every start. They get a
- * stand-in assert, and undici looks those two up in node:http when first used.
- */
-function undiciBuiltins(counter) {
-  const rewrites = [
-    // lib/core/util.js
-    ["const { IncomingMessage } = require('node:http')", "let IncomingMessageClass\nconst IncomingMessage = () => (IncomingMessageClass ??= require('node:http').IncomingMessage)"],
-    ['.constructor === IncomingMessage)', '.constructor === IncomingMessage())'],
-    // lib/dispatcher/client.js: the default maximum header size, asked for when a client is made
-    ["const http = require('node:http')\n", ''],
-    [/const getDefaultNodeMaxHeaderSize = http &&[\s\S]*?: \(\) => \{ throw new InvalidArgumentError\([^)]*\) \}\n/, "const getDefaultNodeMaxHeaderSize = () => require('node:http').maxHeaderSize\n"],
-  ];
-  return {
-    name: 'mx-undici-builtins',
-    setup(b) {
-      b.onResolve({ filter: /^(node:)?assert$/ }, (args) => {
-        if (!/[\\/]node_modules[\\/](undici|yargs)[\\/]/.test(args.importer)) return undefined;
-        counter.assert++;
-        return { path: 'assert', namespace: 'mx-undici-assert' };
-      });
-      b.onLoad({ filter: /.*/, namespace: 'mx-undici-assert' }, () => ({
-        loader: 'js',
-        contents: `function fail(message) {
-  const error = new Error(message ?? 'assertion failed');
-  error.code = 'ERR_ASSERTION';
-  throw error;
-}
-module.exports = function assert(value, message) {
-  if (!value) fail(message);
-};
-module.exports.strictEqual = (actual, expected, message) => Object.is(actual, expected) || fail(message);
-module.exports.notStrictEqual = (actual, expected, message) => !Object.is(actual, expected) || fail(message);`,
-      }));
-      b.onLoad({ filter: /[\\/]undici[\\/]lib[\\/](core[\\/]util|dispatcher[\\/]client)\.js$/ }, async (args) => {
-        let source = await readFile(args.path, 'utf8');
-        for (const [from, to] of rewrites) {
-          const next = source.replace(from, to);
-          if (next !== source) counter.http++;
-          source = next;
-        }
-        return { loader: 'js', contents: source };
-      });
-    },
-  };
-}
 
 /**
  * cosmiconfig can load TypeScript configs; mx never does (config files never run code), so its
@@ -234,17 +116,15 @@ function packageVersion() {
 const importMetaUrl = "var __mxImportMetaUrl=require('node:url').pathToFileURL(__filename).href;";
 
 await rm(dist, { recursive: true, force: true });
-const h2 = { applied: 0 };
-const help = { applied: 0 };
-const llhttp = { applied: 0 };
-const builtins = { assert: 0, http: 0 };
+await checkRuntimePatches(root);
+const patches = bundlePatches();
 const lazySeen = new Set();
 const result = await build({
   ...common,
   entryPoints: ['src/cli.ts'],
   outfile,
   metafile: true,
-  plugins: [lazyUndiciHttp2(h2), undiciBuiltins(builtins), lazyHelpRendering(help), lazyPackages(lazySeen), llhttpFromFiles(llhttp), noTypeScript],
+  plugins: [...patches.plugins, lazyPackages(lazySeen), noTypeScript],
   // Strict mode throughout, as in the ES modules it is made of (a directive must come first).
   banner: { js: `//mx-build:${BUILD_ID_PLACEHOLDER}\n'use strict';${importMetaUrl}` },
 });
@@ -272,11 +152,7 @@ const lazyResult = await build({
   ],
   banner: { js: `'use strict';${importMetaUrl}` },
 });
-if (h2.applied !== 1) throw new Error(`the lazy HTTP/2 plugin matched ${h2.applied} times, not once: has undici's layout changed?`);
-if (llhttp.applied !== 2) throw new Error(`the llhttp plugin matched ${llhttp.applied} times, not twice: has undici's layout changed?`);
-if (builtins.http !== 4) throw new Error(`the undici built-ins plugin made ${builtins.http} of its 4 rewrites: has undici changed?`);
-if (builtins.assert === 0) throw new Error('the undici built-ins plugin replaced no node:assert: has undici changed?');
-if (help.applied !== 2) throw new Error(`the lazy help-rendering plugin matched ${help.applied} times, not twice: has yargs changed?`);
+await checkBundlePatches(patches.counter);
 checkV8Flags();
 
 const code = await readFile(outfile, 'latin1');
@@ -292,7 +168,7 @@ for (const [name, { files }] of Object.entries(VENDORED)) {
   for (const file of files) await cp(path.join(from, file), path.join(dist, 'vendor', name.split('/').pop(), file));
 }
 
-// undici's HTTP parser, which the bundle reads from here (llhttpFromFiles).
+// undici's HTTP parser, which the bundle reads from here (src/patches/bundle.mjs).
 await writeFile(path.join(dist, 'llhttp-simd.wasm'), requireFromRoot('undici/lib/llhttp/llhttp_simd-wasm.js'));
 await writeFile(path.join(dist, 'llhttp.wasm'), requireFromRoot('undici/lib/llhttp/llhttp-wasm.js'));
 

@@ -68,7 +68,7 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
 /**
  * undici parses HTTP with WebAssembly (llhttp), compiled at the first request. V8 would tier hot
  * wasm functions up to TurboFan in background threads, and process.exit waits for those compile
- * jobs (~190 ms after the last request of a short command); Liftoff's baseline code is fast
+ * jobs, long after the last request of a short command; Liftoff's baseline code is fast
  * enough for a CLI. Set here, at the end of the bundle's start-up, not before it: see v8-flags.ts.
  */
 setV8Flags('--liftoff-only');

@@ -274,7 +274,7 @@ function makeFolder(dir: string): void {
  */
 export async function replaceFileAtomically(file: string, data: string | Uint8Array): Promise<void> {
   lstatOwnFile(file);
-  // node:crypto is loaded here, on the first write, not at start-up (~3 ms of every mx command).
+  // node:crypto is loaded here, on the first write, not at start-up, which most commands would pay for nothing.
   const { randomBytes } = nodeCrypto();
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let fh: FileHandle | undefined;

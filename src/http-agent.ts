@@ -1,21 +1,15 @@
 /**
- * The process's connection pool. The undici index also loads fetch, WebSocket, caches and the
- * mocks, which mx never uses and which cost more start-up time than all of mx; so only the
- * Agent and the request API are imported, wired up the way undici's own index does it.
+ * The process's connection pool: undici's Agent (taken without undici's index: patches/undici.ts).
  */
-import type { Dispatcher as DispatcherType } from 'undici';
-import Agent from 'undici/lib/dispatcher/agent.js';
-import Dispatcher from 'undici/lib/dispatcher/dispatcher.js';
-import api from 'undici/lib/api/index.js';
-import { UsageError } from './errors.js';
+import type { Dispatcher } from 'undici';
 import { nodeTls } from './builtins.js';
-
-Object.assign(Dispatcher.prototype, api);
+import { UsageError } from './errors.js';
+import { Agent, loadEnvHttpProxyAgent } from './patches/undici.js';
 
 // cli.ts sets the V8 flag for undici's HTTP parser (WebAssembly), after start-up: v8-flags.ts.
 
 // maxHeaderSize is Node's default (16 KiB), given so that undici need not load node:http to ask
-// for it (scripts/build.mjs, undiciBuiltins).
+// for it (src/patches/bundle.mjs).
 const POOL = { keepAliveTimeout: 30_000, connections: 16, maxHeaderSize: 16 * 1024 };
 
 /** How connections are made: network-settings.ts resolves these from flags, variables and config. */
@@ -30,7 +24,7 @@ export interface TransportOptions {
  * lower-case forms, which win as in curl), undici's agent that routes each request by those
  * variables. The proxy code is loaded only then.
  */
-export async function createDispatcher(env: Record<string, string | undefined>, options: TransportOptions): Promise<DispatcherType> {
+export async function createDispatcher(env: Record<string, string | undefined>, options: TransportOptions): Promise<Dispatcher> {
   const connect = connectOptions(options);
   const setting = (name: string) => env[name.toLowerCase()] || env[name] || undefined;
   const httpProxy = setting('HTTP_PROXY');
@@ -39,7 +33,7 @@ export async function createDispatcher(env: Record<string, string | undefined>, 
   for (const [name, value] of [['HTTP_PROXY', httpProxy], ['HTTPS_PROXY', httpsProxy]] as const) {
     if (value && !URL.canParse(value)) throw new UsageError(`${name} is not a URL (expected like http://proxy.example.org:3128)`);
   }
-  const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js');
+  const EnvHttpProxyAgent = await loadEnvHttpProxyAgent();
   // Passed explicitly: undici would otherwise read process.env itself.
   // requestTls: the TLS to the homeserver inside a proxy's tunnel.
   return new EnvHttpProxyAgent({ ...POOL, connect, requestTls: connect, httpProxy, httpsProxy, noProxy: setting('NO_PROXY') ?? '' });

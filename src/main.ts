@@ -15,6 +15,7 @@ import { chooseFormat, OUTPUT_FORMATS, type OutputFormat } from './output/format
 import { reportError } from './output/errors.js';
 import { Output } from './output/output.js';
 import { networkSettings } from './network-settings.js';
+import { skipHelpCache } from './patches/yargs.js';
 import { loadConfig } from './profiles/config.js';
 import { resolvePaths } from './profiles/paths.js';
 import { needsNoFiles } from './session.js';
@@ -115,18 +116,6 @@ function buildParser(argv: string[], select: (def: CommandDef<any, any>, args: S
   for (const def of commands) register(parser, def, select);
   skipHelpCache(parser);
   return parser;
-}
-
-/**
- * After running a command's handler, yargs renders that command's whole help text and keeps it
- * for a later showHelp() (yargs' command.js, "cacheHelpMessage"). mx's handlers only pick the
- * command, mx runs it after the parse and never calls showHelp(), so the rendering (a third of
- * the parse time, and what loads the Unicode width tables) is skipped. --help is unaffected.
- */
-function skipHelpCache(parser: Argv): void {
-  const internals = (parser as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.();
-  const usage = internals?.getUsageInstance?.();
-  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
 function register(parser: Argv<any>, def: CommandDef<any, any>, select: (def: CommandDef<any, any>, args: Selected['args']) => void): void {

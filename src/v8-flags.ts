@@ -6,8 +6,7 @@
  * Node loads its built-in modules (node:crypto, node:zlib, ...) from a code cache of its own,
  * and V8 rejects a code cache as soon as any flag differs from Node's defaults (caches are keyed
  * by a hash of the flags that differ). A built-in loaded while a flag is set compiles from
- * source instead: ~10 ms of every command when the flags went in before start-up, ~16 ms of an
- * encrypted send for the built-ins the crypto store and engine load. So:
+ * source instead, at every run (docs/performance.md has what that cost). So:
  * - the flags go in after start-up (cli.ts, once the bundle's modules are initialised);
  * - built-ins needed later are loaded with the defaults put back for that moment
  *   (withNodeDefaultFlags), at a point where no WebAssembly compiles or runs;

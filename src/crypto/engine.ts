@@ -4,6 +4,7 @@
  * encrypted traffic: plain rooms and plain commands never pay for it.
  */
 import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
+import { sendEngineConsoleToDebug } from '../patches/engine-console.js';
 import { setV8Flags } from '../v8-flags.js';
 
 export type CryptoSdk = typeof Sdk;
@@ -16,11 +17,7 @@ export function loadEngine(debug?: (line: string) => void): Promise<CryptoSdk> {
 }
 
 async function load(debug?: (line: string) => void): Promise<CryptoSdk> {
-  // stdout carries mx's output (NDJSON for scripts): the engine's glue logs with console.debug
-  // and console.info, which Node writes to stdout. Nothing in mx logs through console, so
-  // those go to the --debug output (stderr) instead, or nowhere.
-  const toDebug = (...args: unknown[]) => debug?.(`crypto: ${args.map(String).join(' ')}`);
-  console.log = console.info = console.debug = console.trace = toDebug;
+  sendEngineConsoleToDebug(debug);
   setEngineCompileFlags();
   const sdk = await import('@matrix-org/matrix-sdk-crypto-wasm');
   await sdk.initAsync();
@@ -32,18 +29,18 @@ async function load(debug?: (line: string) => void): Promise<CryptoSdk> {
  * they are set just before (v8-flags.ts has the rules for mx's flags).
  */
 function setEngineCompileFlags(): void {
-  // 7.8 MB of WebAssembly: compiled lazily, function by function, as it is used (V8's default),
-  // and validated as each function is compiled, not all at once up front (an encrypted send
-  // uses ~10% of the module: validating the rest cost ~12 ms of every command that loads it).
+  // The engine's WebAssembly is large: compiled lazily, function by function, as it is used
+  // (V8's default), and validated as each function is compiled, not all at once up front (an
+  // encrypted send uses a small part of the module, and would pay to validate all of it).
   setV8Flags('--wasm-lazy-validation');
   // cli.ts keeps wasm in Liftoff's baseline code (--liftoff-only, which also turned tier-up
   // off), because process.exit waits for optimizing compiles still running. Decrypting is
   // different: to decrypt an event, Megolm advances its ratchet from the key's first message
   // index to the event's (an HMAC-SHA-256 per step) and checks an Ed25519 signature, and
-  // TurboFan's code does that 2-3x faster (`room messages --all` over 5,000 events: ~7 s in
-  // Liftoff, ~3.8 s here). A tiering budget 100x V8's default optimizes only the functions that
-  // stay hot through thousands of events, so a short command (a send, a page of history)
-  // starts no optimizing compile and exits as fast as under Liftoff alone.
+  // TurboFan's code does that several times faster (docs/performance.md: history decryption).
+  // A tiering budget 100x V8's default optimizes only the functions that stay hot through
+  // thousands of events, so a short command (a send, a page of history) starts no optimizing
+  // compile and exits as fast as under Liftoff alone.
   setV8Flags('--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering', `--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
 }
 

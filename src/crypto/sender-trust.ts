@@ -17,7 +17,7 @@ import type { CryptoSession } from './session.js';
 export type IdentityTrust = 'verified' | 'unverified' | 'changed' | 'none';
 
 export class SenderTrust {
-  /** Per `user|device`, per machine: the check verifies signatures (~1 ms a time). */
+  /** Per `user|device`, per machine: the check verifies signatures, too slow to repeat per event. */
   private readonly devices = new Map<string, boolean>();
   private readonly identities = new Map<string, IdentityTrust>();
   /** Users whose changed identity was reported: once per process, whatever the machine. */

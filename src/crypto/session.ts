@@ -106,7 +106,7 @@ export class CryptoSession {
     const { debug } = log;
     const started = process.hrtime.bigint();
     // Every session's first use is a lock period: its lock and its reading of other processes'
-    // changes overlap with the engine's WebAssembly compile (~10 ms off an encrypted send). The
+    // changes overlap with the engine's WebAssembly compile instead of following it. The
     // store's folder is checked first (a link, a file or another user's folder in its place).
     const opened = openPersistentIndexedDb(ref.folder, { onLockWait: log.notice }).then((idb) => {
       idb.lockAhead();

@@ -289,7 +289,7 @@ async function exchange(client: MatrixClient, spec: RequestSpec, kind: 'json' | 
   if (answerTimer && client.signal?.aborted) forwardAbort();
   else if (answerTimer) client.signal?.addEventListener('abort', forwardAbort, { once: true });
   const signal = answerTimer?.signal ?? client.signal;
-  // process.hrtime, not the global `performance`, whose first use loads perf_hooks (~1.5 ms).
+  // process.hrtime, not the global `performance`, whose first use loads perf_hooks.
   const started = process.hrtime.bigint();
   client.debug?.(`> ${spec.method} ${redactUrl(url)}`);
   try {
@@ -360,8 +360,8 @@ async function readAnswer(response: Dispatcher.ResponseData, limit: number, spec
 /**
  * undici hands a connection back to its pool one event-loop turn after the response's body has
  * been read; a request made before that (mx's next one usually is: a send right after the
- * room's encryption check) finds it busy and opens another connection (~1-2 ms, and a request
- * more on a new connection). Waiting that turn keeps one connection for a command's requests.
+ * room's encryption check) finds it busy and opens another connection (a TCP and TLS handshake
+ * more, and a request more on a new connection). Waiting that turn keeps one connection for a command's requests.
  */
 function connectionReleased(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

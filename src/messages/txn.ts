@@ -26,7 +26,7 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 /**
  * A fresh, unique ID: `mx`, the time in base 36, then 48 random bits. It must be unique, not
  * secret (it is part of the URL): Math.random, which V8 seeds per process from the operating
- * system's entropy, is enough, and spares every send loading node:crypto (~3 ms).
+ * system's entropy, is enough, and spares every send loading node:crypto.
  */
 export function newTxnId(now: number): string {
   let random = '';

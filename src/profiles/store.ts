@@ -187,7 +187,7 @@ export class ProfileStore {
       throw corrupt(this.storeFile, `it is ${mebibytes(size)}, far larger than mx writes one (it reads up to ${mebibytes(MAX_STORE_BYTES)})`);
     }
     // Synchronous: the file is small and local, and an asynchronous read is four thread-pool
-    // round trips (open, stat, read, close), 2-5 ms of every command's start-up.
+    // round trips (open, stat, read, close), paid at every command's start-up.
     return readOwnFile(this.storeFile, 'the profile store')?.toString('utf8');
   }
 

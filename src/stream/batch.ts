@@ -139,7 +139,7 @@ function inviteItem(roomId: string, stripped: (BasicEvent & { state_key?: string
 
 /** Items without an event ID are known by a hash of what they say (for de-duplication within a batch). */
 function hashed(kind: Item['kind'], event: Item['event']): Item {
-  // node:crypto is loaded on first use, not at start-up (~3 ms of every mx command).
+  // node:crypto is loaded on first use, not at start-up, which most commands would pay for nothing.
   const { createHash } = nodeCrypto();
   const digest = createHash('sha256').update(JSON.stringify([kind, event])).digest('base64url').slice(0, 16);
   return { id: `#${digest}`, kind, event };

@@ -26,7 +26,7 @@ export function watchReaderGone(stream: Writable, env: Record<string, string | u
     return () => {};
   }
   let stopped = false;
-  // Loaded here, not at start-up (with dgram and more, ~1 ms): only tail needs it.
+  // Loaded here, not at start-up (it brings dgram and more): only tail needs it.
   const { spawn } = nodeChildProcess();
   let child: ReturnType<typeof spawn>;
   try {

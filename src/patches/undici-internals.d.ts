@@ -1,4 +1,4 @@
-// Types for the undici modules src/http-agent.ts imports directly (see there for why).
+// Types for the undici modules undici.ts imports directly (see there for why).
 declare module 'undici/lib/dispatcher/agent.js' {
   import { Agent } from 'undici';
   export default Agent;
