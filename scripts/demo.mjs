@@ -40,7 +40,9 @@ const red = (s) => (color ? `\x1b[31m${s}\x1b[39m` : s);
 /** @type {Step[]} */
 const STEPS = [
   {
-    note: 'Register a new account; the password comes from stdin, never from argv.',
+    note:
+      'Register a new account; the password comes from stdin, never from argv. mx also sets up cross-signing, secret storage and a key backup, ' +
+      'so that the device is verified from its first message (the recovery key stays on this machine: mx crypto recovery-key shows it).',
     args: (c) => ['register', 'alice', '--homeserver', c.url, '--password-stdin', '-o', 'text'],
     stdin: (c) => c.password,
     stdinShown: `printf '%s' "$PASSWORD"`,
@@ -50,7 +52,7 @@ const STEPS = [
     args: () => ['whoami', '-o', 'text'],
   },
   {
-    note: 'Log in again as a second device, saved as the profile "laptop".',
+    note: 'Log in again as a second device, saved as the profile "laptop"; mx verifies it in the same step with the recovery key it kept.',
     args: (c) => ['login', 'alice', '--password-stdin', '-p', 'laptop', '--homeserver', c.url, '-o', 'text'],
     stdin: (c) => c.password,
     stdinShown: `printf '%s' "$PASSWORD"`,
@@ -137,8 +139,16 @@ const STEPS = [
     args: (c) => ['send', c.vars.secretRoom, 'the launch code is 0000'],
   },
   {
-    note: 'Bob reads it decrypted, with an "encryption" field saying how it came.',
+    note: 'Bob reads it decrypted, with an "encryption" field saying how it came: "verified": true, Alice\'s device is cross-signed by Alice.',
     args: () => ['tail', '-p', 'bob', '--until-idle', '--type', 'm.room.message'],
+    after: (r) => {
+      const events = r.stdout.trim().split('\n').map((line) => JSON.parse(line));
+      if (!events.some((e) => e.encryption?.decrypted && e.encryption.verified)) throw new Error('Bob did not read a decrypted message from a verified device');
+    },
+  },
+  {
+    note: "Bob's device is trusted the same way, as Element users' clients require before they share room keys with it.",
+    args: () => ['crypto', 'status', '-p', 'bob', '-o', 'text'],
   },
 ];
 

@@ -9,6 +9,7 @@ import type { Profile, ProfileStore } from '../profiles/store.js';
 import type { Session } from '../session.js';
 import { withNodeDefaultFlags } from '../v8-flags.js';
 import { CryptoSession } from './session.js';
+import { trustConsequence } from './status.js';
 import { cryptoStoreFolder, decodeCryptoStoreKey, newCryptoStoreKey } from './store-ref.js';
 
 export interface CryptoOwner {
@@ -40,7 +41,9 @@ export async function openProfileCrypto(owner: CryptoOwner, options: { catchUp?:
   // A profile saved before mx had encryption has no key yet: it gets one now. (Whether the
   // device's keys on the server are this store's is checked when its machine is made: identity.ts.)
   const key = profile.cryptoKey ?? (await saveNewKey(store, profileName, profile));
-  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, { debug: owner.debug, warn: owner.warn, notice: owner.notice }, options);
+  const unverifiedDevice = () => owner.warn(trustConsequence({ accountHasCrossSigning: true, deviceCrossSigned: false }, profileName));
+  const log = { debug: owner.debug, warn: owner.warn, notice: owner.notice, unverifiedDevice };
+  return CryptoSession.open(client, { userId, deviceId, folder, key: decodeCryptoStoreKey(key) }, log, options);
 }
 
 async function saveNewKey(store: ProfileStore, profileName: string, profile: Profile): Promise<string> {

@@ -58,6 +58,11 @@ async function defaultStorageKey(client: MatrixClient, userId: string): Promise<
   return { keyId, description: description as unknown as KeyDescription };
 }
 
+/** The ID of the account's default secret storage key (the one its recovery key opens), if it has one. */
+export async function defaultStorageKeyId(client: MatrixClient, userId: string): Promise<string | undefined> {
+  return (await defaultStorageKey(client, userId))?.keyId;
+}
+
 /** A secret from the account data, decrypted; undefined when it is not stored under this key. */
 async function readStoredSecret(client: MatrixClient, userId: string, name: string, storage: StorageKey, key: Uint8Array): Promise<string | undefined> {
   const content = await getAccountData(client, userId, name);
@@ -96,11 +101,20 @@ export interface RecoverResult {
   backup: { version: string; keys: number; imported: number; unreadable: number } | null;
 }
 
+/** Where a recovery key goes before it is used (kept-recovery-keys.ts, a file the user named). */
+export type KeepRecoveryKey = (key: { recoveryKey: string; keyId: string }) => Promise<void>;
+
+export interface RecoverOptions {
+  onProgress: (line: string) => void;
+  /** Called with a recovery key (not a passphrase) once it proved to open the secret storage. */
+  keepRecoveryKey?: KeepRecoveryKey;
+}
+
 /**
  * Recovers with the recovery key or passphrase `input`: checks it and every secret it opens,
  * then imports the cross-signing keys, signs this device, and restores the key backup.
  */
-export async function recover(session: CryptoSession, input: string, onProgress: (line: string) => void): Promise<RecoverResult> {
+export async function recover(session: CryptoSession, input: string, { onProgress, keepRecoveryKey }: RecoverOptions): Promise<RecoverResult> {
   const { client, ref } = session;
   const storage = await defaultStorageKey(client, ref.userId);
   if (!storage) {
@@ -115,6 +129,7 @@ export async function recover(session: CryptoSession, input: string, onProgress:
     throw new MxError('the secret storage holds no cross-signing keys: set up cross-signing with mx crypto setup --reset (or in Element)', ExitCode.encryption);
   }
   const backup = backupKey ? await checkedBackup(session, backupKey) : undefined;
+  if (looksLikeRecoveryKey(input)) await keepRecoveryKey?.({ recoveryKey: encodeRecoveryKey(key), keyId: storage.keyId });
 
   await session.use(async (engine) => {
     await queryKeysNow(engine, [ref.userId]);
@@ -208,7 +223,7 @@ export interface SetupOptions {
    * storage changes: a key that could not be kept (a full disk) then leaves the account as it
    * was, instead of locked with a key nobody has.
    */
-  keepRecoveryKey?: (recoveryKey: string) => Promise<void>;
+  keepRecoveryKey?: KeepRecoveryKey;
 }
 
 /**
@@ -247,7 +262,7 @@ export async function setup(session: CryptoSession, options: SetupOptions): Prom
   // Secret storage: a new key, the cross-signing keys and (below) the backup key under it.
   const key = new Uint8Array(nodeCrypto().randomBytes(32));
   const newStorage: StorageKey = { keyId: randomKeyId(), description: describeKey(key) };
-  await options.keepRecoveryKey?.(encodeRecoveryKey(key));
+  await options.keepRecoveryKey?.({ recoveryKey: encodeRecoveryKey(key), keyId: newStorage.keyId });
   await setAccountData(client, ref.userId, keyDescriptionType(newStorage.keyId), newStorage.description as unknown as Record<string, unknown>);
   const exported = await session.use(async ({ machine }) => {
     const keys = await machine.exportCrossSigningKeys();

@@ -28,6 +28,7 @@ import { clearEvent, isEncryptedEvent, MEGOLM, reasonOf, undecryptable, type Roo
 import { engineLogger, loadEngine, type CryptoSdk } from './engine.js';
 import { readBackupTarget, saveBackupTarget, uploadRoomKeys, type BackupTarget } from './backup.js';
 import { SenderTrust } from './sender-trust.js';
+import { readOwnTrust } from './status.js';
 import { checkDeviceIdentity } from './identity.js';
 import { StoreDamaged } from '../durable-idb/log-format.js';
 import { openPersistentIndexedDb, type PersistentIndexedDb } from '../durable-idb/persistent-idb.js';
@@ -72,6 +73,12 @@ export interface SessionLog {
   warn: (message: string) => void;
   /** Progress worth a line on stderr (a wait for the store's lock). */
   notice?: (message: string) => void;
+  /**
+   * Told once per process, at the first encrypt or decrypt, when this device is not
+   * cross-signed by its owner on an account that has cross-signing: the reason Element users'
+   * clients neither share keys with it nor read its messages.
+   */
+  unverifiedDevice?: () => void;
 }
 
 export class CryptoSession {
@@ -85,6 +92,8 @@ export class CryptoSession {
   /** A catch-up sync asked for early (while the engine loaded): processed in the next lock period. */
   private pendingCatchUp: Promise<SyncResponse> | undefined;
   private readonly debug: ((line: string) => void) | undefined;
+  /** This process has looked at this device's own trust (reportOwnTrustOnce). */
+  private ownTrustSeen = false;
 
   private constructor(
     private readonly sdk: CryptoSdk,
@@ -213,6 +222,7 @@ export class CryptoSession {
       for (const request of await machine.shareRoomKey(new sdk.RoomId(roomId), users(), this.settings(room))) {
         await sendRequest(engine, request);
       }
+      await this.reportOwnTrustOnce(engine);
       return JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
     });
     // Only now, with the message index spent on disk, may the ciphertext exist outside this
@@ -248,6 +258,7 @@ export class CryptoSession {
         for (const user of newSenders) this.tracked.add(user);
         await processOutgoingRequests(engine);
       }
+      await this.reportOwnTrustOnce(engine);
       const out: RoomEvent[] = [];
       for (const event of events) out.push(isEncryptedEvent(event) ? await this.decryptOne(machine, roomId, event) : event);
       return out;
@@ -284,6 +295,25 @@ export class CryptoSession {
       verified: deviceId ? await this.senders.deviceVerified(machine, sender, deviceId) : false,
       identity: await this.senders.identity(machine, sender),
     });
+  }
+
+  /**
+   * Once per process: tells log.unverifiedDevice when this device is not cross-signed on an
+   * account that has cross-signing. The account's own keys are tracked like any member's (a
+   * first decrypt in a process that never tracked them asks the server once; the engine then
+   * keeps them current from the sync's device list changes).
+   */
+  private async reportOwnTrustOnce(engine: LockedEngine): Promise<void> {
+    if (this.ownTrustSeen || !this.log.unverifiedDevice) return;
+    this.ownTrustSeen = true;
+    const { userId } = this.ref;
+    if (!this.tracked.has(userId)) {
+      await engine.machine.updateTrackedUsers([new engine.sdk.UserId(userId)]);
+      this.tracked.add(userId);
+      await processOutgoingRequests(engine);
+    }
+    const trust = await readOwnTrust(engine, this.ref);
+    if (trust.accountHasCrossSigning && !trust.deviceCrossSigned) this.log.unverifiedDevice();
   }
 
   /**

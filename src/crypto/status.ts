@@ -4,7 +4,7 @@
  */
 import { getAccountData } from '../matrix/account-data.js';
 import { currentBackup, readBackupTarget } from './backup.js';
-import { queryKeysNow } from './requests.js';
+import { queryKeysNow, type LockedEngine } from './requests.js';
 import { DEFAULT_KEY_TYPE } from './secret-storage.js';
 import type { CryptoSession } from './session.js';
 
@@ -90,4 +90,44 @@ export async function ownDevicesCrossSigned(session: CryptoSession): Promise<Map
     devices.free();
     return signed;
   });
+}
+
+/** Whether the account has cross-signing, and whether its owner cross-signed this device. */
+export interface OwnTrust {
+  accountHasCrossSigning: boolean;
+  deviceCrossSigned: boolean;
+}
+
+/**
+ * This device's standing with other users' clients. With `fetch`, the account's keys are asked
+ * of the server first (after a login, say); without, the engine's knowledge is used, which is
+ * current for any command that tracked this user (every encrypt and decrypt does).
+ */
+export async function ownTrust(session: CryptoSession, { fetch }: { fetch: boolean }): Promise<OwnTrust> {
+  return session.use(async (engine) => {
+    if (fetch) await queryKeysNow(engine, [session.ref.userId]);
+    return readOwnTrust(engine, session.ref);
+  });
+}
+
+/** ownTrust inside a lock period that holds the engine already. */
+export async function readOwnTrust({ sdk, machine }: LockedEngine, ref: { userId: string; deviceId: string }): Promise<OwnTrust> {
+  const identity = await machine.getIdentity(new sdk.UserId(ref.userId));
+  const device = await machine.getDevice(new sdk.UserId(ref.userId), new sdk.DeviceId(ref.deviceId));
+  const trust = { accountHasCrossSigning: identity !== undefined, deviceCrossSigned: device?.isCrossSignedByOwner() ?? false };
+  identity?.free();
+  device?.free();
+  return trust;
+}
+
+/** What this device's standing means for the people it talks to, in words, with the command that changes it. */
+export function trustConsequence(trust: OwnTrust, profileName: string | undefined): string {
+  const p = profileName ? ` -p ${profileName}` : '';
+  if (trust.deviceCrossSigned) {
+    return "this device is cross-signed by its owner: other users' clients (Element) share room keys with it and show its messages as verified";
+  }
+  const effect = "Element users' clients will not share room keys with it (it cannot read their messages) and will not show them its messages";
+  return trust.accountHasCrossSigning
+    ? `this device is not verified: its owner has not cross-signed it, so ${effect}. To verify it: mx crypto recover${p} (with the account's recovery key)`
+    : `this account has no cross-signing, so no device of it is verified: ${effect}. To set it up: mx crypto setup${p}`;
 }

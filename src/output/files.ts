@@ -12,7 +12,11 @@ export interface PrivateFileOptions {
   keepExisting?: { replaceFlag: string };
 }
 
-/** A private file opened for writing: `write` fills and closes it; `abandon` closes it, and removes it if this open created it. */
+/**
+ * A private file opened for writing: `write` fills and closes it; `abandon` closes it, and
+ * removes it if this open created it and nothing was written (a file that holds what was
+ * written, a recovery key say, is never removed by an abandon).
+ */
 export interface PrivateFile {
   path: string;
   write(data: Uint8Array | string): Promise<void>;
@@ -50,12 +54,14 @@ export async function openPrivateFile(cwd: string, file: string, options: Privat
     }
     throw new MxError(`cannot write ${full}: ${code ?? String(error)}`, code === 'ENOENT' || code === 'EISDIR' ? ExitCode.usage : ExitCode.failure);
   }
+  let written = false;
   return {
     path: full,
     async write(data) {
       try {
         await handle.writeFile(data);
         if (regular) await handle.sync(); // a pipe or a device has nothing to sync (EINVAL)
+        written = true;
       } catch (error) {
         // A full disk is exit 8, as everywhere in mx.
         throw fileSystemFailure(error) ?? new MxError(`cannot write ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, ExitCode.failure);
@@ -64,6 +70,7 @@ export async function openPrivateFile(cwd: string, file: string, options: Privat
       }
     },
     async abandon() {
+      if (written) return;
       await handle.close().catch(() => {});
       // Only a file this open made ('wx'): an existing one the user named is not removed.
       if (options.keepExisting) await fsp.rm(full, { force: true });

@@ -15,7 +15,7 @@ export const ENVIRONMENT: Entry[] = [
   { name: '`MX_HOMESERVER`', meaning: 'homeserver base URL' },
   { name: '`MX_ACCESS_TOKEN`', meaning: 'access token (with `MX_HOMESERVER`: no profile needed)' },
   { name: '`MX_PASSWORD`', meaning: 'password for `register`, `login`, and the server\'s questions in `crypto setup` and `device delete`' },
-  { name: '`MX_RECOVERY_KEY`', meaning: 'recovery key (or secret storage passphrase) for `crypto recover`' },
+  { name: '`MX_RECOVERY_KEY`', meaning: 'recovery key (or secret storage passphrase) for `crypto recover`, and for `login` to verify the new device' },
   { name: '`MX_PASSPHRASE`', meaning: 'passphrase of a key file, for `crypto export` and `crypto import`' },
   { name: '`MX_LOGIN_TOKEN`', meaning: 'login token for `login --token`' },
   { name: '`MX_REGISTRATION_TOKEN`', meaning: 'registration token for `register`' },

@@ -257,6 +257,12 @@ export interface RegisterUserOptions {
   /** Default: homeserverUrl(). */
   homeserver?: string;
   env?: Record<string, string | undefined>;
+  /**
+   * Let register set up cross-signing, secret storage and key backup, as it does by default.
+   * Default here: false (--no-crypto-setup), since most tests are about other things and the
+   * set-up costs every registration a dozen requests; the trust tests ask for it.
+   */
+  cryptoSetup?: boolean;
 }
 
 export interface RegisteredUser {
@@ -272,7 +278,7 @@ export interface RegisteredUser {
 }
 
 /**
- * `printf '%s' "$password" | mx register <user> --password-stdin --homeserver <url> -p <profile>`;
+ * `printf '%s' "$password" | mx register <user> --password-stdin --homeserver <url> -p <profile> [--no-crypto-setup]`;
  * throws unless it exits 0.
  */
 export async function registerUser(opts: RegisterUserOptions = {}): Promise<RegisteredUser> {
@@ -281,7 +287,7 @@ export async function registerUser(opts: RegisterUserOptions = {}): Promise<Regi
   const profile = opts.profile ?? user;
   const configDir = opts.configDir ?? defaultConfigDir();
   const hs = opts.homeserver ?? homeserverUrl();
-  const args = ['register', user, '--password-stdin', '--homeserver', hs, '-p', profile];
+  const args = ['register', user, '--password-stdin', '--homeserver', hs, '-p', profile, ...(opts.cryptoSetup ? [] : ['--no-crypto-setup'])];
   const r = await runMx(args, { input: password, configDir, env: opts.env });
   if (r.code !== 0) throw new Error(describeResult(args, r));
   let output: Record<string, unknown> = {};

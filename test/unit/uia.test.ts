@@ -24,7 +24,7 @@ function setup(env: Record<string, string> = {}) {
       return { statusCode: status, data: body, responseOptions: JSON_HEADERS };
     });
   const run = async (...flags: string[]) => {
-    const code = await main(['register', 'alice', '--homeserver', HS, ...flags], io);
+    const code = await main(['register', 'alice', '--homeserver', HS, '--no-crypto-setup', ...flags], io);
     return { code, out: io.out(), err: io.err(), error: io.err() ? JSON.parse(io.err()).error : undefined };
   };
   const storedProfiles = () => JSON.parse(readFileSync(path.join(configDir, 'profiles.json'), 'utf8')).profiles;

@@ -9,9 +9,9 @@ import type { Profile } from '../../profiles/store.js';
  * After a login or registration saved `profileName`: retires the crypto store of the device the
  * profile used before (when the device changed: that one is not this profile's any more) and
  * sets up the new device's, which uploads its keys. A failure here does not undo the login
- * (warned): the keys then go up at the device's first encrypted use.
+ * (warned): the keys then go up at the device's first encrypted use. Whether it was set up.
  */
-export async function startDeviceEncryption(ctx: Context, profileName: string, previous: Profile | undefined): Promise<void> {
+export async function startDeviceEncryption(ctx: Context, profileName: string, previous: Profile | undefined): Promise<boolean> {
   const data = await ctx.rereadStore();
   const profile = data.profiles[profileName];
   const sameDevice = previous?.userId === profile?.userId && previous?.deviceId === profile?.deviceId;
@@ -25,8 +25,10 @@ export async function startDeviceEncryption(ctx: Context, profileName: string, p
     if (sameDevice && (await restoreDeviceKeys(crypto))) {
       ctx.debug?.(`crypto: device ${profile?.deviceId} had no keys on the server; uploaded its keys again`);
     }
+    return true;
   } catch (error) {
     if (!(error instanceof MxError) || error.exitCode === ExitCode.localState) throw error;
     ctx.warn(`could not set up encryption for this device yet (${error.message}); mx will at its first encrypted use`);
+    return false;
   }
 }

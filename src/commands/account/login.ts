@@ -13,6 +13,7 @@ import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 import { startDeviceEncryption } from './device-encryption.js';
+import { trustNewDevice } from './device-trust.js';
 import { seconds } from '../../flag-numbers.js';
 
 interface LoginArgs {
@@ -27,6 +28,7 @@ interface LoginArgs {
   deviceName: string;
   deviceId?: string;
   refresh: boolean;
+  recoveryKeyFile?: string;
 }
 
 export const loginCommand = defineCommand({
@@ -45,6 +47,10 @@ export const loginCommand = defineCommand({
       .option('idp', { type: 'string', nargs: 1, describe: 'with --sso: this identity provider (its ID, as the server lists them)' })
       .option('browser', { type: 'boolean', default: true, describe: 'with --sso: open the page in the desktop\'s browser (--no-browser: only print it)' })
       .option('sso-timeout', { type: 'number', default: 300, describe: 'with --sso: give up after this many seconds without a sign-in' })
+      .option('recovery-key-file', {
+        type: 'string',
+        describe: "verify the new device in the same step with the account's recovery key from this file (or MX_RECOVERY_KEY, or the key mx kept on this machine)",
+      })
       .conflicts('token', ['with-token', 'password-stdin', 'sso'])
       .conflicts('with-token', ['password-stdin', 'device-id', 'sso'])
       .conflicts('sso', 'password-stdin'),
@@ -53,6 +59,7 @@ export const loginCommand = defineCommand({
     if (args.user && args.sso) throw new UsageError('with --sso, the browser says who signs in: leave out the user name');
     if (args.idp !== undefined && !args.sso) throw new UsageError('--idp is for --sso');
     seconds(args.ssoTimeout, '--sso-timeout', { min: 0, above: true });
+    if (args.recoveryKeyFile === '') throw new UsageError('--recovery-key-file needs a file name');
     return args;
   },
   async run(ctx, args) {
@@ -81,8 +88,9 @@ export const loginCommand = defineCommand({
     const previous = args.withToken
       ? await saveSession(ctx.store, profileName, homeserver, session, ctx.io.now())
       : await saveNewSession(client, ctx.store, profileName, session, ctx.io.now());
-    await startDeviceEncryption(ctx, profileName, previous);
-    await ctx.out.print(sessionSummary(profileName, homeserver, session), {
+    const encrypting = await startDeviceEncryption(ctx, profileName, previous);
+    const encryption = encrypting ? await trustNewDevice(ctx, profileName, { recoveryKeyFile: args.recoveryKeyFile }) : undefined;
+    await ctx.out.print({ ...sessionSummary(profileName, homeserver, session), ...(encryption ? { encryption } : {}) }, {
       text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
     });
   },

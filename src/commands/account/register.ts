@@ -1,7 +1,10 @@
+import type { Context } from '../../context.js';
 import { ExitCode, MxError, UsageError } from '../../errors.js';
 import { register, type Session } from '../../matrix/account.js';
 import { parseUserArgument } from '../../matrix/identifiers.js';
+import type { MatrixClient } from '../../matrix/http.js';
 import { withUserInteractiveAuth, type StageHandler } from '../../matrix/uia.js';
+import { openPrivateFile, type PrivateFile } from '../../output/files.js';
 import { readSecret } from '../../secrets.js';
 import { withSpinner } from '../../output/spinner.js';
 import { assertProfileFree, saveNewSession, sessionSummary } from '../../profiles/sessions.js';
@@ -9,6 +12,7 @@ import { profileIn } from '../../profiles/store.js';
 import { defineCommand } from '../command.js';
 import { DEVICE_NAME_OPTION, PASSWORD_STDIN_OPTION, REFRESH_OPTION, USER_POSITIONAL } from '../options.js';
 import { startDeviceEncryption } from './device-encryption.js';
+import { accountSetUpLater, RECOVERY_KEY_FILE_TO_WRITE, trustNewAccount, type DeviceTrustReport } from './device-trust.js';
 
 /** The UIA stages mx can complete for registration. */
 function stageHandlers(registrationToken: string | undefined): Record<string, StageHandler> {
@@ -29,9 +33,21 @@ function explainMissing(missing: string[], flows: string[][]): MxError {
   );
 }
 
+interface RegisterOptions {
+  user?: string;
+  localpart?: string;
+  guest?: boolean;
+  passwordStdin?: boolean;
+  deviceName?: string;
+  refresh?: boolean;
+  registrationToken?: string;
+  cryptoSetup: boolean;
+  recoveryKeyFile?: string;
+}
+
 export const registerCommand = defineCommand({
   command: 'register [user]',
-  describe: 'Create an account (or a guest account) and save it as a profile',
+  describe: 'Create an account (or a guest account) and save it as a profile; its device is verified from the start',
   builder: (y) =>
     y
       .positional('user', USER_POSITIONAL)
@@ -40,9 +56,17 @@ export const registerCommand = defineCommand({
       .option('device-name', DEVICE_NAME_OPTION)
       .option('refresh', REFRESH_OPTION)
       .option('registration-token', { type: 'string', describe: 'token for servers that require one (or MX_REGISTRATION_TOKEN)' })
+      .option('crypto-setup', {
+        type: 'boolean',
+        default: true,
+        describe: 'set up cross-signing, secret storage with a new recovery key, and a key backup, so that the device is verified from its first message (--no-crypto-setup: do not)',
+      })
+      .option('recovery-key-file', RECOVERY_KEY_FILE_TO_WRITE)
       .conflicts('guest', ['user', 'password-stdin']),
-  validate(args) {
+  validate(args): RegisterOptions {
     if (!args.guest && !args.user) throw new UsageError('register needs a user name (or --guest)');
+    if (args.recoveryKeyFile === '') throw new UsageError('--recovery-key-file needs a file name');
+    if (args.recoveryKeyFile !== undefined && !args.cryptoSetup) throw new UsageError('--recovery-key-file is for the crypto set-up, which --no-crypto-setup skips');
     return { ...args, localpart: args.user ? parseUserArgument(args.user).localpart : undefined };
   },
   async run(ctx, args) {
@@ -52,26 +76,49 @@ export const registerCommand = defineCommand({
     const homeserver = await ctx.sessions.loginHomeserver(profileName, args.user);
     const client = { ...ctx.plumbing(), baseUrl: homeserver };
     await ctx.store.assertWritable('nothing was registered');
-
-    let session: Session;
-    if (args.guest) {
-      session = await withSpinner(ctx.io, !ctx.out.isJson, 'Registering a guest', () =>
-        register(client, { initial_device_display_name: args.deviceName, ...(args.refresh ? { refresh_token: true } : {}) }, 'guest'),
-      );
-    } else {
-      const password = await readSecret(ctx.io, {
-        fromStdin: Boolean(args.passwordStdin), envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin', confirm: true,
-      });
-      const token = args.registrationToken ?? ctx.io.env.MX_REGISTRATION_TOKEN;
-      const body = { username: args.localpart, password, initial_device_display_name: args.deviceName, ...(args.refresh ? { refresh_token: true } : {}) };
-      session = await withSpinner(ctx.io, !ctx.out.isJson, `Registering ${args.localpart}`, () =>
-        withUserInteractiveAuth((auth) => register(client, auth ? { ...body, auth } : body), stageHandlers(token), explainMissing),
-      );
+    // Taken first: the name is reserved (and known writable) before the account exists.
+    const recoveryKeyFile = args.recoveryKeyFile === undefined ? undefined : await openPrivateFile(ctx.io.cwd, args.recoveryKeyFile, { keepExisting: { replaceFlag: 'removing it first' } });
+    try {
+      await registerAndTrust(ctx, args, { profileName, homeserver, client, recoveryKeyFile });
+    } catch (error) {
+      await recoveryKeyFile?.abandon();
+      throw error;
     }
-    const previous = await saveNewSession(client, ctx.store, profileName, session, ctx.io.now(), args.guest ? { isGuest: true } : {});
-    await startDeviceEncryption(ctx, profileName, previous);
-    await ctx.out.print(sessionSummary(profileName, homeserver, session), {
-      text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
-    });
   },
 });
+
+interface Registration {
+  profileName: string;
+  homeserver: string;
+  client: MatrixClient;
+  recoveryKeyFile: PrivateFile | undefined;
+}
+
+/** Registers, saves the profile, starts the device's encryption and (unless told not to) sets up the account's trust. */
+async function registerAndTrust(ctx: Context, args: RegisterOptions, { profileName, homeserver, client, recoveryKeyFile }: Registration): Promise<void> {
+  let session: Session;
+  let password: string | undefined;
+  if (args.guest) {
+    session = await withSpinner(ctx.io, !ctx.out.isJson, 'Registering a guest', () =>
+      register(client, { initial_device_display_name: args.deviceName, ...(args.refresh ? { refresh_token: true } : {}) }, 'guest'),
+    );
+  } else {
+    password = await readSecret(ctx.io, {
+      fromStdin: Boolean(args.passwordStdin), envVar: 'MX_PASSWORD', what: 'password', stdinFlag: '--password-stdin', confirm: true,
+    });
+    const token = args.registrationToken ?? ctx.io.env.MX_REGISTRATION_TOKEN;
+    const body = { username: args.localpart, password, initial_device_display_name: args.deviceName, ...(args.refresh ? { refresh_token: true } : {}) };
+    session = await withSpinner(ctx.io, !ctx.out.isJson, `Registering ${args.localpart}`, () =>
+      withUserInteractiveAuth((auth) => register(client, auth ? { ...body, auth } : body), stageHandlers(token), explainMissing),
+    );
+  }
+  const previous = await saveNewSession(client, ctx.store, profileName, session, ctx.io.now(), args.guest ? { isGuest: true } : {});
+  const encrypting = await startDeviceEncryption(ctx, profileName, previous);
+  let encryption: DeviceTrustReport | undefined;
+  if (args.cryptoSetup) {
+    encryption = encrypting ? await trustNewAccount(ctx, profileName, { password, recoveryKeyFile }) : accountSetUpLater(ctx, profileName, 'the device has no encryption yet');
+  }
+  await ctx.out.print({ ...sessionSummary(profileName, homeserver, session), ...(encryption ? { encryption } : {}) }, {
+    text: (s, c) => `Registered ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
+  });
+}

@@ -8,6 +8,7 @@ import { defineCommand } from '../command.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { recoverCommand } from './recover.js';
+import { recoveryKeyCommand } from './recovery-key.js';
 import { setupCommand } from './setup.js';
 import { statusCommand } from './status.js';
 import { trustCommand } from './trust.js';
@@ -15,5 +16,5 @@ import { trustCommand } from './trust.js';
 export const cryptoCommand = defineCommand({
   command: 'crypto',
   describe: 'Encryption: this device, cross-signing, recovery key, key backup, key files',
-  subcommands: [statusCommand, setupCommand, recoverCommand, exportCommand, importCommand, trustCommand],
+  subcommands: [statusCommand, setupCommand, recoverCommand, recoveryKeyCommand, exportCommand, importCommand, trustCommand],
 });

@@ -2,6 +2,7 @@
 import { recover } from '../../crypto/recovery.js';
 import { readSecret } from '../../secrets.js';
 import { defineCommand } from '../command.js';
+import { recoveryKeyKeeper } from './keep-recovery-key.js';
 
 export const recoverCommand = defineCommand({
   command: 'recover',
@@ -15,7 +16,8 @@ export const recoverCommand = defineCommand({
     const input = await readSecret(ctx.io, {
       fromStdin: Boolean(args.recoveryKeyStdin), envVar: 'MX_RECOVERY_KEY', what: 'recovery key or passphrase', stdinFlag: '--recovery-key-stdin',
     });
-    const result = await recover(await ctx.crypto(session), input, (line) => ctx.out.notice(line));
+    const crypto = await ctx.crypto(session);
+    const result = await recover(crypto, input, { onProgress: (line) => ctx.out.notice(line), keepRecoveryKey: recoveryKeyKeeper(ctx, crypto.ref.userId).keep });
     await ctx.out.print(result, {
       text: (r) =>
         `Device ${r.device_id} is cross-signed by ${r.user_id}.` +

@@ -1,5 +1,6 @@
 /** `mx crypto status`: this device's keys, and the account's cross-signing, secret storage and backup. */
-import { cryptoStatus, type CryptoStatus } from '../../crypto/status.js';
+import { cryptoStatus, trustConsequence, type CryptoStatus } from '../../crypto/status.js';
+import { ownProfile } from '../../session.js';
 import { defineCommand } from '../command.js';
 
 export const statusCommand = defineCommand({
@@ -7,12 +8,13 @@ export const statusCommand = defineCommand({
   describe: "This device's keys and whether its owner cross-signed it; the account's cross-signing, secret storage and key backup",
   async run(ctx) {
     const session = await ctx.session();
-    const result = await cryptoStatus(await ctx.crypto(session));
-    await ctx.out.print(result, { text: statusText });
+    const status = await cryptoStatus(await ctx.crypto(session));
+    const trust = { accountHasCrossSigning: status.cross_signing.on_account, deviceCrossSigned: status.cross_signed };
+    await ctx.out.print({ ...status, trust: trustConsequence(trust, ownProfile(session)) }, { text: statusText });
   },
 });
 
-function statusText(s: CryptoStatus): string {
+function statusText(s: CryptoStatus & { trust: string }): string {
   const held = (['master', 'self_signing', 'user_signing'] as const).filter((k) => s.cross_signing[k]);
   return [
     `user: ${s.user_id}`,
@@ -24,7 +26,10 @@ function statusText(s: CryptoStatus): string {
     `secret storage: ${s.secret_storage.on_account ? `yes (key ${s.secret_storage.default_key})` : 'no'}`,
     `key backup: ${s.backup.version ? `version ${s.backup.version}` : 'none'}${s.backup.backing_up_to ? `, this device backs up to version ${s.backup.backing_up_to}` : ''}`,
     `room keys here: ${s.room_keys.stored} (${s.room_keys.backed_up} backed up)`,
+    '',
+    capitalised(s.trust),
   ].join('\n');
 }
 
+const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 const yesNo = (value: boolean) => (value ? 'yes' : 'no');
