@@ -72,14 +72,14 @@ export function accountSetUpLater(ctx: Context, profileName: string, why: string
 }
 
 /** Where login finds a recovery key: --recovery-key-file, MX_RECOVERY_KEY, or one kept on this machine for the account's secret storage. */
-async function recoveryKeyForLogin(ctx: Context, userId: string, file: string | undefined): Promise<{ key: string; from: string } | undefined> {
+async function recoveryKeyForLogin(ctx: Context, userId: string, file: string | undefined): Promise<{ key: string; from: string; kept?: true } | undefined> {
   if (file !== undefined) return { key: await readUserSecretFile(ctx.io, file, 'recovery key'), from: '--recovery-key-file' };
   const fromEnv = ctx.io.env.MX_RECOVERY_KEY;
   if (fromEnv) return { key: fromEnv, from: 'MX_RECOVERY_KEY' };
   const session = await ctx.session();
   const keyId = await defaultStorageKeyId(session.client, userId);
   const kept = keyId && keptRecoveryKey(ctx.paths.stateDir, userId, keyId);
-  return kept ? { key: kept, from: 'the recovery key kept on this machine' } : undefined;
+  return kept ? { key: kept, from: 'the recovery key kept on this machine', kept: true } : undefined;
 }
 
 /**
@@ -107,6 +107,13 @@ export async function trustNewDevice(ctx: Context, profileName: string, options:
     return { cross_signed: true, recovered: { with: given.from, backup: result.backup } };
   } catch (error) {
     if (!(error instanceof MxError)) throw error;
+    // A key mx found by itself that no longer does (another client replaced the backup, say)
+    // is not the user's error: the login stands, unverified, as without a key.
+    if (given.kept) {
+      const advice = `${trustConsequence(trust, profileName)}; the recovery key kept on this machine did not do it: ${errorMessage(error)}`;
+      ctx.warn(advice);
+      return { cross_signed: false, advice };
+    }
     // The login itself stands (the profile is saved): the device is just not verified yet.
     throw new MxError(
       `logged in (profile "${profileName}"), but this device could not be recovered with ${given.from}: ${errorMessage(error)}. ` +
