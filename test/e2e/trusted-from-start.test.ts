@@ -112,6 +112,14 @@ describe('a new account of mx, with nothing but mx register', () => {
     expect(login.encryption).toMatchObject({ cross_signed: true, recovered: { with: '--recovery-key-file' } });
   });
 
+  it('a guest account, which the server does not let set up cross-signing, still registers, and says what was not done', async () => {
+    const configDir = tempConfigDir();
+    const r = await runMx(['register', '--guest', '--homeserver', homeserverUrl()], { configDir });
+    expect(r.code, describeResult(['register', '--guest'], r)).toBe(0);
+    expect(JSON.parse(r.stdout).encryption).toMatchObject({ cross_signed: false, advice: expect.stringMatching(/M_GUEST_ACCESS_FORBIDDEN.*mx crypto setup -p default/) });
+    expect(r.stderr).toMatch(/could not set up cross-signing and key backup for the new account/);
+  });
+
   it('--no-crypto-setup leaves the account without cross-signing, and mx says what that means', async () => {
     const user = await registerUser({ cryptoSetup: false });
     expect(user.output.encryption).toBeUndefined();

@@ -91,7 +91,9 @@ export const loginCommand = defineCommand({
     const encrypting = await startDeviceEncryption(ctx, profileName, previous);
     const encryption = encrypting ? await trustNewDevice(ctx, profileName, { recoveryKeyFile: args.recoveryKeyFile }) : undefined;
     await ctx.out.print({ ...sessionSummary(profileName, homeserver, session), ...(encryption ? { encryption } : {}) }, {
-      text: (s, c) => `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"`,
+      text: (s, c) =>
+        `Logged in as ${c.bold(s.user_id)} (device ${s.device_id}) on ${s.homeserver}; saved as profile "${s.profile}"` +
+        (s.encryption?.recovered ? `. The device is verified (with ${s.encryption.recovered.with})` : ''),
     });
   },
 });
