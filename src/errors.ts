@@ -48,7 +48,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
   [ExitCode.conflict]: 'conflict: already exists (user ID taken, a file mx would not replace, a symbolic link where mx would write a file you named) or a profile in use by another user',
   [ExitCode.temporary]: 'temporary: network error, timeout, `--max-time` reached, 5xx, rate limit still hit after retries; try again later',
   [ExitCode.localState]: 'local state: the profile store, a crypto store or the config file is damaged, cannot be locked or cannot be written (a full disk, a read-only folder), or a symbolic link stands where mx keeps a file or folder of its own',
-  [ExitCode.encryption]: 'encryption: mx cannot encrypt or recover here: the room is encrypted and this session has no crypto store (or the room uses another algorithm), nothing was sent; or the account\'s secret storage or key backup does not allow it (none set up, replaced by another client), nothing was changed',
+  [ExitCode.encryption]: 'encryption: mx cannot encrypt or recover here: the room is encrypted and this session has no crypto store (or the room uses another algorithm), or the room key cannot be shared as `--share-keys-with` says (this device not cross-signed, a member\'s identity changed), nothing was sent; or the account\'s secret storage or key backup does not allow it (none set up, replaced by another client), nothing was changed',
   [ExitCode.interrupted]: 'interrupted (SIGINT)',
   [ExitCode.terminated]: 'terminated (SIGTERM)',
 };

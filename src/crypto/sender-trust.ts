@@ -64,7 +64,7 @@ export class SenderTrust {
 }
 
 /** The engine's view of a user's identity, as one of IdentityTrust. */
-async function identityTrust(sdk: typeof Sdk, machine: Sdk.OlmMachine, userId: string): Promise<IdentityTrust> {
+export async function identityTrust(sdk: typeof Sdk, machine: Sdk.OlmMachine, userId: string): Promise<IdentityTrust> {
   const identity = await machine.getIdentity(new sdk.UserId(userId));
   if (!identity) return 'none';
   try {

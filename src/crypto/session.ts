@@ -35,7 +35,10 @@ import { openPersistentIndexedDb, type PersistentIndexedDb } from '../durable-id
 import { forgetCiphertext, keepCiphertext, pendingCiphertext, sweepOutbox } from './outbox.js';
 import { readCryptoPosition, saveCryptoPosition } from './position.js';
 import { NEW_DEVICE_ADVICE } from './store-ref.js';
-import { processOutgoingRequests, sendRequest, type LockedEngine } from './requests.js';
+import { processOutgoingRequests, type LockedEngine } from './requests.js';
+import { collectStrategy, currentWithheld, recordedWithheldFrom, shareRoomKey, type WithheldFrom } from './key-sharing.js';
+import { recordedWithheld, recordShare } from './withheld.js';
+import type { ShareKeysWith } from '../share-keys-with.js';
 
 /** The name of the engine's databases inside the store folder (one store per folder). */
 const STORE_NAME = 'mx';
@@ -58,6 +61,12 @@ export interface RoomEncryptionSettings {
   historyVisibility: string;
   /** Joined members, and invited ones when the history visibility lets them read. */
   members: string[];
+}
+
+/** An encrypted message, and the members' devices that have not got the room key it needs. */
+export interface EncryptedEvent {
+  content: Record<string, unknown>;
+  withheldFrom: WithheldFrom[];
 }
 
 /** A sync filter that brings no room at all: only to-device messages, device lists and key counts. */
@@ -197,15 +206,21 @@ export class CryptoSession {
 
   /**
    * Encrypts one message event for a room: tracks the members' devices, makes Olm sessions
-   * with the new ones, shares the room key as the room's settings say, then encrypts. Returns
-   * the m.room.encrypted content, durable in the store (its message index spent) and kept in
-   * the outbox; send it only after this resolved, and say `settled` once the server answered.
+   * with the new ones, shares the room key as the room's settings and `shareWith` say, then
+   * encrypts. Returns the m.room.encrypted content, durable in the store (its message index
+   * spent) and kept in the outbox, with the devices left without the key (withheld.ts); send it
+   * only after this resolved, and say `settled` once the server answered.
    */
-  async encrypt(roomId: string, eventType: string, content: Record<string, unknown>, room: RoomEncryptionSettings, txnId: string): Promise<Record<string, unknown>> {
+  async encrypt(
+    roomId: string, eventType: string, content: Record<string, unknown>, room: RoomEncryptionSettings, txnId: string, shareWith: ShareKeysWith,
+  ): Promise<EncryptedEvent> {
     const { sdk } = this;
     // A transaction ID seen before whose PUT got no answer: its ciphertext, not a new one.
     const pending = pendingCiphertext(this.ref.folder, roomId, txnId);
-    if (pending) return pending;
+    if (pending) {
+      const withheld = recordedWithheld(this.ref.folder, roomId, String(pending.session_id), this.debug);
+      return { content: pending, withheldFrom: recordedWithheldFrom(withheld, room.members) };
+    }
     const algorithm = room.encryption.algorithm;
     if (algorithm !== MEGOLM) {
       throw new MxError(`${roomId} uses the encryption algorithm ${String(algorithm)}; mx encrypts only with ${MEGOLM}: nothing was sent`, ExitCode.encryption);
@@ -217,19 +232,18 @@ export class CryptoSession {
       for (const user of room.members) this.tracked.add(user);
       // Key queries for members not seen before: their devices must be known to get the key.
       await processOutgoingRequests(engine);
-      const claim = await machine.getMissingSessions(users());
-      if (claim) await sendRequest(engine, claim);
-      for (const request of await machine.shareRoomKey(new sdk.RoomId(roomId), users(), this.settings(room))) {
-        await sendRequest(engine, request);
-      }
+      const share = { roomId, members: room.members, ownUserId: this.ref.userId, shareWith, settings: this.settings(room, shareWith) };
+      const outcome = await shareRoomKey(engine, share);
       await this.reportOwnTrustOnce(engine);
-      return JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
+      const sent = JSON.parse(await machine.encryptRoomEvent(new sdk.RoomId(roomId), eventType, JSON.stringify(content))) as Record<string, unknown>;
+      const withheld = await recordShare(this.ref.folder, roomId, String(sent.session_id), outcome, this.debug);
+      return { content: sent, withheldFrom: await currentWithheld(engine, withheld, room.members) };
     });
     // Only now, with the message index spent on disk, may the ciphertext exist outside this
     // process: kept for a re-run first, then sent. (A crash before this loses only a
     // ciphertext nobody saw: a re-run encrypts anew, at the next index.)
     sweepOutbox(this.ref.folder);
-    await keepCiphertext(this.ref.folder, roomId, txnId, encrypted);
+    await keepCiphertext(this.ref.folder, roomId, txnId, encrypted.content);
     return encrypted;
   }
 
@@ -337,8 +351,8 @@ export class CryptoSession {
     return this.locked(fn);
   }
 
-  /** The engine's settings for sharing this room's key (the spec's m.room.encryption fields). */
-  private settings(room: RoomEncryptionSettings): Sdk.EncryptionSettings {
+  /** The engine's settings for sharing this room's key: the spec's m.room.encryption fields, and with whom. */
+  private settings(room: RoomEncryptionSettings, shareWith: ShareKeysWith): Sdk.EncryptionSettings {
     const { sdk } = this;
     const settings = new sdk.EncryptionSettings();
     settings.algorithm = sdk.EncryptionAlgorithm.MegolmV1AesSha2;
@@ -347,6 +361,7 @@ export class CryptoSession {
     if (typeof ms === 'number' && ms > 0) settings.rotationPeriod = BigInt(Math.round(ms * 1000));
     if (typeof msgs === 'number' && msgs > 0) settings.rotationPeriodMessages = BigInt(Math.round(msgs));
     settings.historyVisibility = historyVisibility(sdk, room.historyVisibility);
+    settings.sharingStrategy = collectStrategy(sdk, shareWith);
     return settings;
   }
 

@@ -6,12 +6,14 @@
  * every message (a room can be switched to encrypted at any time, also during a long
  * `--lines` run), and an encrypted room gets m.room.encrypted or nothing.
  */
+import type { WithheldFrom } from '../crypto/key-sharing.js';
 import type { CryptoSession, RoomEncryptionSettings } from '../crypto/session.js';
 import { ExitCode, MxError } from '../errors.js';
 import { isRateLimit, MatrixError } from '../matrix/errors.js';
 import { sendMessage, setRoomStateWithKey } from '../matrix/events.js';
 import type { MatrixClient } from '../matrix/http.js';
 import { getMembersByRoom, getRoomEncryption, getRoomStateWithKey } from '../matrix/rooms.js';
+import { DEFAULT_SHARE_KEYS_WITH, type ShareKeysWith } from '../share-keys-with.js';
 import { MAX_EVENT_BYTES, type Content } from './content.js';
 
 export interface Target {
@@ -28,6 +30,15 @@ export interface Sent {
   txn_id?: string;
   /** True when the message went out encrypted. */
   encrypted?: boolean;
+  /** Encrypted: the members' devices that did not get its room key (they cannot read it), and why. */
+  withheld_from?: WithheldFrom[];
+}
+
+/** Who gets the room keys of encrypted messages, and who hears of the devices that did not. */
+export interface KeySharing {
+  shareWith: ShareKeysWith;
+  /** Called after each encrypted message the server took, with its withheld_from. */
+  onSent?: (withheldFrom: WithheldFrom[]) => void;
 }
 
 /** The room's m.room.encryption content, or undefined for a plain room: asked of the server now. */
@@ -49,6 +60,7 @@ export class RoomSender {
     readonly target: Target,
     private readonly openCrypto: () => Promise<CryptoSession>,
     private readonly now: () => number = Date.now,
+    private readonly keys: KeySharing = { shareWith: DEFAULT_SHARE_KEYS_WITH },
   ) {}
 
   /** Whether the room is encrypted, asked now (a file must know before its upload). */
@@ -76,14 +88,15 @@ export class RoomSender {
       }
       // The engine loads while the members are asked for.
       const [crypto, settings] = await Promise.all([this.cryptoSession(), roomEncryptionSettings(this.client, roomId, state)]);
-      const encrypted = await crypto.encrypt(roomId, eventType, content, settings, txnId);
-      const { event_id } = await sendMessage(this.client, roomId, 'm.room.encrypted', txnId, encrypted).catch((error: unknown) => {
+      const encrypted = await crypto.encrypt(roomId, eventType, content, settings, txnId, this.keys.shareWith);
+      const { event_id } = await sendMessage(this.client, roomId, 'm.room.encrypted', txnId, encrypted.content).catch((error: unknown) => {
         // Refused: the server did not take the event, and a re-run encrypts anew.
         if (isRefusal(error)) crypto.settled(roomId, txnId);
         throw error;
       });
       crypto.settled(roomId, txnId);
-      return { event_id, room_id: roomId, txn_id: txnId, encrypted: true };
+      this.keys.onSent?.(encrypted.withheldFrom);
+      return { event_id, room_id: roomId, txn_id: txnId, encrypted: true, withheld_from: encrypted.withheldFrom };
     } catch (error) {
       throw tooLargeAsUsage(error, roomId);
     }

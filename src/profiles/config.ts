@@ -4,6 +4,7 @@ import { LocalStateError, UsageError } from '../errors.js';
 import { printable } from '../matrix/identifiers.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/format.js';
 import { isValidProfileName } from './select.js';
+import { isShareKeysWith, SHARE_KEYS_WITH, type ShareKeysWith } from '../share-keys-with.js';
 import { errorCode, errorMessage } from '../fs-util.js';
 import { describeJsonError, describeValue, holdsMoreValuesThan, isObject, mebibytes, readSmallFile } from './util.js';
 
@@ -18,6 +19,8 @@ export interface MxConfig {
   connect_timeout?: number;
   /** A PEM file of CA certificates to trust; relative to the config file's folder. */
   cacert?: string;
+  /** Whose devices get room keys in encrypted rooms; see share-keys-with.ts. */
+  share_keys_with?: ShareKeysWith;
 }
 
 export interface LoadedConfig {
@@ -137,7 +140,7 @@ async function parse(text: string, kind: 'json' | 'yaml', filepath: string): Pro
 
 function validate(raw: unknown, filepath: string, warnings: string[]): MxConfig {
   if (raw === undefined || raw === null) return {}; // empty, or only comments
-  if (!isObject(raw)) throw invalid(filepath, 'it must hold a mapping of settings (profile, homeserver, output, max_time, connect_timeout, cacert)');
+  if (!isObject(raw)) throw invalid(filepath, 'it must hold a mapping of settings (profile, homeserver, output, max_time, connect_timeout, cacert, share_keys_with)');
   const config: MxConfig = {};
   for (const [key, value] of Object.entries(raw)) {
     switch (key) {
@@ -169,6 +172,10 @@ function validate(raw: unknown, filepath: string, warnings: string[]): MxConfig 
       case 'cacert':
         if (typeof value !== 'string' || value.trim() === '') throw invalid(filepath, '"cacert" must be the path of a PEM file, as a string');
         config.cacert = value;
+        break;
+      case 'share_keys_with':
+        if (!isShareKeysWith(value)) throw invalid(filepath, `"share_keys_with" must be ${SHARE_KEYS_WITH.join(' or ')}, not ${describeValue(value)}`);
+        config.share_keys_with = value;
         break;
       default:
         warnings.push(`Ignoring the unknown setting "${printable(key)}" in the config file ${filepath}.`);

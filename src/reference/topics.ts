@@ -24,6 +24,7 @@ export const ENVIRONMENT: Entry[] = [
   { name: '`MX_MAX_TIME`', meaning: 'same as `--max-time` (`0`: no limit, over a config file\'s)' },
   { name: '`MX_CONNECT_TIMEOUT`', meaning: 'same as `--connect-timeout`' },
   { name: '`MX_CACERT`', meaning: 'same as `--cacert`' },
+  { name: '`MX_SHARE_KEYS_WITH`', meaning: 'same as `--share-keys-with` of `send` and `react`: `cross-signed` (default) or `all`' },
   { name: '`MX_DEBUG=1`', meaning: 'same as `--debug`' },
   { name: '`MX_CONFIG_DIR`', meaning: 'one folder for both config and profile store (tests, CI)' },
   { name: '`MX_CODE_CACHE=off`', meaning: 'start without the compiled-code cache (see `docs/performance.md`)' },
@@ -40,7 +41,7 @@ export const FILES: Entry[] = [
   {
     name: '`$XDG_CONFIG_HOME/mx/config.json`',
     meaning:
-      'optional user defaults (or `config.yaml`, `config.yml`; default folder `~/.config/mx`): `profile`, `homeserver`, `output`, `max_time`, `connect_timeout`, `cacert`. JSON or YAML only; a config file never runs code',
+      'optional user defaults (or `config.yaml`, `config.yml`; default folder `~/.config/mx`): `profile`, `homeserver`, `output`, `max_time`, `connect_timeout`, `cacert`, `share_keys_with`. JSON or YAML only; a config file never runs code',
   },
   {
     name: '`$XDG_STATE_HOME/mx/profiles.json`',

@@ -125,6 +125,11 @@ function cleanEnv(configDir: string, extra: RunMxOptions['env']): NodeJS.Process
     LANG: 'C.UTF-8',
     TZ: 'UTC',
     MX_CONFIG_DIR: configDir,
+    // The devices of test users are not cross-signed (registerUser sets up no cross-signing, and
+    // most tests are about other things), and by default mx shares room keys only from a
+    // cross-signed device: tests share with every device, unless they test the default
+    // (MX_SHARE_KEYS_WITH: undefined).
+    MX_SHARE_KEYS_WITH: 'all',
     ...extra,
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];

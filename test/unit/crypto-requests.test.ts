@@ -83,7 +83,7 @@ describe('the outbox', () => {
       if ('error' in answer) put.replyWithError(new Error('connection reset'));
       else put.reply(answer.status, answer.status === 200 ? { event_id: '$e' } : { errcode: 'M_FORBIDDEN', error: 'no' }, JSON_HEADERS);
       const settled: string[] = [];
-      const crypto = { encrypt: async () => ({ ciphertext: 'C' }), settled: (_room: string, txn: string) => void settled.push(txn) } as unknown as CryptoSession;
+      const crypto = { encrypt: async () => ({ content: { ciphertext: 'C' }, withheldFrom: [] }), settled: (_room: string, txn: string) => void settled.push(txn) } as unknown as CryptoSession;
       const sender = new RoomSender(client, { roomId: room, eventType: 'm.room.message' }, async () => crypto);
       await sender.send({ msgtype: 'm.text', body: 'hi' }, 'txn-1').catch(() => undefined);
       expect(settled.length > 0, JSON.stringify(answer)).toBe(!kept);

@@ -9,7 +9,8 @@ import { parseEventId, parseEventType, parseRoomRef, parseUserId } from '../../m
 import { readJsonData, readStdin } from '../../input.js';
 import { resolveRoom } from '../../matrix/resolve.js';
 import { defineCommand } from '../command.js';
-import { ROOM_POSITIONAL } from '../options.js';
+import { ROOM_POSITIONAL, SHARE_KEYS_OPTION } from '../options.js';
+import { shareKeysWith, type ShareKeysWith } from '../../share-keys-with.js';
 import {
   checkContentSize, isBlank, jsonContent, loadMarkdown, locationContent, parseMsgtype, textContent, type Content, type TextOptions,
 } from '../../messages/content.js';
@@ -51,6 +52,7 @@ export interface SendArgs {
   edit?: string;
   mention?: string[];
   mentionRoom?: boolean;
+  shareKeysWith?: string;
 }
 
 export const sendCommand = defineCommand({
@@ -82,6 +84,7 @@ export const sendCommand = defineCommand({
       .option('edit', { type: 'string', nargs: 1, describe: 'replace the text of this message of yours (an edit)' })
       .option('mention', { type: 'string', array: true, nargs: 1, describe: 'mention this user (repeatable): notifies them, and a pill in the HTML' })
       .option('mention-room', { type: 'boolean', describe: 'mention the whole room (@room), as far as your power level lets you' })
+      .option('share-keys-with', SHARE_KEYS_OPTION)
       .conflicts('notice', ['emote', 'msgtype'])
       .conflicts('emote', 'msgtype')
       .conflicts('html', 'markdown')
@@ -119,7 +122,8 @@ export const sendCommand = defineCommand({
   async run(ctx, args) {
     const { eventType, msgtype } = args;
     const txnId = args.txnId ?? newTxnId(ctx.io.now());
-    if (args.lines) return sendLinesCommand(ctx, args, txnId);
+    const shareWith = shareKeysWith(args.shareKeysWith, ctx.io.env, ctx.config);
+    if (args.lines) return sendLinesCommand(ctx, args, txnId, shareWith);
 
     // Everything local first: bad input fails before any request.
     const file = args.file !== undefined ? await readLocalFile(ctx.io.cwd, args.file) : undefined;
@@ -135,7 +139,7 @@ export const sendCommand = defineCommand({
     }
 
     const session = await ctx.session();
-    const sender = await roomSender(ctx, session, args.room, { eventType, stateKey: args.stateKey });
+    const sender = await roomSender(ctx, session, args.room, { eventType, stateKey: args.stateKey }, shareWith);
     // The related events are looked up (and checked) before anything is uploaded or sent.
     const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await session.whoAmI()).userId, args.relation));
     let contentUri: string | undefined;
@@ -198,10 +202,10 @@ async function textOptions(args: SendArgs, msgtype: string | undefined): Promise
   };
 }
 
-async function sendLinesCommand(ctx: Context, args: SendOptions, txnBase: string): Promise<void> {
+async function sendLinesCommand(ctx: Context, args: SendOptions, txnBase: string, shareWith: ShareKeysWith): Promise<void> {
   const options = await textOptions(args, args.msgtype);
   const session = await ctx.session();
-  const sender = await roomSender(ctx, session, args.room, { eventType: args.eventType });
+  const sender = await roomSender(ctx, session, args.room, { eventType: args.eventType }, shareWith);
   const plan = args.relation && (await planRelation(session.client, sender.target.roomId, (await session.whoAmI()).userId, args.relation));
   await sendLines({
     io: ctx.io,
@@ -219,7 +223,7 @@ async function sendLinesCommand(ctx: Context, args: SendOptions, txnBase: string
  * Sends to ROOM: a room ID, an alias (resolved), or a user ID (the direct chat with that user,
  * made when there is none), encrypting where the room is encrypted.
  */
-async function roomSender(ctx: Context, session: Session, room: string, target: Omit<Target, 'roomId'>): Promise<RoomSender> {
+async function roomSender(ctx: Context, session: Session, room: string, target: Omit<Target, 'roomId'>, shareWith: ShareKeysWith): Promise<RoomSender> {
   let roomId: string;
   if (room.startsWith('@')) {
     const direct = await directRoomWith(session.client, (await session.whoAmI()).userId, room);
@@ -228,7 +232,7 @@ async function roomSender(ctx: Context, session: Session, room: string, target: 
   } else {
     roomId = await resolveRoom(session.client, room);
   }
-  return sessionSender(ctx, session, { ...target, roomId });
+  return sessionSender(ctx, session, { ...target, roomId }, shareWith);
 }
 
 /** `echo text | mx send ROOM -`: the line break echo adds is not part of the message. */
