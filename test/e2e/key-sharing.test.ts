@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
 import { deviceWithoutOneTimeKeys, mxInPeerRoom } from './encryption-helpers.js';
-import { describeResult, expectExit, homeserverUrl, mxJson, registerUser, roomHistory, runMx, waitUntil, type RegisteredUser } from './helpers.js';
+import { describeResult, expectExit, homeserverUrl, mxJson, registerUser, roomHistory, runMx, tempConfigDir, waitUntil, type RegisteredUser } from './helpers.js';
 
 interface Sent {
   event_id: string;
@@ -113,9 +113,10 @@ describe('sending from a device that is not cross-signed', () => {
     expectExit(await runMx(['send', roomId, 'hello'], opts), 9, /this account has no cross-signing.*mx crypto setup.*--share-keys-with all.*nothing was sent/);
 
     await crossSign(user);
-    const login = await runMx(['login', user.userId, '--password-stdin', '--homeserver', homeserverUrl(), '-p', 'second'], { ...opts, input: user.password });
+    // A new device on another machine (here, mx would verify it with the recovery key it kept).
+    const second = { ...user, configDir: tempConfigDir(), profile: 'second' };
+    const login = await runMx(['login', user.userId, '--password-stdin', '--homeserver', homeserverUrl(), '-p', 'second'], { ...asUser(second), input: user.password });
     expect(login.code, describeResult(login.args, login)).toBe(0);
-    const second = { ...user, profile: 'second' };
     expectExit(await runMx(['send', roomId, 'hello'], asUser(second)), 9, /this device is not cross-signed by its owner.*mx crypto recover.*nothing was sent/);
     expect(await encryptedFrom(user, roomId)).toBe(0);
 

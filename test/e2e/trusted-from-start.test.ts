@@ -7,7 +7,13 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
-import { describeResult, homeserverUrl, mxJson, parseJsonLines, randomPassword, registerUser, runMx, tempConfigDir, uniqueUser, waitUntil } from './helpers.js';
+import * as helpers from './helpers.js';
+import { describeResult, homeserverUrl, parseJsonLines, randomPassword, registerUser, tempConfigDir, uniqueUser, waitUntil } from './helpers.js';
+
+// mx as a user runs it: the key-sharing default (the harness shares with every device otherwise).
+const AS_A_USER = { MX_SHARE_KEYS_WITH: undefined };
+const runMx: typeof helpers.runMx = (args, opts = {}) => helpers.runMx(args, { ...opts, env: { ...AS_A_USER, ...opts.env } });
+const mxJson: typeof helpers.mxJson = (args, opts = {}) => helpers.mxJson(args, { ...opts, env: { ...AS_A_USER, ...opts.env } });
 
 interface Line {
   type: string;
@@ -46,7 +52,7 @@ async function elementReads(peer: Peer, configDir: string, roomId: string, body:
 describe('a new account of mx, with nothing but mx register', () => {
   it('talks with Element both ways, in a room Element made and in one mx made; its key stays on the machine, out of every output', async () => {
     const peer = await element();
-    const user = await registerUser({ cryptoSetup: true, user: uniqueUser('fresh') });
+    const user = await registerUser({ cryptoSetup: true, user: uniqueUser('fresh'), env: AS_A_USER });
     expect(user.output.encryption).toMatchObject({ cross_signed: true, set_up: { backup_version: expect.any(String) } });
     const status = await mxJson<{ cross_signed: boolean; trust: string }>(['crypto', 'status'], { configDir: user.configDir });
     expect(status.cross_signed).toBe(true);
@@ -144,8 +150,12 @@ describe('mx login into an account Element set up', () => {
     expect(notices).toHaveLength(1);
     expect(notices[0]!.notice!.message).toMatch(/not verified.*Element users' clients will not share room keys with it.*mx crypto recover -p laptop/);
 
-    // The unverified device says so once when it sends, and Element refuses to read it.
-    const sent = await runMx(['send', roomId, 'unverified says hi', '-p', 'laptop'], { configDir });
+    // By default the unverified device sends nothing Element would refuse, and says why.
+    const refused = await runMx(['send', roomId, 'unverified says hi', '-p', 'laptop'], { configDir });
+    expect(refused.code, describeResult(['send'], refused)).toBe(9);
+    expect(refused.stderr).toMatch(/mx crypto recover/);
+    // Told to share anyway, it sends, says once that it is not verified, and Element refuses to read it.
+    const sent = await runMx(['send', roomId, 'unverified says hi', '-p', 'laptop', '--share-keys-with', 'all'], { configDir });
     expect(sent.code, describeResult(['send'], sent)).toBe(0);
     expect(sent.stderr.match(/this device is not verified/g)).toHaveLength(1);
     const eventId = JSON.parse(sent.stdout).event_id as string;
