@@ -10,6 +10,7 @@ import type * as Sdk from '@matrix-org/matrix-sdk-crypto-wasm';
 import type { ClientEvent } from '../matrix/rooms.js';
 import { isRecord } from '../matrix/shape.js';
 import type { IdentityTrust } from './sender-trust.js';
+import { withheldWords } from './withheld-words.js';
 
 /** The `encryption` field of an event that came encrypted. */
 export interface EncryptionInfo {
@@ -23,15 +24,21 @@ export interface EncryptionInfo {
   verified?: boolean;
   /** Decrypted: whether mx trusts the sender's identity (sender-trust.ts). */
   identity?: IdentityTrust;
-  /** Not decrypted: why (one of UNDECRYPTABLE_REASONS), and the engine's words. */
+  /** Not decrypted: why (one of UNDECRYPTABLE_REASONS), and in words (the engine's, or for `withheld` mx's). */
   reason?: UndecryptableReason;
   message?: string;
+  /** Withheld: the code the sender gave (m.unverified, m.blacklisted, ...), and the engine's own words. */
+  withheld_code?: string;
+  engine_message?: string;
 }
+
+/** Why an event stays encrypted, beyond its reason: words, and for a withheld key its code and the engine's words. */
+export type Explanation = Required<Pick<EncryptionInfo, 'message'>> & Pick<EncryptionInfo, 'withheld_code' | 'engine_message'>;
 
 const UNDECRYPTABLE_REASONS = [
   /** No key for its session has reached this device (not shared with it, or not yet). */
   'missing_key',
-  /** The sender's device said it will not share the key (its code is in `message`). */
+  /** The sender's device said it will not share the key (its code in `withheld_code`, what it means in `message`). */
   'withheld',
   /** The key is known from a later message index on only (joined later, or a partial key). */
   'unknown_index',
@@ -74,22 +81,42 @@ export function clearEvent(encrypted: RoomEvent, plaintext: { type?: unknown; co
   return { ...envelope, type: typeof plaintext.type === 'string' ? plaintext.type : encrypted.type, content, encryption: info };
 }
 
-/** The event as it came, with why it could not be decrypted. */
-export function undecryptable(event: RoomEvent, reason: UndecryptableReason, message: string): RoomEvent {
+/** The event as it came, with why it could not be decrypted (words, or an Explanation with more). */
+export function undecryptable(event: RoomEvent, reason: UndecryptableReason, why: string | Explanation): RoomEvent {
   const algorithm = isRecord(event.content) && typeof event.content.algorithm === 'string' ? event.content.algorithm : 'unknown';
-  return { ...event, encryption: { algorithm, decrypted: false, reason, message } };
+  const explanation = typeof why === 'string' ? { message: why } : why;
+  return { ...event, encryption: { algorithm, decrypted: false, reason, ...explanation } };
 }
 
-/** The reason for one of the engine's decryption errors. */
-export function reasonOf(sdk: typeof Sdk, error: unknown): { reason: UndecryptableReason; message: string } {
+/** What reasonOf reads of the engine's MegolmDecryptionError (which only the engine can make). */
+export interface EngineDecryptionError {
+  code: Sdk.DecryptionErrorCode;
+  description: string;
+  withheldCode?: string | undefined;
+}
+
+/**
+ * The reason for one of the engine's decryption errors, and its `message`: words, or an
+ * Explanation when there is more to say (a withheld key); undecryptable() takes either.
+ */
+export function reasonOf(sdk: typeof Sdk, error: unknown): { reason: UndecryptableReason; message: string | Explanation } {
   if (!(error instanceof sdk.MegolmDecryptionError)) {
     return { reason: 'malformed', message: error instanceof Error ? error.message : String(error) };
   }
+  return reasonOfEngineError(sdk.DecryptionErrorCode, error);
+}
+
+/** The reason for a MegolmDecryptionError's code: `codes` is the engine's DecryptionErrorCode. */
+export function reasonOfEngineError(
+  codes: typeof Sdk.DecryptionErrorCode,
+  error: EngineDecryptionError,
+): { reason: UndecryptableReason; message: string | Explanation } {
   const message = error.description;
-  const codes = sdk.DecryptionErrorCode;
   switch (error.code) {
     case codes.MissingRoomKey:
-      return error.withheldCode ? { reason: 'withheld', message: `${error.withheldCode}: ${message}` } : { reason: 'missing_key', message };
+      return error.withheldCode
+        ? { reason: 'withheld', message: { withheld_code: error.withheldCode, message: withheldWords(error.withheldCode), engine_message: message } }
+        : { reason: 'missing_key', message };
     case codes.UnknownMessageIndex:
       return { reason: 'unknown_index', message };
     case codes.UnknownSenderDevice:

@@ -45,14 +45,23 @@ export function summarizeEvent(event: ShownEvent): string {
       return 'created the room';
     case 'm.room.canonical_alias':
       return text('alias') ? `set the room's address to ${text('alias')}` : "removed the room's address";
-    case 'm.room.encrypted': {
-      // Still encrypted: mx could not decrypt it (crypto/decrypted.ts says why).
-      const reason = isRecord(event.encryption) ? event.encryption.reason : undefined;
-      return `[unable to decrypt: ${reason === undefined ? 'not decrypted' : shown(reason)}]`;
-    }
+    case 'm.room.encrypted':
+      return `[unable to decrypt: ${whyUndecryptable(event.encryption)}]`;
     default:
       return `[${shown(event.type)}]`;
   }
+}
+
+/**
+ * Why an event is still encrypted (crypto/decrypted.ts says why): its reason, and for a
+ * withheld key the sender's code and what it means (mx's words, not the engine's).
+ */
+function whyUndecryptable(encryption: unknown): string {
+  if (!isRecord(encryption) || encryption.reason === undefined) return 'not decrypted';
+  if (encryption.reason !== 'withheld') return shown(encryption.reason);
+  const code = encryption.withheld_code === undefined ? '' : ` (${shown(encryption.withheld_code)})`;
+  const words = typeof encryption.message === 'string' ? `: ${oneLine(encryption.message)}` : '';
+  return `withheld${code}${words}`;
 }
 
 function describeMembership(sender: string, target: string, membership: string, displayname: string): string {

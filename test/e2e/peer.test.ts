@@ -113,3 +113,57 @@ describe('encryption test peer (matrix-js-sdk + Rust crypto)', () => {
     for (const kind of ['Timeout', 'TCPSocketWrap', 'TCPWRAP', 'Immediate']) expect(now[kind] ?? 0, kind).toBeLessThanOrEqual(baseline[kind] ?? 0);
   });
 });
+
+describe('the test peer as Element (asElement)', () => {
+  let element: Peer;
+  let plain: Peer;
+  let roomId: string;
+
+  beforeAll(async () => {
+    [element, plain] = await Promise.all([
+      startPeer({ homeserverUrl: homeserverUrl(), deviceName: 'element', asElement: true }),
+      startPeer({ homeserverUrl: homeserverUrl(), deviceName: 'no cross-signing' }),
+    ]);
+    roomId = await element.createEncryptedRoom({ invite: [plain.userId] });
+    await plain.joinRoom(roomId);
+    await element.waitForMembership(roomId, plain.userId, 'join');
+    await element.waitForDevice(plain.userId, plain.deviceId);
+  });
+
+  afterAll(async () => {
+    await Promise.all([element?.stop(), plain?.stop()]);
+  });
+
+  it('is cross-signed, with a recovery key; a login as Element needs that key', async () => {
+    expect(element.recoveryKey).toMatch(/^(\w{4} ){11}\w{4}$/);
+    expect(await plain.deviceSignedByOwner(element.userId, element.deviceId)).toBe(true);
+    expect(await element.deviceSignedByOwner(plain.userId, plain.deviceId)).toBe(false);
+    await expect(startPeer({ homeserverUrl: homeserverUrl(), user: element.userId, password: element.password!, asElement: true })).rejects.toThrow(/needs recoveryKey/);
+  });
+
+  it('withholds its room key from a device its owner did not cross-sign, and refuses that device’s messages', async () => {
+    const fromElement = await element.sendText(roomId, 'cross-signed devices only');
+    const atPlain = await plain.waitForUndecryptable(roomId, fromElement, 'MEGOLM_KEY_WITHHELD_FOR_UNVERIFIED_DEVICE');
+    expect(atPlain.status).toBe('undecryptable');
+    const fromPlain = await plain.sendText(roomId, 'from a device no one signed');
+    const atElement = await element.waitForUndecryptable(roomId, fromPlain, 'UNSIGNED_SENDER_DEVICE');
+    expect(atElement.failure).toMatch(/^UNSIGNED_SENDER_DEVICE/);
+    expect(await element.decryptedMessages(roomId)).toEqual([]);
+  });
+
+  it('a second device as Element is verified with the recovery key, and reads and is read', async () => {
+    const second = await element.startAnotherDevice({ deviceName: 'element 2', asElement: true });
+    try {
+      expect(second.recoveryKey).toBe(element.recoveryKey);
+      expect(await element.deviceSignedByOwner(element.userId, second.deviceId)).toBe(true);
+      await second.waitForRoom(roomId, { encrypted: true });
+      await element.waitForDevice(element.userId, second.deviceId);
+      const sent = await element.sendText(roomId, 'to my other device');
+      await second.waitForDecryptedMessages(roomId, (m) => m.event_id === sent);
+      const back = await second.sendText(roomId, 'from my other device');
+      await element.waitForDecryptedMessages(roomId, (m) => m.event_id === back);
+    } finally {
+      await second.stop();
+    }
+  });
+});

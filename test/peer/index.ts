@@ -12,6 +12,24 @@
 //   const [m] = await a.waitForDecryptedMessages(roomId, 1);                // {event_id, sender, type, content, sender_device, ...}
 //   await a.stop();
 //
+// As Element is today: `startPeer({ ..., asElement: true })`. Since 2026 Element (MSC4153,
+// "exclude insecure devices") shares room keys only with devices their owner cross-signed and
+// refuses messages from the others. Such a peer
+// - runs in OnlySignedDevicesIsolationMode (crypto.setDeviceIsolationMode): when it encrypts, a
+//   device its owner did not cross-sign gets no room key but an m.room_key.withheld with code
+//   m.unverified; when it decrypts, a message from such a device fails with the SDK's
+//   DecryptionFailureCode UNSIGNED_SENDER_DEVICE (UNKNOWN_SENDER_DEVICE when the sending device
+//   is not known at all): `await peer.waitForUndecryptable(roomId, eventId, 'UNSIGNED_SENDER_DEVICE')`;
+// - is itself cross-signed, as Element leaves an account after its first login: a new account
+//   gets cross-signing, secret storage and a key backup (setUpRecovery), and `peer.recoveryKey`
+//   is the recovery key to hand to mx (`MX_RECOVERY_KEY`, `--recovery-key-file`); a login into
+//   an existing account (`user`) must bring `recoveryKey` and is verified with it (recoverWith),
+//   as Element does not go on with an unverified new login. startAnotherDevice({ asElement: true })
+//   does that with the first device's key.
+// Without `asElement` (the default) the peer is the SDK's default: it shares keys with every
+// device and decrypts everything, marking doubtful senders with shields, and has no
+// cross-signing until a test calls bootstrapCrossSigning() or setUpRecovery().
+//
 // Encrypted attachments use Element's matrix-encrypt-attachment (see attachments.ts).
 // MX_PEER_LOG=debug|info|warn|error prints the SDK's logs (and Rust tracing) to stderr;
 // by default they are kept quiet, and timeout errors quote the recent warnings.

@@ -18,7 +18,13 @@ import {
   type MatrixEvent,
   type Room,
 } from 'matrix-js-sdk';
-import { EventShieldColour, EventShieldReason, type CryptoApi } from 'matrix-js-sdk/lib/crypto-api/index.js';
+import {
+  EventShieldColour,
+  EventShieldReason,
+  OnlySignedDevicesIsolationMode,
+  type CryptoApi,
+  type DecryptionFailureCode,
+} from 'matrix-js-sdk/lib/crypto-api/index.js';
 import { decodeRecoveryKey } from 'matrix-js-sdk/lib/crypto-api/recovery-key.js';
 import { loginWithPassword, registerAccount, type Session } from './account.js';
 import { downloadAndDecrypt, encryptAndUpload, type EncryptedFile } from './attachments.js';
@@ -43,6 +49,15 @@ export interface StartPeerOptions {
   deviceName?: string;
   /** How long start-up (login, crypto, first sync, key upload) may take; default 20 000 ms. */
   timeoutMs?: number;
+  /**
+   * Behave as Element does today (index.ts says what that is): share room keys only with
+   * devices their owner cross-signed, refuse messages from the others, and be cross-signed
+   * itself: a new account sets up recovery (`peer.recoveryKey`), a login recovers with
+   * `recoveryKey`.
+   */
+  asElement?: boolean;
+  /** With `asElement` and `user`: the account's recovery key, to verify the new device with. */
+  recoveryKey?: string;
 }
 
 /** A decrypted room event, as plain data (clear type and clear content). */
@@ -78,6 +93,8 @@ export interface SeenEvent {
   content: Record<string, any>;
   /** For undecryptable events: the SDK's DecryptionFailureCode and message. */
   failure?: string;
+  /** For undecryptable events: the SDK's DecryptionFailureCode alone. */
+  failure_code?: `${DecryptionFailureCode}`;
 }
 
 export type MessageMatcher = number | ((message: DecryptedMessage) => boolean);
@@ -133,6 +150,8 @@ export class Peer {
   readonly client: MatrixClient;
   /** The password, when the peer knows it (for a second device, cross-signing set-up). */
   readonly password: string | undefined;
+  /** The account's recovery key, once setUpRecovery() made it or recoverWith() was given it. */
+  recoveryKey: string | undefined;
   readonly log: PeerLog;
 
   private readonly seen = new Map<string, MatrixEvent[]>();
@@ -192,10 +211,12 @@ export class Peer {
   }
 
   /** @internal: crypto, first sync, own device keys on the server. */
-  async start(timeoutMs: number): Promise<void> {
+  async start(timeoutMs: number, opts: { onlySignedDevices: boolean }): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     // In memory: nothing on disk, nothing shared between peers, gone at stop().
     await this.client.initRustCrypto({ useIndexedDB: false });
+    // Before the first sync, so that no event is decrypted under the SDK's default mode.
+    if (opts.onlySignedDevices) this.crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
     // No lazy loading (all members come with the sync), no threads (every event in the main timeline).
     await this.client.startClient({ initialSyncLimit: 50, lazyLoadMembers: false, threadSupport: false });
     // The first sync is done at PREPARED; in ERROR the SDK keeps retrying until the deadline.
@@ -375,7 +396,10 @@ export class Peer {
           type: e.getType(),
           content: (encrypted ? e.getClearContent() : e.getContent()) ?? e.getWireContent(),
         };
-        if (status === 'undecryptable') seen.failure = `${e.decryptionFailureReason}: ${e.getContent().body ?? ''}`;
+        if (status === 'undecryptable') {
+          seen.failure = `${e.decryptionFailureReason}: ${e.getContent().body ?? ''}`;
+          if (e.decryptionFailureReason) seen.failure_code = e.decryptionFailureReason;
+        }
         return seen;
       });
   }
@@ -444,6 +468,21 @@ export class Peer {
     );
   }
 
+  /**
+   * Waits until the peer has the event and could not decrypt it for `code` (the SDK's
+   * DecryptionFailureCode); resolves with what it saw. How a test checks that Element refuses a
+   * message: UNSIGNED_SENDER_DEVICE for a device its owner did not cross-sign (with `asElement`).
+   * The code, not any failure, is waited for: an event is undecryptable for want of its key
+   * until the key comes, and only then for what the key told.
+   */
+  async waitForUndecryptable(roomId: string, eventId: string, code: `${DecryptionFailureCode}`, timeoutMs = 10_000): Promise<SeenEvent> {
+    return pollFor(
+      () => this.seenEvents(roomId).find((e) => e.event_id === eventId && e.failure_code === code),
+      timeoutMs,
+      () => this.describeRoom(roomId, `peer ${this.userId}/${this.deviceId}: timed out after ${timeoutMs} ms waiting for ${eventId} to be undecryptable with ${code} in ${roomId}`),
+    );
+  }
+
   /** A readable account of what arrived in the room, for failure messages. */
   describeRoom(roomId: string, headline: string): string {
     const events = this.seenEvents(roomId);
@@ -469,10 +508,14 @@ export class Peer {
 
   // ---- devices and trust ----------------------------------------------------------------
 
-  /** Logs the same user in again as another device (needs the password) and starts it. */
-  startAnotherDevice(opts: { deviceId?: string; deviceName?: string; timeoutMs?: number } = {}): Promise<Peer> {
+  /**
+   * Logs the same user in again as another device (needs the password) and starts it; with
+   * `asElement`, verified with this peer's recovery key.
+   */
+  startAnotherDevice(opts: { deviceId?: string; deviceName?: string; timeoutMs?: number; asElement?: boolean } = {}): Promise<Peer> {
     if (!this.password) throw new Error(`peer ${this.userId} has no password to log in another device`);
-    return startPeer({ homeserverUrl: this.homeserverUrl, user: this.userId, password: this.password, ...opts });
+    const recovery = opts.asElement && this.recoveryKey ? { recoveryKey: this.recoveryKey } : {};
+    return startPeer({ homeserverUrl: this.homeserverUrl, user: this.userId, password: this.password, ...recovery, ...opts });
   }
 
   /**
@@ -522,7 +565,8 @@ export class Peer {
     await this.crypto.bootstrapCrossSigning({ setupNewCrossSigning: true, authUploadDeviceSigningKeys: (makeRequest) => this.authorise(makeRequest) });
     await this.crypto.bootstrapSecretStorage({ createSecretStorageKey: async () => recoveryKey, setupNewSecretStorage: true, setupNewKeyBackup: true });
     await this.crypto.checkKeyBackupAndEnable();
-    return recoveryKey.encodedPrivateKey!;
+    this.recoveryKey = recoveryKey.encodedPrivateKey!;
+    return this.recoveryKey;
   }
 
   /**
@@ -532,6 +576,7 @@ export class Peer {
    */
   async recoverWith(recoveryKey: string): Promise<number> {
     this.secretStorageKey = decodeRecoveryKey(recoveryKey);
+    this.recoveryKey = recoveryKey;
     // The account's cross-signing keys as the server has them: the private ones must match.
     await this.crypto.getUserDeviceInfo([this.userId], true);
     await this.crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys: (makeRequest) => this.authorise(makeRequest) });
@@ -580,8 +625,14 @@ export class Peer {
   }
 }
 
-/** Logs in (or registers), initialises Rust crypto, syncs, and waits until the device keys are uploaded. */
+/**
+ * Logs in (or registers), initialises Rust crypto, syncs, and waits until the device keys are
+ * uploaded; with `asElement`, also the device isolation and cross-signing Element has.
+ */
 export async function startPeer(opts: StartPeerOptions): Promise<Peer> {
+  if (opts.asElement && opts.user && !opts.recoveryKey) {
+    throw new Error('startPeer: asElement with user needs recoveryKey (Element verifies a new login before it goes on)');
+  }
   const homeserverUrl = opts.homeserverUrl.replace(/\/+$/, '');
   const password = opts.password ?? `pw-${randomBytes(12).toString('base64url')}`;
   const device = { ...(opts.deviceId ? { deviceId: opts.deviceId } : {}), ...(opts.deviceName ? { deviceName: opts.deviceName } : {}) };
@@ -591,7 +642,12 @@ export async function startPeer(opts: StartPeerOptions): Promise<Peer> {
   await tameRustTracing();
   const peer = new Peer(homeserverUrl, session, password);
   try {
-    await peer.start(opts.timeoutMs ?? 20_000);
+    await peer.start(opts.timeoutMs ?? 20_000, { onlySignedDevices: opts.asElement ?? false });
+    if (opts.asElement) {
+      // Element's first login: set up secure backup; a later login: verify with the recovery key.
+      if (opts.recoveryKey) await peer.recoverWith(opts.recoveryKey);
+      else await peer.setUpRecovery();
+    }
   } catch (error) {
     await peer.stop();
     throw error;
