@@ -59,20 +59,13 @@ export async function shareRoomKey(engine: LockedEngine, share: RoomKeyShare): P
   return shareOutcome(requests);
 }
 
+/** How a refusal of `cross-signed` ends: the way round it. */
+const OTHERWISE = 'or give --share-keys-with all (or MX_SHARE_KEYS_WITH=all) to share with every device of the members: nothing was sent';
+
 /** What `cross-signed` needs: this device trusted by its own account, and no member's identity changed. */
 async function checkCrossSigned(engine: LockedEngine, { roomId, members, ownUserId }: RoomKeyShare): Promise<void> {
   const { sdk, machine } = engine;
-  const own = await machine.getIdentity(new sdk.UserId(ownUserId));
-  const ownTrusted = own?.isVerified() ?? false;
-  own?.free();
-  const byDefault = 'by default (--share-keys-with cross-signed) mx shares room keys as Element does, which refuses messages from devices their owners did not cross-sign';
-  const otherwise = 'or give --share-keys-with all (or MX_SHARE_KEYS_WITH=all) to share with every device of the members: nothing was sent';
-  if (!own) {
-    throw new MxError(`${roomId}: this account has no cross-signing, and ${byDefault}: set it up with mx crypto setup, ${otherwise}`, ExitCode.encryption);
-  }
-  if (!ownTrusted) {
-    throw new MxError(`${roomId}: this device is not cross-signed by its owner, and ${byDefault}: verify it with mx crypto recover (the account's recovery key), ${otherwise}`, ExitCode.encryption);
-  }
+  await checkOwnDeviceShares(engine, roomId, ownUserId);
   const changed: string[] = [];
   for (const user of members) if (user !== ownUserId && (await identityTrust(sdk, machine, user)) === 'changed') changed.push(user);
   if (changed.length > 0) {
@@ -81,10 +74,29 @@ async function checkCrossSigned(engine: LockedEngine, { roomId, members, ownUser
     throw new MxError(
       `${roomId}: the identity (cross-signing keys) of ${whose} changed since mx first saw it, so the devices it signs may not be theirs, ` +
         `and by default (--share-keys-with cross-signed) mx shares room keys only with devices of identities it knows: ` +
-        `check with them, then accept it with ${accept}, ${otherwise}`,
+        `check with them, then accept it with ${accept}, ${OTHERWISE}`,
       ExitCode.encryption,
       { users: changed },
     );
+  }
+}
+
+/**
+ * The half of `cross-signed` that needs no members: this device trusted by its own account (the
+ * engine shares by identity only from such a device). Also asked before a file's upload, so that
+ * nothing is uploaded for a send that would be refused.
+ */
+export async function checkOwnDeviceShares(engine: LockedEngine, roomId: string, ownUserId: string): Promise<void> {
+  const { sdk, machine } = engine;
+  const own = await machine.getIdentity(new sdk.UserId(ownUserId));
+  const ownTrusted = own?.isVerified() ?? false;
+  own?.free();
+  const byDefault = 'by default (--share-keys-with cross-signed) mx shares room keys as Element does, which refuses messages from devices their owners did not cross-sign';
+  if (!own) {
+    throw new MxError(`${roomId}: this account has no cross-signing, and ${byDefault}: set it up with mx crypto setup, ${OTHERWISE}`, ExitCode.encryption);
+  }
+  if (!ownTrusted) {
+    throw new MxError(`${roomId}: this device is not cross-signed by its owner, and ${byDefault}: verify it with mx crypto recover (the account's recovery key), ${OTHERWISE}`, ExitCode.encryption);
   }
 }
 

@@ -36,7 +36,7 @@ import { forgetCiphertext, keepCiphertext, pendingCiphertext, sweepOutbox } from
 import { readCryptoPosition, saveCryptoPosition } from './position.js';
 import { NEW_DEVICE_ADVICE } from './store-ref.js';
 import { processOutgoingRequests, type LockedEngine } from './requests.js';
-import { collectStrategy, currentWithheld, recordedWithheldFrom, shareRoomKey, type WithheldFrom } from './key-sharing.js';
+import { checkOwnDeviceShares, collectStrategy, currentWithheld, recordedWithheldFrom, shareRoomKey, type WithheldFrom } from './key-sharing.js';
 import { recordedWithheld, recordShare } from './withheld.js';
 import type { ShareKeysWith } from '../share-keys-with.js';
 
@@ -320,14 +320,30 @@ export class CryptoSession {
   private async reportOwnTrustOnce(engine: LockedEngine): Promise<void> {
     if (this.ownTrustSeen || !this.log.unverifiedDevice) return;
     this.ownTrustSeen = true;
-    const { userId } = this.ref;
-    if (!this.tracked.has(userId)) {
-      await engine.machine.updateTrackedUsers([new engine.sdk.UserId(userId)]);
-      this.tracked.add(userId);
-      await processOutgoingRequests(engine);
-    }
+    await this.trackOwnUser(engine);
     const trust = await readOwnTrust(engine, this.ref);
     if (trust.accountHasCrossSigning && !trust.deviceCrossSigned) this.log.unverifiedDevice();
+  }
+
+  /**
+   * Refuses, as encrypt() would, where this device cannot share room keys as `shareWith` says:
+   * asked before work a refused send would waste (a file's upload).
+   */
+  async checkCanShare(roomId: string, shareWith: ShareKeysWith): Promise<void> {
+    if (shareWith !== 'cross-signed') return;
+    await this.locked(async (engine) => {
+      await this.trackOwnUser(engine);
+      await checkOwnDeviceShares(engine, roomId, this.ref.userId);
+    });
+  }
+
+  /** The account's own keys, tracked as a member's are (asked of the server once, then kept current by the sync). */
+  private async trackOwnUser(engine: LockedEngine): Promise<void> {
+    const { userId } = this.ref;
+    if (this.tracked.has(userId)) return;
+    await engine.machine.updateTrackedUsers([new engine.sdk.UserId(userId)]);
+    this.tracked.add(userId);
+    await processOutgoingRequests(engine);
   }
 
   /**

@@ -1,6 +1,8 @@
 // Whose devices get the room key of what mx sends (--share-keys-with), and what mx says of the
 // devices that got none, with the test peer (matrix-js-sdk with its Rust crypto) on the other
 // side. These tests run mx with its own default (the other e2e tests share with every device).
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPeer, type Peer } from '../peer/index.js';
 import { deviceWithoutOneTimeKeys, mxInPeerRoom } from './encryption-helpers.js';
@@ -111,6 +113,14 @@ describe('sending from a device that is not cross-signed', () => {
     const opts = asUser(user);
     const { room_id: roomId } = await mxJson<{ room_id: string }>(['room', 'create', '--encrypted'], opts);
     expectExit(await runMx(['send', roomId, 'hello'], opts), 9, /this account has no cross-signing.*mx crypto setup.*--share-keys-with all.*nothing was sent/);
+    // A file is not uploaded for a send that would be refused.
+    const file = path.join(user.configDir, 'note.txt');
+    writeFileSync(file, 'a file nobody could read');
+    const withFile = await runMx(['send', roomId, '--file', file, '--debug'], opts);
+    expect(withFile.code, describeResult(withFile.args, withFile)).toBe(9); // (--debug adds the error's stack)
+    expect(withFile.stderr).toMatch(/this account has no cross-signing/);
+    expect(withFile.stderr).toMatch(/> GET .*\/state/);
+    expect(withFile.stderr).not.toMatch(/media\/v3\/upload/);
 
     await crossSign(user);
     // A new device on another machine (here, mx would verify it with the recovery key it kept).

@@ -147,7 +147,8 @@ export const sendCommand = defineCommand({
     if (file) {
       // Before the upload: a file for an encrypted room is encrypted first, never uploaded in clear.
       encryption = await sender.encryption();
-      if (encryption) await sender.cryptoSession(); // mx can encrypt here, or nothing is uploaded
+      // mx can encrypt here, and share the key as told, or nothing is uploaded.
+      if (encryption) await (await sender.cryptoSession()).checkCanShare(sender.target.roomId, shareWith);
       const source = await uploadFile(session.client, file, Boolean(encryption));
       contentUri = sourceUri(source);
       content = fileContent(file, source, msgtype, text);
