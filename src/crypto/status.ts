@@ -40,25 +40,20 @@ export async function cryptoStatus(session: CryptoSession): Promise<CryptoStatus
     getAccountData(client, ref.userId, DEFAULT_KEY_TYPE),
     currentBackup(client),
     session.use(async (engine) => {
-      const { machine, sdk } = engine;
-      const me = () => new sdk.UserId(ref.userId);
+      const { machine } = engine;
       await queryKeysNow(engine, [ref.userId]);
       const keys = machine.identityKeys;
       const status = await machine.crossSigningStatus();
-      const identity = await machine.getIdentity(me());
-      const device = await machine.getDevice(me(), new sdk.DeviceId(ref.deviceId));
+      const trust = await readOwnTrust(engine, ref);
       const counts = await machine.roomKeyCounts();
-      const result = {
+      return {
         ed25519: keys.ed25519.toBase64(),
         curve25519: keys.curve25519.toBase64(),
-        crossSigned: device?.isCrossSignedByOwner() ?? false,
-        onAccount: identity !== undefined,
+        crossSigned: trust.deviceCrossSigned,
+        onAccount: trust.accountHasCrossSigning,
         status: { master: status.hasMaster, self_signing: status.hasSelfSigning, user_signing: status.hasUserSigning },
         counts: { stored: counts.total, backed_up: counts.backedUp },
       };
-      identity?.free();
-      device?.free();
-      return result;
     }),
   ]);
   const defaultKeyId = typeof defaultKey?.key === 'string' ? defaultKey.key : null;
@@ -98,14 +93,10 @@ export interface OwnTrust {
   deviceCrossSigned: boolean;
 }
 
-/**
- * This device's standing with other users' clients. With `fetch`, the account's keys are asked
- * of the server first (after a login, say); without, the engine's knowledge is used, which is
- * current for any command that tracked this user (every encrypt and decrypt does).
- */
-export async function ownTrust(session: CryptoSession, { fetch }: { fetch: boolean }): Promise<OwnTrust> {
+/** This device's standing with other users' clients, with the account's keys asked of the server now (after a login, say). */
+export async function ownTrust(session: CryptoSession): Promise<OwnTrust> {
   return session.use(async (engine) => {
-    if (fetch) await queryKeysNow(engine, [session.ref.userId]);
+    await queryKeysNow(engine, [session.ref.userId]);
     return readOwnTrust(engine, session.ref);
   });
 }

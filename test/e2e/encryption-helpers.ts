@@ -1,9 +1,22 @@
-// What the encryption e2e tests share: an mx user in a room the peer (test/peer) encrypted.
-import { expect } from 'vitest';
+// What the encryption e2e tests share: peers stopped after each test, an mx user in a room the peer (test/peer) encrypted.
+import { afterEach, expect } from 'vitest';
 import * as sdk from '@matrix-org/matrix-sdk-crypto-wasm';
 import { loginWithPassword } from '../peer/account.js';
-import type { Peer } from '../peer/index.js';
+import { startPeer, type Peer, type StartPeerOptions } from '../peer/index.js';
 import { describeResult, homeserverUrl, registerUser, runMx, type RegisteredUser } from './helpers.js';
+
+/** startPeer for one test file: every peer it starts is stopped after the test that started it. */
+export function peersStoppedAfterEach(): (opts: StartPeerOptions) => Promise<Peer> {
+  const peers: Peer[] = [];
+  afterEach(async () => {
+    for (const p of peers.splice(0)) await p.stop();
+  });
+  return async (opts) => {
+    const peer = await startPeer(opts);
+    peers.push(peer);
+    return peer;
+  };
+}
 
 /** A user of mx with its device, in a room the peer made encrypted and invited it to. */
 export async function mxInPeerRoom(peer: Peer): Promise<{ user: RegisteredUser; deviceId: string; roomId: string }> {

@@ -3,8 +3,8 @@
 // storage, key backup and key files the way Element does.
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startPeer, type Peer } from '../peer/index.js';
+import { describe, expect, it } from 'vitest';
+import { peersStoppedAfterEach } from './encryption-helpers.js';
 import { describeResult, homeserverUrl, mxJson, parseJsonLines, registerUser, runMx, tempConfigDir, waitUntil, expectExit } from './helpers.js';
 
 interface Line {
@@ -13,15 +13,7 @@ interface Line {
   encryption?: { decrypted: boolean; reason?: string; verified?: boolean; identity?: string };
 }
 
-const peers: Peer[] = [];
-afterEach(async () => {
-  for (const p of peers.splice(0)) await p.stop();
-});
-async function peerOf(opts: Parameters<typeof startPeer>[0]): Promise<Peer> {
-  const p = await startPeer(opts);
-  peers.push(p);
-  return p;
-}
+const peerOf = peersStoppedAfterEach();
 
 /** Every file of the crypto stores under a config dir, with its bytes (lock files left out: they change with every use). */
 function cryptoStoreFiles(configDir: string): Record<string, string> {

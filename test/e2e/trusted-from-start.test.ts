@@ -5,8 +5,9 @@
 // recovery key is verified in the same step.
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startPeer, type Peer } from '../peer/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Peer, StartPeerOptions } from '../peer/index.js';
+import { peersStoppedAfterEach } from './encryption-helpers.js';
 import * as helpers from './helpers.js';
 import { describeResult, homeserverUrl, parseJsonLines, randomPassword, registerUser, tempConfigDir, uniqueUser, waitUntil } from './helpers.js';
 
@@ -21,14 +22,9 @@ interface Line {
   encryption?: { decrypted: boolean; reason?: string; verified?: boolean; identity?: string };
 }
 
-const peers: Peer[] = [];
-afterEach(async () => {
-  for (const p of peers.splice(0)) await p.stop();
-});
-async function element(opts: Partial<Parameters<typeof startPeer>[0]> = {}): Promise<Peer> {
-  const p = await startPeer({ homeserverUrl: homeserverUrl(), deviceName: 'element', asElement: true, ...opts });
-  peers.push(p);
-  return p;
+const peerOf = peersStoppedAfterEach();
+async function element(opts: Partial<StartPeerOptions> = {}): Promise<Peer> {
+  return peerOf({ homeserverUrl: homeserverUrl(), deviceName: 'element', asElement: true, ...opts });
 }
 
 /** The room's messages as mx decrypts them (JSON lines). */

@@ -90,7 +90,7 @@ export async function trustNewDevice(ctx: Context, profileName: string, options:
   const session = await ctx.session();
   const { userId } = await session.whoAmI();
   const crypto = await ctx.crypto(session);
-  const trust = await ownTrust(crypto, { fetch: true });
+  const trust = await ownTrust(crypto);
   if (trust.deviceCrossSigned) return { cross_signed: true };
   const given = trust.accountHasCrossSigning ? await recoveryKeyForLogin(ctx, userId, options.recoveryKeyFile) : undefined;
   if (!given) {
