@@ -30,6 +30,49 @@
 // device and decrypts everything, marking doubtful senders with shields, and has no
 // cross-signing until a test calls bootstrapCrossSigning() or setUpRecovery().
 //
+// Interactive verification (verification.ts), SAS (emoji) only, as Element's verification
+// panel does it; each flow is a PeerVerification:
+//
+//   const asked = await fresh.requestOwnVerification();                 // to the user's other devices ({ deviceId } for one)
+//   const answering = await old.waitForVerificationRequest({ from: old.userId }); // an earlier one counts too
+//   await answering.accept();                                           // m.key.verification.ready
+//   await asked.start();                                                // m.key.verification.start, once ready; optional
+//   const sas = await answering.waitForSas();                           // { emoji: [{ symbol: '🐶', name: 'Dog' }, ...], decimals: [n, n, n] }
+//   await Promise.all([asked.confirm(), answering.confirm()]);          // each resolves when its MAC is sent
+//   await Promise.all([asked.waitForDone(), answering.waitForDone()]);
+//
+// Between users: `alice.requestUserVerification(bob.userId, dmRoomId)`, in the room. Else
+// `mismatch()` (m.mismatched_sas), `cancel()` (m.user), `waitForCancel()` → { code, reason, byUs },
+// `phase` ('requested' | 'ready' | 'started' | 'done' | 'cancelled'), `waitForPhase()`. Hostile
+// peers: `cancel(code, reason)` and `sendRaw(type, content)` send past the SDK into the flow;
+// `peer.sendRawToDevice()` and `peer.sendRawRoomEvent()` send anything, unencrypted.
+// What the SDK does, as seen on the wire (matrix-js-sdk 37.5.0, matrix-sdk-crypto-wasm 14.2.1):
+// - It sends every verification message unencrypted: to-device m.key.verification.* as they
+//   are, and in a room (encrypted or not) the request as a clear m.room.message (msgtype
+//   m.key.verification.request) and every later event in the clear, with its m.reference.
+// - It takes encrypted ones too: Olm-encrypted to-device messages (from any device, even with
+//   `asElement`), and in a room Megolm events once decrypted. An `asElement` peer cannot decrypt
+//   a room event from a device its owner did not cross-sign (UNSIGNED_SENDER_DEVICE), so an
+//   encrypted in-room request from such a device never reaches it; a clear one does.
+// - It never sends start on its own: after ready both sides wait. start() is the test's (the
+//   SDK throws "other device is unknown" before the ready, so start() waits for it). When the
+//   other side starts, the peer answers with m.key.verification.accept at once (verifier.verify(),
+//   as Element's panel does), so a test can accept and leave the start to mx.
+// - When both sides start, the start of the smaller user ID wins (same user: the smaller device
+//   ID), as the spec says: the other SDK drops its own and accepts; both show the same SAS.
+// - request.cancel() ignores code and reason (always m.user); other codes only through the SAS
+//   (mismatch) or raw. A received cancel keeps its code, but its reason is replaced by the SDK's
+//   words for the code ("Unknown cancel reason" for codes it does not know); an in-room cancel
+//   as sent is in seenEvents(). The SDK's request tells neither the reason nor, between two
+//   devices of one user, which side cancelled: PeerVerification reads both from the Rust object
+//   underneath.
+// - The SDK keeps its requests only weakly (a dropped one stops changing): PeerVerification and
+//   the peer hold every request they hand out.
+// - After a self-verification the new device asks the others for the secrets (m.secret.request
+//   to '*': cross-signing keys, backup key) and the old one sends them, Olm-encrypted.
+// - A verification signs a device or identity, but the peer counts the signature only after
+//   the upload and a fresh /keys/query: poll deviceSignedByOwner() and userIdentityVerified()
+//   (expect.poll) rather than checking once right after waitForDone().
 // Encrypted attachments use Element's matrix-encrypt-attachment (see attachments.ts).
 // MX_PEER_LOG=debug|info|warn|error prints the SDK's logs (and Rust tracing) to stderr;
 // by default they are kept quiet, and timeout errors quote the recent warnings.
@@ -75,5 +118,7 @@
 //   verified: read `verified` for the device's state, `shield` for what Element would show.
 export { startPeer, Peer, MEGOLM } from './peer.js';
 export type { StartPeerOptions, DecryptedMessage, SeenEvent, MessageMatcher } from './peer.js';
+export { PeerVerification } from './verification.js';
+export type { PeerSas, PeerCancel, VerificationPhaseName } from './verification.js';
 export { downloadAndDecrypt, encryptAndUpload, downloadMedia, parseMxc } from './attachments.js';
 export type { EncryptedFile } from './attachments.js';

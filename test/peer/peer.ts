@@ -19,18 +19,22 @@ import {
   type Room,
 } from 'matrix-js-sdk';
 import {
+  CryptoEvent,
   EventShieldColour,
   EventShieldReason,
   OnlySignedDevicesIsolationMode,
   type CryptoApi,
   type DecryptionFailureCode,
+  type VerificationRequest,
 } from 'matrix-js-sdk/lib/crypto-api/index.js';
 import { decodeRecoveryKey } from 'matrix-js-sdk/lib/crypto-api/recovery-key.js';
 import { loginWithPassword, registerAccount, type Session } from './account.js';
 import { downloadAndDecrypt, encryptAndUpload, type EncryptedFile } from './attachments.js';
 import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
 import { PeerLog, printLevel, quietGlobalLogger, sdkLog } from './logger.js';
+import { pollFor } from './poll.js';
 import { unrefLongSdkTimers } from './timers.js';
+import { PeerVerification } from './verification.js';
 
 export const MEGOLM = 'm.megolm.v1.aes-sha2';
 
@@ -99,17 +103,6 @@ export interface SeenEvent {
 
 export type MessageMatcher = number | ((message: DecryptedMessage) => boolean);
 
-/** Polls `check` (sync or async) every 25 ms until it returns a non-undefined value, or throws `describe()` after `timeoutMs`. */
-async function pollFor<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs: number, describe: () => string | Promise<string>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() >= deadline) throw new Error(await describe());
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** Request options for the SDK's raw requests under /_matrix/client/v3. (IRequestOpts inherits a 'priority' that Node's RequestInit types make required.) */
 const V3_PREFIX = { prefix: '/_matrix/client/v3' } as Parameters<MatrixClient['http']['authedRequest']>[4];
 
@@ -161,6 +154,10 @@ export class Peer {
   private secretStorageKey: Uint8Array | undefined;
   private stopped = false;
   private inFlight = 0;
+  /** Sends (room events, to-device messages) in flight: settleSends() waits for them. */
+  private readonly sends = new Set<Promise<unknown>>();
+  /** Verification requests others sent to this peer, in arrival order; `taken` once a wait returned them. */
+  private readonly incomingVerifications: { verification: PeerVerification; taken: boolean }[] = [];
   private syncState: string | null = null;
 
   /** Use startPeer(). */
@@ -189,7 +186,13 @@ export class Peer {
       // Counts requests in flight, so that stop() can wait for the aborted ones to settle.
       fetchFn: (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
         this.inFlight++;
-        return globalThis.fetch(input, init).finally(() => this.inFlight--);
+        const answer = globalThis.fetch(input, init).finally(() => this.inFlight--);
+        if (/\/(send|sendToDevice)\//.test(String(input))) {
+          const settled = answer.catch(() => undefined);
+          this.sends.add(settled);
+          void settled.finally(() => this.sends.delete(settled));
+        }
+        return answer;
       },
     });
     this.client.on(RoomEvent.Timeline, (event: MatrixEvent, room: Room | undefined) => {
@@ -200,6 +203,10 @@ export class Peer {
     });
     this.client.on(ClientEvent.Sync, (state: SyncState) => {
       this.syncState = state;
+    });
+    this.client.on(CryptoEvent.VerificationRequestReceived, (request: VerificationRequest) => {
+      const known = this.incomingVerifications.some(({ verification: v }) => v.flowId === request.transactionId && v.otherUserId === request.otherUserId);
+      if (!known) this.incomingVerifications.push({ verification: new PeerVerification(this, request), taken: false });
     });
   }
 
@@ -365,6 +372,30 @@ export class Peer {
       file,
     };
     return { eventId: await this.sendEvent(roomId, 'm.room.message', content), file };
+  }
+
+  /**
+   * Sends an event of any type into the room as is, in the clear: past the SDK, which would
+   * encrypt it (or refuse). For hostile-peer tests. Returns the event ID.
+   */
+  async sendRawRoomEvent(roomId: string, type: string, content: Record<string, unknown>): Promise<string> {
+    const txnId = `raw-${randomBytes(8).toString('hex')}`;
+    const path = `/rooms/${encodeURIComponent(roomId)}/send/${encodeURIComponent(type)}/${txnId}`;
+    const { event_id } = await this.client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, content, V3_PREFIX);
+    this.sentEventIds.add(event_id);
+    return event_id;
+  }
+
+  /** Sends one unencrypted to-device message (PUT /sendToDevice), `deviceId` '*' for all the user's devices. For hostile-peer tests. */
+  async sendRawToDevice(userId: string, deviceId: string, type: string, content: Record<string, unknown>): Promise<void> {
+    await this.client.sendToDevice(type, new Map([[userId, new Map([[deviceId, content]])]]));
+  }
+
+  /** Waits until every send (room event, to-device message) in flight has its answer; for the SDK's sends it does not await. */
+  async settleSends(): Promise<void> {
+    // One turn first: the SDK starts some sends after the call that caused them returned.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.sends.size > 0) await Promise.all([...this.sends]);
   }
 
   // ---- receiving ------------------------------------------------------------------------
@@ -592,6 +623,12 @@ export class Peer {
     return (await this.crypto.getDeviceVerificationStatus(userId, deviceId))?.signedByOwner ?? false;
   }
 
+  /** Whether this peer has verified `userId`'s cross-signing identity (signed their master key, as a verification does). */
+  async userIdentityVerified(userId: string): Promise<boolean> {
+    await this.crypto.getUserDeviceInfo([userId], true);
+    return (await this.crypto.getUserVerificationStatus(userId)).isCrossSigningVerified();
+  }
+
   /** The room keys this peer holds, in a passphrase-encrypted key file (Element's "Export E2E room keys"). */
   async exportKeyFile(passphrase: string): Promise<string> {
     const { OlmMachine } = await jsSdkRustCrypto();
@@ -622,6 +659,58 @@ export class Peer {
       auth_data: { public_key: key.megolmV1PublicKey.publicKeyBase64 },
     }, V3_PREFIX);
     return answer.version;
+  }
+
+  // ---- interactive verification (SAS) --------------------------------------------------
+
+  /**
+   * Asks this user's other devices to verify this one (Element's "Verify with another device"):
+   * an m.key.verification.request to all of them, or with `deviceId` to that one. Needs the
+   * account's cross-signing identity (the SDK refuses without one).
+   */
+  async requestOwnVerification(opts: { deviceId?: string } = {}): Promise<PeerVerification> {
+    if (opts.deviceId) return this.requestDeviceVerification(this.userId, opts.deviceId);
+    await this.crypto.getUserDeviceInfo([this.userId], true);
+    return new PeerVerification(this, await this.crypto.requestOwnUserVerification());
+  }
+
+  /** A to-device request to one device of a user (waits until the peer knows the device). */
+  async requestDeviceVerification(userId: string, deviceId: string): Promise<PeerVerification> {
+    await this.waitForDevice(userId, deviceId);
+    return new PeerVerification(this, await this.crypto.requestDeviceVerification(userId, deviceId));
+  }
+
+  /**
+   * Asks another user to verify in a room, as Element does from a DM ("Verify user"): an
+   * m.room.message with msgtype m.key.verification.request, then the flow's events in the room.
+   */
+  async requestUserVerification(userId: string, roomId: string): Promise<PeerVerification> {
+    await this.waitForRoom(roomId);
+    await this.crypto.getUserDeviceInfo([userId], true);
+    return new PeerVerification(this, await this.crypto.requestVerificationDM(userId, roomId));
+  }
+
+  /**
+   * The next verification request others sent to this peer (to-device or in a room), from
+   * `from` (a user ID) and `deviceId` when given; one that came before the call counts. Each
+   * request is handed out once.
+   */
+  async waitForVerificationRequest(opts: { from?: string; deviceId?: string; timeoutMs?: number } = {}): Promise<PeerVerification> {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const entry = await pollFor(
+      () =>
+        this.incomingVerifications.find(
+          ({ verification: v, taken }) => !taken && (!opts.from || v.otherUserId === opts.from) && (!opts.deviceId || v.otherDeviceId === opts.deviceId),
+        ),
+      timeoutMs,
+      () => {
+        const seen = this.incomingVerifications.map(({ verification: v, taken }) => `  ${v.flowId} from ${v.otherUserId}/${v.otherDeviceId ?? '?'} ${v.phase}${taken ? ' (taken)' : ''}`);
+        const want = [opts.from && `from ${opts.from}`, opts.deviceId && `device ${opts.deviceId}`].filter(Boolean).join(' ');
+        return [`peer ${this.userId}/${this.deviceId}: no verification request${want ? ` ${want}` : ''} after ${timeoutMs} ms; received:`, ...(seen.length ? seen : ['  (none)'])].join('\n');
+      },
+    );
+    entry.taken = true;
+    return entry.verification;
   }
 }
 
