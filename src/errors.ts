@@ -26,6 +26,12 @@ export const ExitCode = {
    * was changed).
    */
   encryption: 9,
+  /** A verification was cancelled (by the other side, by mx verify cancel, or for a message that broke the protocol): nothing verified. */
+  verificationCancelled: 10,
+  /** A verification's emoji did not match (the answer was no, --expect differed, or the other side said so): nothing verified. */
+  verificationMismatch: 11,
+  /** A verification ran out of time (a request unanswered, a step not taken in time): nothing verified. */
+  verificationTimeout: 12,
   /** Interrupted by SIGINT (128 + 2, as shells report it). */
   interrupted: 130,
   /** Terminated by SIGTERM (128 + 15). */
@@ -49,6 +55,9 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
   [ExitCode.temporary]: 'temporary: network error, timeout, `--max-time` reached, 5xx, rate limit still hit after retries; try again later',
   [ExitCode.localState]: 'local state: the profile store, a crypto store or the config file is damaged, cannot be locked or cannot be written (a full disk, a read-only folder), or a symbolic link stands where mx keeps a file or folder of its own',
   [ExitCode.encryption]: 'encryption: mx cannot encrypt or recover here: the room is encrypted and this session has no crypto store (or the room uses another algorithm), or the room key cannot be shared as `--share-keys-with` says (this device not cross-signed, a member\'s identity changed), nothing was sent; or the account\'s secret storage or key backup does not allow it (none set up, replaced by another client), nothing was changed',
+  [ExitCode.verificationCancelled]: 'verification cancelled: by the other side, by `mx verify cancel`, or for a message that broke the protocol (the code and reason are in the `cancelled` step); nothing was verified',
+  [ExitCode.verificationMismatch]: 'verification mismatch: the emoji did not match (the answer was no, `--expect` named others, or the other side said so); cancelled with m.mismatched_sas, nothing was verified',
+  [ExitCode.verificationTimeout]: 'verification timeout: no request came, a request was not answered, or a step was not taken in time (m.timeout); nothing was verified',
   [ExitCode.interrupted]: 'interrupted (SIGINT)',
   [ExitCode.terminated]: 'terminated (SIGTERM)',
 };

@@ -126,12 +126,21 @@ function register(parser: Argv<any>, def: CommandDef<any, any>, select: (def: Co
     builder: (y: Argv<any>) => {
       if (def.subcommands) {
         for (const sub of def.subcommands) register(y, sub, select);
-        return y.demandCommand(1, `give a ${def.command.split(' ')[0]} command`);
+        if (!def.run) return y.demandCommand(1, `give a ${def.command.split(' ')[0]} command`);
+        // A noun that also acts by itself (`mx verify @bob`): its own action is its default
+        // command, so that its positionals and options are not its verbs' too.
+        const [, ...positionals] = def.command.split(/\s+/);
+        return y.command({
+          command: ['$0', ...positionals].join(' '),
+          describe: false,
+          builder: (inner: Argv<any>) => (def.builder ? def.builder(inner) : inner),
+          handler: (args: Selected['args']) => select(def, args),
+        });
       }
       return def.builder ? def.builder(y) : y;
     },
     handler: (args: Selected['args']) => {
-      if (def.run || def.print) select(def, args);
+      if ((def.run || def.print) && !def.subcommands) select(def, args);
     },
   });
 }

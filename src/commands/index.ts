@@ -14,6 +14,7 @@ import { inviteCommand, joinCommand, roomLeaveCommand } from './room/membership.
 import { readCommand, typingCommand } from './room/markers.js';
 import { roomCommand } from './room/room.js';
 import { userCommand } from './user/user.js';
+import { verifyCommand } from './verify/verify.js';
 import { spaceCommand } from './space/space.js';
 import { reactCommand } from './send/react.js';
 import { redactCommand } from './send/redact.js';
@@ -44,6 +45,7 @@ export const commands: CommandDef<any, any>[] = [
   userCommand,
   accountCommand,
   cryptoCommand,
+  verifyCommand,
   deviceCommand,
   profileCommand,
   apiCommand,

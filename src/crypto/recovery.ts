@@ -150,7 +150,7 @@ export async function recover(session: CryptoSession, input: string, { onProgres
 }
 
 /** The account's current backup, if it is the one the backup key in secret storage opens. */
-async function checkedBackup(session: CryptoSession, backupKey: string): Promise<BackupTarget | undefined> {
+export async function checkedBackup(session: CryptoSession, backupKey: string): Promise<BackupTarget | undefined> {
   const current = await currentBackup(session.client);
   if (!current) return undefined;
   const publicKey = await session.use(async ({ sdk }) => sdk.BackupDecryptionKey.fromBase64(backupKey).megolmV1PublicKey.publicKeyBase64);
@@ -165,7 +165,7 @@ async function checkedBackup(session: CryptoSession, backupKey: string): Promise
 }
 
 /** Signs this device with the self-signing key, and this user's identity with this device, and uploads both. */
-async function signOwnDevice(engine: LockedEngine, userId: string, deviceId: string): Promise<void> {
+export async function signOwnDevice(engine: LockedEngine, userId: string, deviceId: string): Promise<void> {
   const { sdk, machine } = engine;
   const device = await machine.getDevice(new sdk.UserId(userId), new sdk.DeviceId(deviceId));
   if (!device) throw new MxError('this device\'s keys are not on the server yet: run the command again', ExitCode.temporary);
@@ -178,7 +178,7 @@ async function signOwnDevice(engine: LockedEngine, userId: string, deviceId: str
 }
 
 /** Downloads a backup version and imports its keys. */
-async function restoreBackup(session: CryptoSession, backupKey: string, version: string): Promise<{ keys: number; imported: number; unreadable: number }> {
+export async function restoreBackup(session: CryptoSession, backupKey: string, version: string): Promise<{ keys: number; imported: number; unreadable: number }> {
   const downloaded = await downloadBackup(session.client, version);
   return session.use(async (engine) => {
     const { machine, sdk } = engine;

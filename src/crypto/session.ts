@@ -32,6 +32,8 @@ import { readOwnTrust } from './status.js';
 import { checkDeviceIdentity } from './identity.js';
 import { StoreDamaged } from '../durable-idb/log-format.js';
 import { openPersistentIndexedDb, type PersistentIndexedDb } from '../durable-idb/persistent-idb.js';
+import { copyToMemory } from '../durable-idb/memory-copy.js';
+import type { IdbFactory } from '../durable-idb/idb-types.js';
 import { forgetCiphertext, keepCiphertext, pendingCiphertext, sweepOutbox } from './outbox.js';
 import { readCryptoPosition, saveCryptoPosition } from './position.js';
 import { NEW_DEVICE_ADVICE } from './store-ref.js';
@@ -39,6 +41,7 @@ import { processOutgoingRequests, type LockedEngine } from './requests.js';
 import { checkOwnDeviceShares, collectStrategy, currentWithheld, recordedWithheldFrom, shareRoomKey, type WithheldFrom } from './key-sharing.js';
 import { recordedWithheld, recordShare } from './withheld.js';
 import type { ShareKeysWith } from '../share-keys-with.js';
+import { addToInbox, splitVerificationMessages } from './verification/inbox.js';
 
 /** The name of the engine's databases inside the store folder (one store per folder). */
 const STORE_NAME = 'mx';
@@ -191,16 +194,24 @@ export class CryptoSession {
     await this.locked((engine) => this.processSync(engine, response));
   }
 
+  /**
+   * The verification messages (verification/inbox.ts) go to the inbox, not to this engine: a
+   * verification is gone through by the one process that runs it. Any that came Olm-encrypted
+   * are known only once decrypted, and are kept there too.
+   */
   private async processSync(engine: LockedEngine, response: SyncResponse): Promise<void> {
     // An answer with nothing for the engine (the common catch-up before a send) costs nothing.
     if (!needsEngine(response)) return;
     const { sdk, machine } = engine;
-    const toDevice = JSON.stringify(response.to_device?.events ?? []);
+    const { verification, others } = splitVerificationMessages(response.to_device?.events ?? []);
     const lists = (response as { device_lists?: { changed?: string[]; left?: string[] } }).device_lists ?? {};
     const counts = new Map(Object.entries(oneTimeKeyCounts(response)));
     const fallback = new Set((response as { device_unused_fallback_key_types?: string[] }).device_unused_fallback_key_types ?? []);
     const users = (ids: string[] | undefined) => (ids ?? []).map((id) => new sdk.UserId(id));
-    await machine.receiveSyncChanges(toDevice, new sdk.DeviceLists(users(lists.changed), users(lists.left)), counts, fallback);
+    const processed = await machine.receiveSyncChanges(JSON.stringify(others), new sdk.DeviceLists(users(lists.changed), users(lists.left)), counts, fallback);
+    const decrypted = processed.flatMap((event) => (event.type === sdk.ProcessedToDeviceEventType.Decrypted ? [JSON.parse(event.rawEvent) as unknown] : []));
+    verification.push(...splitVerificationMessages(decrypted).verification);
+    await addToInbox(this.ref.folder, Date.now(), verification.map((event) => ({ event })));
     await processOutgoingRequests(engine);
   }
 
@@ -357,6 +368,11 @@ export class CryptoSession {
       await saveBackupTarget(this.ref.folder, target);
       this.backingUp = true;
     });
+  }
+
+  /** A copy of the store's databases in memory, as they are now, that nothing saves (verification/fork.ts). */
+  copyStoreToMemory(leaveEmpty: (db: string, store: string) => boolean): Promise<IdbFactory> {
+    return this.locked(() => copyToMemory(this.idb.factory, leaveEmpty));
   }
 
   /**

@@ -20,6 +20,19 @@ export async function sendMessage(
   return requireStrings(answer, ['event_id'], `send to ${roomId}`);
 }
 
+/** PUT /sendToDevice/{eventType}/{txnId}: `messages` by user, then device. Idempotent (the transaction ID). */
+export async function sendToDevice(
+  client: MatrixClient,
+  eventType: string,
+  txnId: string,
+  messages: Record<string, Record<string, Record<string, unknown>>>,
+): Promise<void> {
+  await matrixRequest<Record<string, unknown>>(client, {
+    method: 'PUT', path: encodePath`/_matrix/client/v3/sendToDevice/${eventType}/${txnId}`, body: { messages },
+    auth: true, idempotent: true, what: `send ${eventType} to devices`,
+  });
+}
+
 /** PUT /rooms/{roomId}/state/{eventType}/{stateKey}. Setting the same state twice is harmless. */
 export async function setRoomStateWithKey(
   client: MatrixClient,

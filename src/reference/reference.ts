@@ -57,7 +57,7 @@ export function commandReference(def: CommandDef<any, any>, parents: string[] = 
   const positionals = positionalWords.map((word) => positionalReference(word, recorded.positionals.get(positionalName(word))));
   return {
     path,
-    usage: ['mx', ...path, ...positionalWords].join(' ') + (def.subcommands ? ' <command>' : ''),
+    usage: ['mx', ...path, ...positionalWords].join(' ') + (def.subcommands && !def.run ? ' <command>' : ''),
     describe: def.describe,
     aliases: def.aliases ?? [],
     positionals,
@@ -89,7 +89,7 @@ interface Recorded {
 
 function record(def: CommandDef<any, any>, path: string[]): Recorded {
   const recorded: Recorded = { options: new Map(), positionals: new Map(), examples: [], conflicts: new Map(), implies: new Map() };
-  if (!def.builder || def.subcommands) return recorded;
+  if (!def.builder || (def.subcommands && !def.run)) return recorded;
   const relate = (map: Map<string, Set<string>>, key: string, value: string | readonly string[]) => {
     const set = map.get(key) ?? new Set<string>();
     for (const v of typeof value === 'string' ? [value] : value) set.add(v);

@@ -67,7 +67,12 @@ export async function* batchItems(response: SyncResponse, opts: BatchOptions): A
   }
   if (opts.include.has('presence')) for (const event of eventsOf<BasicEvent>(response.presence)) yield hashed('presence', event);
   if (opts.include.has('account_data')) for (const event of eventsOf<BasicEvent>(response.account_data)) yield hashed('account_data', event);
-  if (opts.include.has('to_device')) for (const event of eventsOf<BasicEvent>(response.to_device)) yield hashed('to_device', event);
+  if (opts.include.has('to_device')) {
+    for (const event of eventsOf<BasicEvent>(response.to_device)) yield hashed('to_device', event);
+  } else {
+    // A verification request is always shown: a person or a bot answers it with `mx verify accept`.
+    for (const event of eventsOf<BasicEvent>(response.to_device)) if (event.type === 'm.key.verification.request') yield hashed('to_device', event);
+  }
 }
 
 async function* timelineItems(

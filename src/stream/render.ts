@@ -29,6 +29,8 @@ function describeOther(item: Item): string {
     case 'm.room.member':
       if (item.kind === 'invite') return 'invited you';
       break;
+    case 'm.key.verification.request':
+      return `asks to verify${typeof body.from_device === 'string' ? ` from device ${shown(body.from_device)}` : ''} (mx verify accept to answer)`;
   }
   if (item.event.sender !== undefined) return summarizeEvent(item.event);
   return `[${shown(type)}]`;
