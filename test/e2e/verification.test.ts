@@ -39,6 +39,15 @@ async function mxLoginAs(peer: Peer): Promise<{ configDir: string; deviceId: str
   return { configDir, deviceId: (JSON.parse(r.stdout) as { device_id: string }).device_id };
 }
 
+/** A room of both, so that each side's client knows the other's devices (an unknown device's request is dropped). */
+async function sharedRoom(peer: Peer, me: { userId: string; configDir: string }): Promise<string> {
+  const roomId = await peer.createEncryptedRoom({ invite: [me.userId] });
+  const joined = await runMx(['join', roomId], { configDir: me.configDir });
+  expect(joined.code, describeResult(['join'], joined)).toBe(0);
+  await peer.waitForMembership(roomId, me.userId, 'join');
+  return roomId;
+}
+
 describe('mx verify --self, from Element on another device', () => {
   it('verifies the new device, gets the secrets and the backup, while a tail of the same profile keeps running', async () => {
     const peer = await element();
@@ -143,7 +152,7 @@ describe('mx verify USER, in the direct chat', () => {
   it('cancels with m.mismatched_sas when --expect names other emoji (Element started), exit 11', async () => {
     const me = await registerUser({ cryptoSetup: true, user: uniqueUser('mismatch') });
     const peer = await element();
-    await peer.waitForDevice(me.userId, (me.output as { device_id: string }).device_id);
+    await sharedRoom(peer, me);
     const wrong = 'Dog,Dog,Dog,Dog,Dog,Dog,Dog';
     const accept = startMx(['verify', 'accept', '--expect', wrong, '--timeout', '30', '-o', 'json'], { configDir: me.configDir, timeoutMs: 90_000 });
     const request = await peer.requestDeviceVerification(me.userId, (me.output as { device_id: string }).device_id);
@@ -181,6 +190,7 @@ describe('mx verify: bad input and hostile peers', () => {
   it('gives up an unanswered request after --timeout with m.timeout (exit 12)', async () => {
     const me = await registerUser({ cryptoSetup: true, user: uniqueUser('timeout') });
     const peer = await element();
+    await sharedRoom(peer, me);
     const verify = startMx(['verify', peer.userId, '--device', peer.deviceId, '--timeout', '3', '-o', 'json'], { configDir: me.configDir, timeoutMs: 60_000 });
     const request = await peer.waitForVerificationRequest({ from: me.userId, timeoutMs: 20_000 });
     const result = await verify.done;
@@ -189,19 +199,22 @@ describe('mx verify: bad input and hostile peers', () => {
     await request.waitForCancel(10_000);
   });
 
-  it('survives garbled and out-of-order messages in its flow: cancelled, no crash, the store still works', async () => {
+  it('survives garbled and out-of-order messages in its flow: cancelled with the engine\'s code, no crash, the store still works', async () => {
     const peer = await element();
-    const { configDir } = await mxLoginAs(peer);
-    const verify = startMx(['verify', '--self', '-o', 'json'], { configDir, keepStdinOpen: true, timeoutMs: 60_000 });
-    const request = await peer.waitForVerificationRequest({ from: peer.userId, timeoutMs: 20_000 });
-    // Before any ready: a mac out of order, then garbage.
+    const { configDir, deviceId } = await mxLoginAs(peer);
+    const accept = startMx(['verify', 'accept', '--timeout', '30', '-o', 'json'], { configDir, keepStdinOpen: true, timeoutMs: 60_000 });
+    const request = await peer.requestOwnVerification({ deviceId });
+    // Out of order (a mac before anything) and garbled (keys not a string).
     await request.sendRaw('m.key.verification.mac', { mac: { nonsense: 1 }, keys: 42 });
-    await request.sendRaw('m.key.verification.key', { key: { not: 'a key' } });
-    await request.accept();
-    await stepOf(verify, 'sas');
-    await request.sendRaw('m.key.verification.key', { key: 'AAAA' });
-    const result = await verify.done;
-    expect([10, 11], describeResult(['verify'], result)).toContain(result.code);
+    await stepOf(accept, 'ready');
+    // A start no client could carry out: methods nobody knows.
+    await request.sendRaw('m.key.verification.start', {
+      from_device: peer.deviceId, method: 'm.sas.v1', key_agreement_protocols: ['bogus'], hashes: ['bogus'],
+      message_authentication_codes: ['bogus'], short_authentication_string: ['bogus'],
+    });
+    const result = await accept.done;
+    expect(result.code, describeResult(['verify', 'accept'], result)).toBe(10);
+    expect(steps(accept).at(-1)).toMatchObject({ step: 'cancelled', code: expect.stringMatching(/^m\.(unknown_method|invalid_message|unexpected_message)$/) });
     expect(result.stderr).not.toMatch(/\n\s+at /);
     const status = await runMx(['crypto', 'status', '-o', 'json'], { configDir });
     expect(status.code, describeResult(['crypto', 'status'], status)).toBe(0);
