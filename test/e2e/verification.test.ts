@@ -66,6 +66,9 @@ describe('mx verify --self, from Element on another device', () => {
     const shown = await stepOf(verify, 'sas');
     expect(shown.emoji!.map((e) => e.name)).toEqual(sas.emoji.map((e) => e.name));
     expect(shown.decimals).toEqual(sas.decimals);
+    // Another process of the profile works on while the verification waits for its answer.
+    const during = await runMx(['send', roomId, 'sent during the verification'], { configDir });
+    expect(during.code, describeResult(['send'], during)).toBe(0);
     verify.child.stdin!.write('yes\n');
     await request.confirm();
     await request.waitForDone(20_000);
@@ -80,6 +83,11 @@ describe('mx verify --self, from Element on another device', () => {
     expect(parseJsonLines<{ content: { body?: string } }>(history.stdout).map((e) => e.content.body)).toContain('before mx came');
     const status = JSON.parse((await runMx(['crypto', 'status', '-o', 'json'], { configDir })).stdout) as Record<string, any>;
     expect(status).toMatchObject({ cross_signed: true, cross_signing: { master: true, self_signing: true, user_signing: true } });
+
+    expect(parseJsonLines<{ content: { body?: string } }>(history.stdout).map((e) => e.content.body)).toContain('sent during the verification');
+    // Element reads what the verified device sends now.
+    expect((await runMx(['send', roomId, 'from a verified device'], { configDir })).code).toBe(0);
+    await peer.waitForDecryptedMessages(roomId, (m) => m.content.body === 'from a verified device', 15_000);
 
     // The tail went on throughout: it reads what Element sends now, to a device Element trusts.
     await peer.sendText(roomId, 'after the verification');
@@ -100,6 +108,31 @@ describe('mx verify --self, from Element on another device', () => {
     expect(result.code, describeResult(['verify'], result)).toBe(10);
     expect(steps(verify).at(-1)).toMatchObject({ step: 'cancelled', code: 'm.user', by: 'them' });
     expect(await peer.deviceSignedByOwner(peer.userId, deviceId)).toBe(false);
+  });
+  it('Ctrl-C cancels (m.user) before mx exits with 130; mx verify cancel ends a flow another mx goes through', async () => {
+    const peer = await element();
+    const { configDir } = await mxLoginAs(peer);
+    const first = startMx(['verify', '--self', '-o', 'json'], { configDir, keepStdinOpen: true, timeoutMs: 60_000 });
+    const interrupted = await peer.waitForVerificationRequest({ from: peer.userId, timeoutMs: 20_000 });
+    await interrupted.accept();
+    await stepOf(first, 'ready');
+    first.child.kill('SIGINT');
+    expect((await first.done).code).toBe(130);
+    expect((await interrupted.waitForCancel(10_000)).code).toBe('m.user');
+
+    const second = startMx(['verify', '--self', '-o', 'json'], { configDir, keepStdinOpen: true, timeoutMs: 60_000 });
+    const request = await peer.waitForVerificationRequest({ from: peer.userId, timeoutMs: 20_000 });
+    await request.accept();
+    await stepOf(second, 'sas');
+    const listed = JSON.parse((await runMx(['verify', 'list', '-o', 'json'], { configDir })).stdout) as { flow_id: string; pid?: number }[];
+    expect(listed).toEqual([expect.objectContaining({ flow_id: request.flowId, pid: second.child.pid })]);
+    const cancel = await runMx(['verify', 'cancel', '-o', 'json'], { configDir });
+    expect(cancel.code, describeResult(['verify', 'cancel'], cancel)).toBe(0);
+    expect(JSON.parse(cancel.stdout)).toMatchObject({ flow_id: request.flowId, by_process: second.child.pid });
+    const ended = await second.done;
+    expect(ended.code, describeResult(['verify'], ended)).toBe(10);
+    expect(steps(second).at(-1)).toMatchObject({ step: 'cancelled', by: 'us' });
+    expect((await request.waitForCancel(10_000)).code).toMatch(/^m\.(user|mismatched_sas)$/);
   });
 });
 
